@@ -1,0 +1,2 @@
+//! The `tdal` command.
+fn main() {}
