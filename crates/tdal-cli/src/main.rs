@@ -1,2 +1,56 @@
-//! The `tdal` command.
-fn main() {}
+//! The `tdal` command: task-driven active learning on messy pools.
+//!
+//! Every sub-command lives in its own module under `cmd/`; shared file handling (reading
+//! `.npy` of any float dtype, atomic writes) lives in `io`. Library crates never print:
+//! only this binary talks to the terminal.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+#[allow(dead_code)]
+mod io;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Task-driven active learning on messy, uncurated pools.
+#[derive(Debug, Parser)]
+#[command(name = "tdal", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score a pool of posterior predictive samples (EPIG, BALD, entropy, ...).
+    Score(cmd::score::Args),
+    /// Choose a batch from acquisition scores (top-k or stochastic power/softmax/soft-rank).
+    Select(cmd::select::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => cmd::score::run(&args),
+        Command::Select(args) => cmd::select::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One clear line: the error and its causes, outermost first.
+            let mut message = err.to_string();
+            for cause in err.chain().skip(1) {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per `tdal` sub-command: its clap `Args` and its `run`.
+
+pub mod score;
+pub mod select;
