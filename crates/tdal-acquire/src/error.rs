@@ -1,0 +1,125 @@
+//! The one error type of `tdal-acquire`.
+
+/// Everything that can go wrong when scoring a pool or selecting a batch.
+///
+/// Messages say what was expected, what was found and, where there is one, what to do.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An axis of a probability array is empty.
+    #[error("{name}: expected probabilities of shape [N, K, C] with every axis ≥ 1, got {shape:?}")]
+    EmptyAxis {
+        /// Which input (`pool`, `targets`).
+        name: &'static str,
+        /// The shape found.
+        shape: Vec<usize>,
+    },
+    /// Pool and target samples do not come from the same posterior samples / classes.
+    #[error(
+        "pool and targets disagree: pool is [N, K={pool_k}, C={pool_c}] but targets are \
+         [M, K={targets_k}, C={targets_c}]; both must hold the same K posterior samples over \
+         the same C classes"
+    )]
+    ShapeMismatch {
+        /// K of the pool.
+        pool_k: usize,
+        /// C of the pool.
+        pool_c: usize,
+        /// K of the targets.
+        targets_k: usize,
+        /// C of the targets.
+        targets_c: usize,
+    },
+    /// A probability is NaN or infinite.
+    #[error("{name}[{}, {}, {}] is {value}: probabilities must be finite", index[0], index[1], index[2])]
+    NonFinite {
+        /// Which input.
+        name: &'static str,
+        /// `[n, k, c]` of the first offending value.
+        index: [usize; 3],
+        /// The value.
+        value: f32,
+    },
+    /// A probability is negative.
+    #[error("{name}[{}, {}, {}] is {value}: probabilities must be ≥ 0", index[0], index[1], index[2])]
+    Negative {
+        /// Which input.
+        name: &'static str,
+        /// `[n, k, c]` of the first offending value.
+        index: [usize; 3],
+        /// The value.
+        value: f32,
+    },
+    /// A row of class probabilities does not sum to 1.
+    #[error(
+        "{name}[{n}, {k}, :] sums to {sum}, not 1 (tolerance {tolerance}); rescale rows \
+         explicitly with `renormalise` (CLI: --renormalise) if that is what you want"
+    )]
+    NotNormalised {
+        /// Which input.
+        name: &'static str,
+        /// Input index.
+        n: usize,
+        /// Posterior-sample index.
+        k: usize,
+        /// The row sum found.
+        sum: f32,
+        /// The tolerance applied.
+        tolerance: f32,
+    },
+    /// A row cannot be renormalised because it sums to zero.
+    #[error("{name}[{n}, {k}, :] sums to 0 and cannot be renormalised")]
+    ZeroRow {
+        /// Which input.
+        name: &'static str,
+        /// Input index.
+        n: usize,
+        /// Posterior-sample index.
+        k: usize,
+    },
+    /// An acquisition score is NaN or infinite.
+    #[error("score {index} is {value}: scores must be finite")]
+    InvalidScore {
+        /// Position of the score.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// There are no scores to select from.
+    #[error("no scores to select from: the pool is empty")]
+    NoScores,
+    /// The batch size is zero or larger than the pool.
+    #[error(
+        "batch size {batch} is invalid for a pool of {available}: it must be between 1 and {available}"
+    )]
+    InvalidBatch {
+        /// The batch size asked for.
+        batch: usize,
+        /// How many candidates there are.
+        available: usize,
+    },
+    /// A parameter is outside its valid range.
+    #[error("{name} = {value} is invalid: {expected}")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// The value given, formatted.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// The memory budget is too small for even the smallest EPIG work tile.
+    #[error(
+        "EPIG needs at least {needed} bytes of working memory for these targets but the budget \
+         is {budget} bytes; raise the memory budget or use fewer target inputs"
+    )]
+    MemoryBudget {
+        /// Bytes needed at minimum.
+        needed: usize,
+        /// The budget.
+        budget: usize,
+    },
+}
+
+/// `Result` with this crate's [`enum@Error`].
+pub type Result<T> = std::result::Result<T, Error>;

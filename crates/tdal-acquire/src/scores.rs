@@ -1,0 +1,168 @@
+//! Acquisition scores that need only the pool: entropy, BALD, confidence, margin, random.
+//!
+//! With `p̄(y|x) = (1/K) Σ_k p(y|x, θ_k)` and `H` the Shannon entropy in nats:
+//! - predictive entropy `H[p̄]` (Shannon 1948);
+//! - BALD `H[p̄] − (1/K) Σ_k H[p(y|x, θ_k)]`, the mutual information between `y` and `θ`
+//!   (Houlsby et al. 2011, "Bayesian Active Learning for Classification and Preference
+//!   Learning");
+//! - least confidence `1 − max_y p̄(y)` and margin `1 − (p̄₍₁₎ − p̄₍₂₎)` (Settles 2009,
+//!   "Active Learning Literature Survey"), so that for every score higher means "acquire";
+//! - random: i.i.d. uniform scores in `[0, 1)` from a seeded ChaCha8 stream.
+//!
+//! Each input is scored independently, in parallel over blocks of inputs, so results do
+//! not depend on the number of threads.
+
+use ndarray::{Array1, ArrayView3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::validate::{DEFAULT_TOLERANCE, check_probs};
+use crate::xlogx::{entropy_f64, sum_xlogx_groups};
+use crate::{Acquisition, Result};
+
+/// Inputs per parallel task.
+pub(crate) const INPUTS_PER_TASK: usize = 512;
+
+/// Predictive entropy `H[p̄(y|x)]` in nats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Entropy;
+
+/// BALD: mutual information `I(y; θ | x)` in nats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bald;
+
+/// Least confidence `1 − max_y p̄(y|x)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Confidence;
+
+/// Margin `1 − (p̄₍₁₎ − p̄₍₂₎)` between the two most probable classes (`0` when C = 1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Margin;
+
+/// Uniform random scores in `[0, 1)`, reproducible from `seed`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Random {
+    /// Seed of the ChaCha8 stream.
+    pub seed: u64,
+}
+
+/// Mean over the K samples of one input's `[K, C]` slab, in f64.
+#[inline]
+pub(crate) fn mean_probs(slab: &[f32], classes: usize, out: &mut [f64]) {
+    out.fill(0.0);
+    for row in slab.chunks_exact(classes) {
+        for (o, &p) in out.iter_mut().zip(row) {
+            *o += f64::from(p);
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let inv_k = classes as f64 / slab.len() as f64;
+    out.iter_mut().for_each(|o| *o *= inv_k);
+}
+
+/// Applies `per_input(slab, mean_buffer, extra)` to every input in parallel, where
+/// `extra` is `Σ x ln x` over the slab when `with_xlogx` is set (else 0).
+pub(crate) fn map_inputs<F>(
+    probs: ArrayView3<'_, f32>,
+    with_xlogx: bool,
+    per_input: F,
+) -> Array1<f32>
+where
+    F: Fn(&[f32], &mut [f64], f64) -> f32 + Sync,
+{
+    let (n, k, c) = probs.dim();
+    let probs = probs.as_standard_layout();
+    let flat = probs.as_slice().unwrap_or(&[]);
+    let slab = k * c;
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(INPUTS_PER_TASK)
+        .zip(flat.par_chunks(INPUTS_PER_TASK * slab))
+        .for_each(|(out, block)| {
+            let mut mean = vec![0.0f64; c];
+            let mut sums = vec![0.0f64; out.len()];
+            if with_xlogx {
+                sum_xlogx_groups(block, slab, &mut sums);
+            }
+            for ((o, input), &s) in out.iter_mut().zip(block.chunks_exact(slab)).zip(&sums) {
+                *o = per_input(input, &mut mean, s);
+            }
+        });
+    Array1::from(out)
+}
+
+#[allow(clippy::cast_possible_truncation)]
+impl Acquisition for Entropy {
+    fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
+        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
+        let c = pool.dim().2;
+        Ok(map_inputs(pool, false, |slab, mean, _| {
+            mean_probs(slab, c, mean);
+            entropy_f64(mean) as f32
+        }))
+    }
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+impl Acquisition for Bald {
+    fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
+        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
+        let (_, k, c) = pool.dim();
+        let inv_k = 1.0 / k as f64;
+        Ok(map_inputs(pool, true, |slab, mean, sum_xlogx| {
+            mean_probs(slab, c, mean);
+            // H[p̄] − mean_k H[p_k] = H[p̄] + (1/K) Σ_k Σ_c p ln p
+            (entropy_f64(mean) + sum_xlogx * inv_k).max(0.0) as f32
+        }))
+    }
+}
+
+#[allow(clippy::cast_possible_truncation)]
+impl Acquisition for Confidence {
+    fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
+        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
+        let c = pool.dim().2;
+        Ok(map_inputs(pool, false, |slab, mean, _| {
+            mean_probs(slab, c, mean);
+            let top = mean.iter().copied().fold(0.0f64, f64::max);
+            (1.0 - top).max(0.0) as f32
+        }))
+    }
+}
+
+#[allow(clippy::cast_possible_truncation)]
+impl Acquisition for Margin {
+    fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
+        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
+        let c = pool.dim().2;
+        Ok(map_inputs(pool, false, |slab, mean, _| {
+            mean_probs(slab, c, mean);
+            if c < 2 {
+                return 0.0;
+            }
+            let (mut first, mut second) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+            for &p in mean.iter() {
+                if p > first {
+                    second = first;
+                    first = p;
+                } else if p > second {
+                    second = p;
+                }
+            }
+            (1.0 - (first - second)).clamp(0.0, 1.0) as f32
+        }))
+    }
+}
+
+impl Acquisition for Random {
+    fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
+        Ok(random_scores(pool.dim().0, self.seed))
+    }
+}
+
+/// `n` i.i.d. uniform scores in `[0, 1)` from a ChaCha8 stream seeded with `seed`.
+#[must_use]
+pub fn random_scores(n: usize, seed: u64) -> Array1<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random::<f32>()).collect()
+}
