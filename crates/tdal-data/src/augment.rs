@@ -67,7 +67,7 @@ impl AugmentParams {
 /// One concrete transform: flip first, then rotate and scale about the centre.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
-    /// Counter-clockwise rotation in radians.
+    /// Rotation in radians, clockwise as displayed (image y axis pointing down).
     pub angle: f32,
     /// Horizontal flip.
     pub flip: bool,
