@@ -29,6 +29,8 @@ enum Command {
     Score(cmd::score::Args),
     /// Choose a batch from acquisition scores (top-k or stochastic power/softmax/soft-rank).
     Select(cmd::select::Args),
+    /// Inspect a messy pool: per-class counts (`describe`) or a grid of sample images (`preview`).
+    Data(cmd::data::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => cmd::score::run(&args),
         Command::Select(args) => cmd::select::run(&args),
+        Command::Data(args) => cmd::data::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

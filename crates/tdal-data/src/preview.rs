@@ -1,5 +1,5 @@
-//! A labelled grid of sample images from a [`MessyPool`] — one row per (split, label-map
-//! class) with a caption drawn in an 8×8 bitmap font (`font8x8`, so no system font is
+//! A labelled grid of sample images from a [`MessyPool`] — one row per non-empty (split,
+//! label-map class) with a caption drawn in an 8×8 bitmap font (`font8x8`, so no system font is
 //! needed) — so a user can see what the pool, the target inputs and the test set hold.
 
 use std::path::Path;
@@ -98,7 +98,7 @@ pub fn render_preview(pool: &MessyPool, options: &PreviewOptions) -> Result<RgbI
     let [_, h, w] = pool.image_shape();
     let splits = [
         ("pool", &pool.pool),
-        ("targets", &pool.target_inputs),
+        ("target inputs", &pool.target_inputs),
         ("test", &pool.test),
     ];
     let captions: Vec<(String, &LabelledSplit, u32)> = splits
@@ -109,6 +109,8 @@ pub fn render_preview(pool: &MessyPool, options: &PreviewOptions) -> Result<RgbI
                 .enumerate()
                 .map(move |(label, class)| (format!("{name}: {class}"), *split, label as u32))
         })
+        // Target inputs hold no "other" image: skip rows that would stay empty.
+        .filter(|(_, split, label)| split.labels.contains(label))
         .collect();
     let caption_width = captions
         .iter()

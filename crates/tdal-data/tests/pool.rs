@@ -266,8 +266,8 @@ fn preview_grid_has_one_row_per_split_and_class() {
         seed: 0,
     };
     let img = tdal_data::preview::render_preview(&pool, &options).unwrap();
-    // 3 splits × 3 classes rows of 28 + 2 px, plus the top gap
-    assert_eq!(img.height(), 9 * 30 + 2);
+    // 8 rows (3 splits × 3 classes, target inputs have no "other") of 28 + 2 px, plus the gap
+    assert_eq!(img.height(), 8 * 30 + 2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grid.png");
     tdal_data::preview::save_png(&img, &path).unwrap();

@@ -1,4 +1,5 @@
 //! One module per `tdal` sub-command: its clap `Args` and its `run`.
 
+pub mod data;
 pub mod score;
 pub mod select;

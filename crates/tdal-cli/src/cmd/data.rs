@@ -1,0 +1,211 @@
+//! `tdal data`: look at a messy pool before running on it. `describe` prints per-split,
+//! per-class counts and the imbalance actually achieved; `preview` writes a labelled PNG
+//! grid of sample images from the pool, the target inputs and the test set.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use tdal_data::chexpert::ChexpertOptions;
+use tdal_data::preview::{PreviewOptions, render_preview, save_png};
+use tdal_data::{Dataset, Imbalance, MessyPool, PoolOptions, TestRule, build_named};
+
+/// Arguments of `tdal data`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+/// `tdal data` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print per-split, per-class counts of a messy pool and the imbalance achieved.
+    Describe(DescribeArgs),
+    /// Write a labelled grid of sample images (pool, target inputs, test) as PNG.
+    Preview(PreviewArgs),
+}
+
+/// A named dataset configuration (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatasetArg {
+    /// MNIST digit targets among all ten Fashion-MNIST classes (needs DIR/mnist/ and DIR/fashion-mnist/).
+    Fmnist,
+    /// CIFAR-10 classes 0-4 among all CIFAR-100 classes (needs DIR/cifar-10-batches-bin/ and DIR/cifar-100-binary/).
+    Cifar,
+    /// CheXpert pleural effusion, uncertain and blank labels dropped (needs DIR/CheXpert-v1.0-small/).
+    Chexpert,
+}
+
+/// Which test images to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestSetArg {
+    /// Target-class test images only.
+    Targets,
+    /// Target-class test images plus as many "other" ones as the mean target-class count.
+    Balanced,
+    /// Every test image of the target and redundant classes.
+    All,
+}
+
+/// The options that define a pool, shared by `describe` and `preview`.
+#[derive(Debug, clap::Args)]
+pub struct PoolArgs {
+    /// Named dataset configuration.
+    #[arg(long, value_enum, default_value = "fmnist")]
+    pub dataset: DatasetArg,
+    /// Folder holding one sub-folder per dataset (e.g. DIR/mnist/, DIR/fashion-mnist/);
+    /// defaults to the TDAL_DATA_DIR environment variable.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Target classes of the target dataset, comma-separated (default: 5,6 for fmnist,
+    /// 0,1,2,3,4 for cifar, 1 for chexpert).
+    #[arg(long, value_delimiter = ',', value_name = "C,C,...")]
+    pub targets: Option<Vec<u32>>,
+    /// Imbalance ratio: each target class gets (largest redundant class / IR) images
+    /// (default: 10, 2.5 for chexpert).
+    #[arg(long, value_name = "IR", conflicts_with = "target_share")]
+    pub ir: Option<f64>,
+    /// Instead of --ir: the fraction of the pool that is target-class images, in (0, 1).
+    #[arg(long, value_name = "FRACTION")]
+    pub target_share: Option<f64>,
+    /// Cap on the pool size (redundant and target counts shrink proportionally).
+    #[arg(long, value_name = "N")]
+    pub max_pool: Option<usize>,
+    /// Target inputs (for EPIG) per target class; default: all leftovers, balanced.
+    #[arg(long, value_name = "N")]
+    pub target_inputs: Option<usize>,
+    /// Initial labels per class (default: 2, 4 for chexpert).
+    #[arg(long, value_name = "N")]
+    pub initial_per_class: Option<usize>,
+    /// Test set rule.
+    #[arg(long, value_enum, default_value = "balanced")]
+    pub test_set: TestSetArg,
+    /// CheXpert: images are resized to SIZE×SIZE.
+    #[arg(long, default_value_t = 64, value_name = "SIZE")]
+    pub image_size: u32,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl PoolArgs {
+    fn data_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        match std::env::var_os("TDAL_DATA_DIR") {
+            Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+            _ => bail!(
+                "no data directory: pass --data-dir DIR or set TDAL_DATA_DIR to a folder holding mnist/ and fashion-mnist/ (IDX files)"
+            ),
+        }
+    }
+
+    fn options(&self) -> PoolOptions {
+        let imbalance = match (self.ir, self.target_share) {
+            (_, Some(share)) => Some(Imbalance::TargetShare(share)),
+            (Some(ir), None) => Some(Imbalance::Ratio(ir)),
+            (None, None) => None,
+        };
+        PoolOptions {
+            targets: self.targets.clone(),
+            imbalance,
+            max_pool: self.max_pool,
+            target_inputs_per_class: self.target_inputs,
+            test_rule: match self.test_set {
+                TestSetArg::Targets => TestRule::TargetsOnly,
+                TestSetArg::Balanced => TestRule::BalancedOther,
+                TestSetArg::All => TestRule::All,
+            },
+            initial_per_class: self.initial_per_class,
+            chexpert: ChexpertOptions {
+                image_size: self.image_size,
+                ..ChexpertOptions::default()
+            },
+            seed: self.seed,
+        }
+    }
+
+    fn build(&self) -> Result<MessyPool> {
+        let dataset = match self.dataset {
+            DatasetArg::Fmnist => Dataset::Fmnist,
+            DatasetArg::Cifar => Dataset::Cifar,
+            DatasetArg::Chexpert => Dataset::Chexpert,
+        };
+        let dir = self.data_dir()?;
+        build_named(dataset, &dir, &self.options())
+            .with_context(|| format!("cannot build the {:?} pool", self.dataset).to_lowercase())
+    }
+}
+
+/// Arguments of `tdal data describe`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Example:
+  tdal data describe --dataset fmnist --data-dir ../shared/data --targets 5,6 --ir 10 --seed 0")]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+/// Arguments of `tdal data preview`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Example:
+  tdal data preview --dataset fmnist --data-dir ../shared/data --out grid.png")]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Output PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Sample images per row.
+    #[arg(long, default_value_t = 12)]
+    pub per_row: usize,
+    /// Integer up-scaling of each image.
+    #[arg(long, default_value_t = 2)]
+    pub scale: u32,
+}
+
+/// Runs `tdal data`.
+///
+/// # Errors
+/// Missing or invalid data, an invalid pool configuration, or an unwritable output.
+pub fn run(args: &Args) -> Result<()> {
+    match &args.command {
+        DataCommand::Describe(a) => describe(a),
+        DataCommand::Preview(a) => preview(a),
+    }
+}
+
+fn describe(args: &DescribeArgs) -> Result<()> {
+    let pool = args.pool.build()?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{}", pool.summary());
+    }
+    Ok(())
+}
+
+fn preview(args: &PreviewArgs) -> Result<()> {
+    let pool = args.pool.build()?;
+    let options = PreviewOptions {
+        per_row: args.per_row,
+        scale: args.scale,
+        seed: args.pool.seed,
+    };
+    let grid = render_preview(&pool, &options)?;
+    save_png(&grid, &args.out)?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "wrote {} ({}×{} px; rows: pool, target inputs, test × {})",
+            args.out.display(),
+            grid.width(),
+            grid.height(),
+            pool.class_names.join(", ")
+        );
+    }
+    Ok(())
+}
