@@ -11,8 +11,8 @@ use ndarray::{ArrayD, Dimension};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
 
 fn open(path: &Path, what: &str) -> Result<BufReader<File>> {
-    let file = File::open(path)
-        .with_context(|| format!("cannot open {what} file {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot open {what} file {}", path.display()))?;
     Ok(BufReader::new(file))
 }
 
@@ -68,8 +68,9 @@ pub fn read_int_array(path: &Path, what: &str) -> Result<ArrayD<i64>> {
     if let Some(array) = read_as::<u64>(path, what)? {
         let mut out = ArrayD::<i64>::zeros(array.raw_dim());
         for (dst, &src) in out.iter_mut().zip(array.iter()) {
-            *dst = i64::try_from(src)
-                .with_context(|| format!("{what} value {src} does not fit in a signed 64-bit integer"))?;
+            *dst = i64::try_from(src).with_context(|| {
+                format!("{what} value {src} does not fit in a signed 64-bit integer")
+            })?;
         }
         return Ok(out);
     }
@@ -133,4 +134,3 @@ pub fn into_dim<A, D: Dimension>(array: ArrayD<A>) -> Result<ndarray::Array<A, D
         .into_dimensionality::<D>()
         .with_context(|| format!("array has {ndim} axes, not {:?}", D::NDIM))
 }
-
