@@ -29,6 +29,8 @@ enum Command {
     Score(cmd::score::Args),
     /// Choose a batch from acquisition scores (top-k or stochastic power/softmax/soft-rank).
     Select(cmd::select::Args),
+    /// Fit a random forest and write every tree's class probabilities for the test rows.
+    Forest(cmd::forest::Args),
     /// Inspect a messy pool: per-class counts (`describe`) or a grid of sample images (`preview`).
     Data(cmd::data::Args),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => cmd::score::run(&args),
         Command::Select(args) => cmd::select::run(&args),
+        Command::Forest(args) => cmd::forest::run(&args),
         Command::Data(args) => cmd::data::run(&args),
     };
     match result {

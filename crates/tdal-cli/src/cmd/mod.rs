@@ -1,5 +1,6 @@
 //! One module per `tdal` sub-command: its clap `Args` and its `run`.
 
 pub mod data;
+pub mod forest;
 pub mod score;
 pub mod select;
