@@ -259,3 +259,35 @@ pub fn present_idx_files(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.is_file())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_minimal_label_file() {
+        let bytes = [0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9];
+        let array = read_idx(&bytes[..], Path::new("mem")).unwrap();
+        assert_eq!(array.dims, vec![3]);
+        assert_eq!(array.data, vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn a_header_announcing_terabytes_is_truncated_not_allocated() {
+        let bytes = [
+            0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 2, 1,
+        ];
+        match read_idx(&bytes[..], Path::new("mem")).unwrap_err() {
+            Error::Truncated { found, .. } => assert_eq!(found, 1),
+            other => panic!("expected Truncated, got {other}"),
+        }
+    }
+
+    #[test]
+    fn split_file_names_cover_gzip_raw_and_dotted_forms() {
+        let (images, labels) = idx_file_names(Split::Test);
+        assert_eq!(images[0], "t10k-images-idx3-ubyte.gz");
+        assert_eq!(images[2], "t10k-images.idx3-ubyte");
+        assert_eq!(labels[1], "t10k-labels-idx1-ubyte");
+    }
+}

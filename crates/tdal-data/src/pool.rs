@@ -602,3 +602,30 @@ pub fn build_pool(sources: &[Source], spec: &PoolSpec) -> Result<MessyPool> {
         spec: spec.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_count_follows_ir_and_share() {
+        // F+MNIST: ten classes of 6000, IR 10 → 600 per target.
+        assert_eq!(target_count(Imbalance::Ratio(10.0), &[6000; 10], 2), 600);
+        // The largest redundant class sets the majority.
+        assert_eq!(target_count(Imbalance::Ratio(4.0), &[10, 40, 20], 1), 10);
+        // 6 % of the pool over 2 targets: 0.06 · 60000 / (0.94 · 2) = 1914.9 → 1914.
+        assert_eq!(
+            target_count(Imbalance::TargetShare(0.06), &[6000; 10], 2),
+            1914
+        );
+    }
+
+    #[test]
+    fn streams_are_independent_and_reproducible() {
+        use rand::RngCore;
+        let a = stream(3, 1).next_u64();
+        assert_eq!(a, stream(3, 1).next_u64());
+        assert_ne!(a, stream(3, 2).next_u64());
+        assert_ne!(a, stream(4, 1).next_u64());
+    }
+}
