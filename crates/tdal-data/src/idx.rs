@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn a_header_announcing_terabytes_is_truncated_not_allocated() {
         let bytes = [
-            0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 2, 1,
+            0, 0, 8, 3, 0, 255, 255, 255, 0, 255, 255, 255, 0, 0, 0, 2, 1,
         ];
         match read_idx(&bytes[..], Path::new("mem")).unwrap_err() {
             Error::Truncated { found, .. } => assert_eq!(found, 1),
