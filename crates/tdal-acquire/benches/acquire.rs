@@ -43,8 +43,12 @@ fn pool_only(c: &mut Criterion) {
     group.sample_size(20);
     let n = 60_000;
     let pool = probs(n, 3);
-    let scorers: [(&str, &dyn Acquisition); 4] =
-        [("bald", &Bald), ("entropy", &Entropy), ("confidence", &Confidence), ("margin", &Margin)];
+    let scorers: [(&str, &dyn Acquisition); 4] = [
+        ("bald", &Bald),
+        ("entropy", &Entropy),
+        ("confidence", &Confidence),
+        ("margin", &Margin),
+    ];
     for (name, scorer) in scorers {
         group.bench_with_input(BenchmarkId::new(name, n), &pool, |b, pool| {
             b.iter(|| scorer.score(pool.view()).unwrap());

@@ -6,7 +6,7 @@ use std::time::Instant;
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tdal_acquire::{Acquisition, Bald, Confidence, Entropy, Epig, Margin, check_probs};
+use tdal_acquire::{Acquisition, Bald, Confidence, Entropy, Epig, Kernel, Margin, check_probs};
 
 fn probs(n: usize, k: usize, c: usize, seed: u64) -> Array3<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -18,19 +18,40 @@ fn probs(n: usize, k: usize, c: usize, seed: u64) -> Array3<f32> {
     p
 }
 
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
+/// CPU time of all threads of this process (Linux: /proc/self/task/*/schedstat, ns).
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let ns: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
         })
-        .fold(f64::INFINITY, f64::min)
+        .sum();
+    ns as f64 * 1e-9
+}
+
+/// Best wall time of `runs` runs, and the CPU seconds of that run (all threads): on a busy
+/// machine CPU time / threads estimates the wall time on an idle one.
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> String {
+    let (wall, cpu) = (0..runs)
+        .map(|_| {
+            let (t, c) = (Instant::now(), cpu_seconds());
+            std::hint::black_box(f());
+            (t.elapsed().as_secs_f64(), cpu_seconds() - c)
+        })
+        .fold((f64::INFINITY, f64::INFINITY), |a, b| {
+            (a.0.min(b.0), a.1.min(b.1))
+        });
+    format!("wall {wall:.4}s cpu {cpu:.4}s")
 }
 
 #[allow(clippy::print_stdout)]
 fn main() {
-    components();
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -38,60 +59,48 @@ fn main() {
     let (k, c, m) = (100, 3, 500);
     let pool = probs(n, k, c, 1);
     let targets = probs(m, k, c, 2);
-    let epig = Epig::new(targets).unwrap();
-    println!("threads {}", rayon::current_num_threads());
+    let epig = Epig::new(targets.clone()).unwrap();
+    let avx2 = Epig::new(targets.clone())
+        .unwrap()
+        .with_kernel(Kernel::Avx2);
+    let portable = Epig::new(targets).unwrap().with_kernel(Kernel::Portable);
     println!(
-        "check_probs {:.4}s",
+        "N={n} K={k} C={c} M={m}, {} threads",
+        rayon::current_num_threads()
+    );
+    println!(
+        "check_probs    {}",
         best_of(5, || check_probs(pool.view(), "pool", 1e-3))
     );
     println!(
-        "entropy     {:.4}s",
+        "entropy        {}",
         best_of(5, || Entropy.score(pool.view()).unwrap())
     );
     println!(
-        "confidence  {:.4}s",
+        "confidence     {}",
         best_of(5, || Confidence.score(pool.view()).unwrap())
     );
     println!(
-        "margin      {:.4}s",
+        "margin         {}",
         best_of(5, || Margin.score(pool.view()).unwrap())
     );
     println!(
-        "bald        {:.4}s",
+        "bald           {}",
         best_of(5, || Bald.score(pool.view()).unwrap())
     );
     println!(
-        "epig        {:.4}s  plan {:?}",
+        "epig fused     {}  {:?}",
         best_of(3, || epig.score(pool.view()).unwrap()),
         epig.plan(n).unwrap()
     );
-}
-
-#[allow(dead_code, clippy::print_stdout)]
-pub fn components() {
-    use ndarray::Array2;
-    let a = Array2::<f32>::from_elem((174, 100), 0.01);
-    let b = Array2::<f32>::from_elem((100, 1500), 0.01);
-    let mut c = Array2::<f32>::zeros((174, 1500));
-    let t = best_of(3, || {
-        for _ in 0..100 {
-            ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
-        }
-    });
     println!(
-        "gemm 100 blocks single thread {t:.4}s → {:.1} GFLOP/s",
-        100.0 * 174.0 * 100.0 * 1500.0 * 2.0 / t / 1e9
+        "epig avx2      {}  {:?}",
+        best_of(3, || avx2.score(pool.view()).unwrap()),
+        avx2.plan(n).unwrap()
     );
-    let v = vec![0.3f32; 174 * 1500];
-    let t = best_of(3, || {
-        let mut s = 0.0;
-        for _ in 0..100 {
-            s += tdal_acquire::xlogx::sum_xlogx(&v);
-        }
-        s
-    });
     println!(
-        "xlogx 100 blocks single thread {t:.4}s → {:.2} ns/elem",
-        t / (100.0 * 174.0 * 1500.0) * 1e9
+        "epig portable  {}  {:?}",
+        best_of(3, || portable.score(pool.view()).unwrap()),
+        portable.plan(n).unwrap()
     );
 }

@@ -9,21 +9,24 @@
 //!         = H[p̄(y|x)] + (1/M) Σ_m H[p̄(y*|x*_m)] − (1/M) Σ_m H[p(y, y* | x, x*_m)]   (nats)
 //! ```
 //!
-//! Only the sum of the joint entropies over targets is needed, so the joint for a block of
-//! pool inputs is one GEMM `A · B / K` with `A = [block·C × K]` (pool samples, transposed per
-//! input) and `B = [K × M·C]` (target samples, transposed once), and every row of the product
-//! is reduced at once to `Σ p ln p` (f32 lanes flushed into f64). The `N × C × M × C` joint is
-//! never held: one `[block·C × columns]` tile per worker thread is, sized to stay in cache and
-//! within the memory budget whatever N is. Blocks run in parallel with rayon; every input's
-//! score depends only on its own block, so results do not depend on the thread count.
+//! Only the *sum* of the joint entropies over targets is needed, so for a block of pool
+//! inputs the joint is one GEMM `A · B / K` with `A = [block·C × K]` (pool samples, one row
+//! per (input, class)) and `B = [K × M·C]` (target samples, one column per (target, class)),
+//! and every row of the product is reduced at once to `Σ p ln p` (f32 lanes flushed into
+//! f64). The `N × C × M × C` joint is never held, and nothing grows with N: the working
+//! memory is the packed targets plus one small scratch per worker thread ([`EpigPlan`]).
+//! Blocks run in parallel with rayon; each input's score depends only on its own block, so
+//! results do not depend on the thread count.
 //!
-//! The GEMM is `matrixmultiply`'s sgemm (through `ndarray::linalg`), which picks AVX2/FMA
-//! kernels at run time; the `x ln x` reduction is [`crate::xlogx`].
+//! Two kernels compute the reduction ([`Kernel`]): a fused AVX2/FMA micro-kernel that
+//! never writes the joint to memory ([`crate::kernel`]), and a portable one that writes a
+//! cache-sized tile with `matrixmultiply`'s sgemm (via `ndarray::linalg`) and reduces it.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, s};
 use rayon::prelude::*;
 
+use crate::kernel;
 use crate::scores::mean_probs;
 use crate::validate::{DEFAULT_TOLERANCE, check_probs, check_same_samples};
 use crate::xlogx::{entropy_f64, sum_xlogx_groups};
@@ -32,16 +35,34 @@ use crate::{Acquisition, Error, Result};
 /// Default cap on EPIG's extra working memory: 512 MiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 512 << 20;
 
-/// Preferred size of one worker's joint tile: small enough to stay in L2/L3 between the
-/// GEMM that writes it and the reduction that reads it.
+/// Preferred size of one worker's joint tile (portable kernel): small enough to stay in
+/// cache between the GEMM that writes it and the reduction that reads it.
 const PREFERRED_TILE_BYTES: usize = 1 << 20;
-/// Widest column block (target input × class) of one tile.
+/// Widest column block (target input × class) of one portable tile.
 const MAX_COLUMNS: usize = 4096;
+/// Pool rows (input × class) per block for the fused kernel: enough work per rayon task,
+/// a packed `A` that stays in L1/L2.
+const FUSED_BLOCK_ROWS: usize = 360;
 /// Most pool inputs in one block.
 const MAX_BLOCK_INPUTS: usize = 1024;
 
 const F32: usize = std::mem::size_of::<f32>();
 const F64: usize = std::mem::size_of::<f64>();
+
+/// Which implementation computes the joint-entropy sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// The fastest kernel the CPU runs: fused AVX-512, fused AVX2/FMA, else
+    /// [`Kernel::Portable`].
+    #[default]
+    Auto,
+    /// The fused AVX2/FMA kernel even on CPUs with AVX-512 ([`Kernel::Portable`] without
+    /// AVX2).
+    Avx2,
+    /// GEMM tiles with `matrixmultiply`, then a vectorised reduction: runs everywhere and
+    /// gives bit-identical results on every x86-64 machine.
+    Portable,
+}
 
 /// EPIG against a fixed set of target-input samples.
 ///
@@ -64,8 +85,11 @@ const F64: usize = std::mem::size_of::<f64>();
 /// ```
 #[derive(Debug, Clone)]
 pub struct Epig {
-    /// Target samples transposed to `[K, M·C]`: column `m·C + c` is `p(y* = c | x*_m, θ_k)`.
+    /// Target samples as `B = [K × M·C]`: column `m·C + c` is `p(y* = c | x*_m, θ_k)`.
     targets_t: Array2<f32>,
+    /// The fused kernel's instruction set and `B` packed into its column panels (`None`:
+    /// portable kernel).
+    packed: Option<(kernel::Isa, Vec<f32>)>,
     /// `(1/M) Σ_m H[p̄(y*|x*_m)]` in nats.
     mean_target_entropy: f64,
     n_targets: usize,
@@ -75,17 +99,20 @@ pub struct Epig {
     blocks: Option<(usize, usize)>,
 }
 
-/// How EPIG will be computed for a pool: block sizes and memory.
+/// How EPIG will be computed for a pool: kernel, block sizes and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EpigPlan {
-    /// Pool inputs per block (one GEMM's rows are `block_inputs · C`).
+    /// Whether the fused AVX2/FMA kernel runs (else the portable one).
+    pub fused: bool,
+    /// Pool inputs per block.
     pub block_inputs: usize,
-    /// Columns (target input × class) per tile.
+    /// Columns (target input × class) per tile of the portable kernel (all of them for the
+    /// fused kernel, which holds no tile).
     pub block_columns: usize,
-    /// Worker threads that may hold a tile at once.
+    /// Worker threads that may hold a scratch at once.
     pub threads: usize,
-    /// Upper bound on the extra bytes EPIG allocates (transposed targets and per-worker
-    /// scratch), excluding the inputs and the returned scores; independent of N.
+    /// Upper bound on the extra bytes EPIG's scoring allocates (packed targets and
+    /// per-worker scratch), excluding the inputs and the returned scores; independent of N.
     pub peak_bytes: usize,
 }
 
@@ -106,34 +133,52 @@ impl Epig {
         check_probs(targets, "targets", DEFAULT_TOLERANCE)?;
         let (m, k, c) = targets.dim();
         let mut targets_t = Array2::<f32>::zeros((k, m * c));
+        let mut total_entropy = 0.0f64;
+        let mut mean = vec![0.0f64; c];
+        let mut slab = Vec::with_capacity(k * c);
         for (mi, input) in targets.outer_iter().enumerate() {
+            slab.clear();
+            slab.extend(input.iter().copied());
+            mean_probs(&slab, c, &mut mean);
+            total_entropy += entropy_f64(&mean);
             for (ki, row) in input.outer_iter().enumerate() {
                 for (ci, &p) in row.iter().enumerate() {
                     targets_t[[ki, mi * c + ci]] = p;
                 }
             }
         }
-        let mut mean = vec![0.0f64; c];
-        let std_targets = targets.as_standard_layout();
-        let flat = std_targets.as_slice().unwrap_or(&[]);
-        let total: f64 = flat
-            .chunks_exact(k * c)
-            .map(|slab| {
-                mean_probs(slab, c, &mut mean);
-                entropy_f64(&mean)
-            })
-            .sum();
         #[allow(clippy::cast_precision_loss)]
-        let mean_target_entropy = total / m as f64;
-        Ok(Self {
+        let mean_target_entropy = total_entropy / m as f64;
+        let mut epig = Self {
             targets_t,
+            packed: None,
             mean_target_entropy,
             n_targets: m,
             classes: c,
             samples: k,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             blocks: None,
-        })
+        };
+        epig = epig.with_kernel(Kernel::Auto);
+        Ok(epig)
+    }
+
+    /// Chooses the kernel (default [`Kernel::Auto`]).
+    #[must_use]
+    pub fn with_kernel(mut self, choice: Kernel) -> Self {
+        let isa = match choice {
+            Kernel::Auto => kernel::Isa::detect(),
+            Kernel::Avx2 => Some(kernel::Isa::Avx2).filter(|isa| isa.available()),
+            Kernel::Portable => None,
+        };
+        self.packed = isa.map(|isa| {
+            let b = self.targets_t.as_slice().unwrap_or(&[]);
+            (
+                isa,
+                kernel::pack_b(b, self.samples, self.n_targets * self.classes, isa.nr()),
+            )
+        });
+        self
     }
 
     /// Caps EPIG's extra working memory (default [`DEFAULT_MEMORY_BUDGET`]).
@@ -144,7 +189,7 @@ impl Epig {
     }
 
     /// Fixes the block sizes instead of choosing them (for tuning and tests); they are
-    /// still checked against the memory budget.
+    /// still checked against the memory budget. The fused kernel uses only `block_inputs`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if either is zero.
@@ -173,31 +218,45 @@ impl Epig {
         self.mean_target_entropy
     }
 
-    /// The blocks and memory EPIG will use for a pool of `n_pool` inputs.
+    /// The kernel, blocks and memory EPIG will use for a pool of `n_pool` inputs.
     ///
     /// # Errors
-    /// [`Error::MemoryBudget`] when even the smallest tile does not fit in the budget.
+    /// [`Error::MemoryBudget`] when even the smallest scratch does not fit in the budget.
     pub fn plan(&self, n_pool: usize) -> Result<EpigPlan> {
         let (k, c) = (self.samples, self.classes);
         let columns = self.n_targets * c;
         let threads = rayon::current_num_threads().max(1);
-        // Nothing grows with N: the transposed targets plus one scratch per worker
-        // (a block copy for non-contiguous pools, A, one tile, per-input sums).
-        let fixed = self.targets_t.len() * F32;
-        let per_worker = |r: usize, w: usize| (2 * r * c * k + r * c * w) * F32 + r * F64 + c * F64;
+        let fused = self.packed.is_some();
+        let fixed =
+            self.targets_t.len() * F32 + self.packed.as_ref().map_or(0, |(_, p)| p.len() * F32);
+        // Per worker: a block copy for non-contiguous pools, A (packed or not), and either
+        // one tile (portable) or per-row sums (fused), plus per-input sums.
+        let per_worker = |r: usize, w: usize| {
+            let rows = r * c;
+            let a = rows.div_ceil(kernel::MAX_MR) * kernel::MAX_MR * k;
+            // Fused: per-row f64 sums plus the kernel's per-row vector accumulators.
+            let work = if fused {
+                rows * F64 + (rows + kernel::MAX_MR) * 64
+            } else {
+                rows * w * F32
+            };
+            (r * k * c + a) * F32 + work + r * F64 + c * F64
+        };
         let total = |r: usize, w: usize| fixed + threads * per_worker(r, w);
+        let n_pool = n_pool.max(1);
         let (mut r, mut w) = match self.blocks {
-            Some((r, w)) => (r.min(n_pool.max(1)), w.min(columns)),
+            Some((r, w)) => (r, w.min(columns)),
+            None if fused => ((FUSED_BLOCK_ROWS / c).max(1), columns),
             None => {
                 let w = columns.min(MAX_COLUMNS);
-                let r = (PREFERRED_TILE_BYTES / (c * w * F32)).clamp(1, MAX_BLOCK_INPUTS);
-                (r.min(n_pool.max(1)), w)
+                (PREFERRED_TILE_BYTES / (c * w * F32), w)
             }
         };
+        r = r.clamp(1, MAX_BLOCK_INPUTS).min(n_pool);
         while total(r, w) > self.memory_budget {
             if r > 1 {
                 r /= 2;
-            } else if w > 16 {
+            } else if !fused && w > 16 {
                 w /= 2;
             } else {
                 return Err(Error::MemoryBudget {
@@ -207,6 +266,7 @@ impl Epig {
             }
         }
         Ok(EpigPlan {
+            fused,
             block_inputs: r,
             block_columns: w,
             threads,
@@ -224,10 +284,10 @@ impl Acquisition for Epig {
         let r = plan.block_inputs;
         let mut scores = vec![0.0f32; n];
         scores.par_chunks_mut(r).enumerate().for_each_init(
-            || Scratch::new(r, k, c, plan.block_columns),
+            || Scratch::new(r, k, c, &plan),
             |scratch, (b, out)| {
                 let block = pool.slice(s![b * r..b * r + out.len(), .., ..]);
-                self.score_block(block, scratch, plan.block_columns, out);
+                self.score_block(block, scratch, &plan, out);
             },
         );
         Ok(Array1::from(scores))
@@ -238,10 +298,12 @@ impl Acquisition for Epig {
 struct Scratch {
     /// The block's samples in standard layout, when the pool view is not.
     slab: Vec<f32>,
-    /// `A = [rows × K]`, `rows = inputs · C`.
+    /// `A` for the block: `[rows × K]` (portable) or 6-row panels (fused).
     a: Vec<f32>,
-    /// One `[rows × columns]` tile of the joint.
+    /// One `[rows × columns]` tile of the joint (portable kernel only).
     tile: Vec<f32>,
+    /// `Σ p ln p` of the joint per row (fused kernel only).
+    row_sums: Vec<f64>,
     /// `Σ p ln p` of the joint per input of the block.
     joint: Vec<f64>,
     /// `p̄(y|x)` of one input.
@@ -249,11 +311,18 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(inputs: usize, samples: usize, classes: usize, columns: usize) -> Self {
+    fn new(inputs: usize, samples: usize, classes: usize, plan: &EpigPlan) -> Self {
+        let rows = inputs * classes;
+        let (tile, row_sums) = if plan.fused {
+            (0, rows)
+        } else {
+            (rows * plan.block_columns, 0)
+        };
         Self {
             slab: Vec::new(),
-            a: vec![0.0; inputs * classes * samples],
-            tile: vec![0.0; inputs * classes * columns],
+            a: vec![0.0; rows.div_ceil(kernel::MAX_MR) * kernel::MAX_MR * samples],
+            tile: vec![0.0; tile],
+            row_sums: vec![0.0; row_sums],
             joint: vec![0.0; inputs],
             mean: vec![0.0; classes],
         }
@@ -266,11 +335,10 @@ impl Epig {
         &self,
         block: ArrayView3<'_, f32>,
         scratch: &mut Scratch,
-        columns_per_tile: usize,
+        plan: &EpigPlan,
         out: &mut [f32],
     ) {
         let (inputs, k, c) = block.dim();
-        let slab_len = k * c;
         let flat: &[f32] = match block.as_slice() {
             Some(flat) => flat,
             None => {
@@ -279,10 +347,63 @@ impl Epig {
                 &scratch.slab
             }
         };
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let inv_k = (1.0 / k as f64) as f32;
+        let joint = &mut scratch.joint[..inputs];
+        joint.fill(0.0);
+        match &self.packed {
+            Some((isa, packed)) => {
+                let rows = inputs * c;
+                kernel::pack_a(flat, inputs, k, c, isa.mr(), &mut scratch.a);
+                let row_sums = &mut scratch.row_sums[..rows];
+                row_sums.fill(0.0);
+                kernel::joint_xlogx_rows(*isa, &scratch.a, packed, k, inv_k, rows, row_sums);
+                for (j, per_class) in joint.iter_mut().zip(row_sums.chunks_exact(c)) {
+                    *j = per_class.iter().sum();
+                }
+            }
+            None => self.portable_joint(
+                flat,
+                inputs,
+                (&mut scratch.a, &mut scratch.tile),
+                joint,
+                plan.block_columns,
+                inv_k,
+            ),
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let inv_m = 1.0 / self.n_targets as f64;
+        for ((o, input), &j) in out
+            .iter_mut()
+            .zip(flat.chunks_exact(k * c))
+            .zip(scratch.joint.iter())
+        {
+            mean_probs(input, c, &mut scratch.mean);
+            // Each term is O(ln C) and they cancel: combine in f64; `j` is Σ p ln p = −Σ H.
+            let epig = entropy_f64(&scratch.mean) + self.mean_target_entropy + j * inv_m;
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *o = epig.max(0.0) as f32;
+            }
+        }
+    }
+
+    /// Portable kernel: `[rows × width]` tiles of `A·B/K` by sgemm, each reduced to per-input
+    /// `Σ p ln p` sums in `scratch.joint`.
+    fn portable_joint(
+        &self,
+        flat: &[f32],
+        inputs: usize,
+        (a_buf, tile_buf): (&mut [f32], &mut [f32]),
+        joint: &mut [f64],
+        columns_per_tile: usize,
+        inv_k: f32,
+    ) {
+        let (k, c) = (self.samples, self.classes);
         // A[(i·C + y), k] = p(y | x_i, θ_k)
         let rows = inputs * c;
-        let a_buf = &mut scratch.a[..rows * k];
-        for (i, input) in flat.chunks_exact(slab_len).enumerate() {
+        let a_buf = &mut a_buf[..rows * k];
+        for (i, input) in flat.chunks_exact(k * c).enumerate() {
             for (ki, sample) in input.chunks_exact(c).enumerate() {
                 for (y, &p) in sample.iter().enumerate() {
                     a_buf[(i * c + y) * k + ki] = p;
@@ -290,16 +411,12 @@ impl Epig {
             }
         }
         let a = ArrayView2::from_shape((rows, k), &*a_buf).unwrap_or_else(|_| unreachable_shape());
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-        let inv_k = (1.0 / k as f64) as f32;
-        let joint = &mut scratch.joint[..inputs];
-        joint.fill(0.0);
         let columns = self.n_targets * c;
         let mut start = 0;
         while start < columns {
             let end = (start + columns_per_tile).min(columns);
             let width = end - start;
-            let tile_buf = &mut scratch.tile[..rows * width];
+            let tile_buf = &mut tile_buf[..rows * width];
             let mut tile = ArrayViewMut2::from_shape((rows, width), &mut *tile_buf)
                 .unwrap_or_else(|_| unreachable_shape());
             general_mat_mul(
@@ -311,21 +428,6 @@ impl Epig {
             );
             sum_xlogx_groups(tile_buf, c * width, joint);
             start = end;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let inv_m = 1.0 / self.n_targets as f64;
-        for ((o, input), &j) in out
-            .iter_mut()
-            .zip(flat.chunks_exact(slab_len))
-            .zip(joint.iter())
-        {
-            mean_probs(input, c, &mut scratch.mean);
-            // Each term is O(ln C) and they cancel: combine in f64; `j` is Σ p ln p = −Σ H.
-            let epig = entropy_f64(&scratch.mean) + self.mean_target_entropy + j * inv_m;
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                *o = epig.max(0.0) as f32;
-            }
         }
     }
 }

@@ -43,6 +43,7 @@
 
 mod epig;
 mod error;
+mod kernel;
 mod scores;
 mod select;
 mod validate;
@@ -50,7 +51,7 @@ pub mod xlogx;
 
 use ndarray::{Array1, ArrayView3};
 
-pub use epig::{DEFAULT_MEMORY_BUDGET, Epig, EpigPlan};
+pub use epig::{DEFAULT_MEMORY_BUDGET, Epig, EpigPlan, Kernel};
 pub use error::{Error, Result};
 pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores};
 pub use select::{Strategy, select};

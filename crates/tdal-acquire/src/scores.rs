@@ -47,13 +47,40 @@ pub struct Random {
     pub seed: u64,
 }
 
+/// Classes up to which [`mean_probs`] sums 16 rows at a time in f32 lanes.
+const LANE_SUM_MAX_CLASSES: usize = 16;
+
 /// Mean over the K samples of one input's `[K, C]` slab, in f64.
+///
+/// For small C the slab is summed 16 rows at a time as one flat `16·C`-lane vector (an
+/// element-wise add that vectorises), and the lanes of each class are folded at the end;
+/// for large C each row is already a long vector.
 #[inline]
 pub(crate) fn mean_probs(slab: &[f32], classes: usize, out: &mut [f64]) {
     out.fill(0.0);
-    for row in slab.chunks_exact(classes) {
-        for (o, &p) in out.iter_mut().zip(row) {
-            *o += f64::from(p);
+    if classes <= LANE_SUM_MAX_CLASSES {
+        let mut lanes = [0.0f32; 16 * LANE_SUM_MAX_CLASSES];
+        let lanes = &mut lanes[..16 * classes];
+        let mut chunks = slab.chunks_exact(lanes.len());
+        for chunk in &mut chunks {
+            for (l, &p) in lanes.iter_mut().zip(chunk) {
+                *l += p;
+            }
+        }
+        // The remainder starts on a row boundary: index i holds class i mod C.
+        for (l, &p) in lanes.iter_mut().zip(chunks.remainder()) {
+            *l += p;
+        }
+        for row in lanes.chunks_exact(classes) {
+            for (o, &l) in out.iter_mut().zip(row) {
+                *o += f64::from(l);
+            }
+        }
+    } else {
+        for row in slab.chunks_exact(classes) {
+            for (o, &p) in out.iter_mut().zip(row) {
+                *o += f64::from(p);
+            }
         }
     }
     #[allow(clippy::cast_precision_loss)]

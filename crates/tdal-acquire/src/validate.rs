@@ -53,24 +53,57 @@ pub fn check_probs(probs: ArrayView3<'_, f32>, name: &'static str, tolerance: f3
 
 fn block_is_valid(block: ArrayView3<'_, f32>, tolerance: f32) -> bool {
     let c = block.dim().2;
-    let mut ok = true;
-    let mut visit = |row: &[f32]| {
-        let mut sum = 0.0f32;
-        let mut row_ok = true;
-        for &p in row {
-            sum += p;
-            row_ok &= p.is_finite() & (p >= 0.0);
-        }
-        ok &= row_ok & ((sum - 1.0).abs() <= tolerance);
-    };
-    if let Some(flat) = block.as_slice() {
-        flat.chunks_exact(c).for_each(&mut visit);
-    } else {
-        for row in block.lanes(Axis(2)) {
-            visit(&row.to_vec());
-        }
+    let check = |flat: &[f32]| values_are_valid(flat) && rows_sum_to_one(flat, c, tolerance);
+    match block.as_slice() {
+        Some(flat) => check(flat),
+        None => block
+            .lanes(Axis(2))
+            .into_iter()
+            .all(|row| check(&row.to_vec())),
     }
-    ok
+}
+
+/// No NaN, no infinity, no negative value. Counts instead of short-circuiting so the loop
+/// vectorises; callers pass blocks far below `u32::MAX` values.
+fn values_are_valid(values: &[f32]) -> bool {
+    #[allow(clippy::manual_range_contains)]
+    let bad: u32 = values
+        .iter()
+        .map(|&p| u32::from(!(p >= 0.0 && p <= f32::MAX)))
+        .sum();
+    bad == 0
+}
+
+/// Every row of `classes` consecutive values sums to 1 within `tolerance` (a NaN sum fails).
+fn rows_sum_to_one(values: &[f32], classes: usize, tolerance: f32) -> bool {
+    /// With C known at compile time the row sum unrolls and the loop vectorises.
+    fn fixed<const C: usize>(values: &[f32], tolerance: f32) -> bool {
+        let bad: u32 = values
+            .chunks_exact(C)
+            // `>` would let a NaN sum through; `is_le` of a NaN comparison is false.
+            .map(|row| {
+                let within = (row.iter().sum::<f32>() - 1.0)
+                    .abs()
+                    .partial_cmp(&tolerance)
+                    .is_some_and(std::cmp::Ordering::is_le);
+                u32::from(!within)
+            })
+            .sum();
+        bad == 0
+    }
+    match classes {
+        1 => fixed::<1>(values, tolerance),
+        2 => fixed::<2>(values, tolerance),
+        3 => fixed::<3>(values, tolerance),
+        4 => fixed::<4>(values, tolerance),
+        5 => fixed::<5>(values, tolerance),
+        6 => fixed::<6>(values, tolerance),
+        8 => fixed::<8>(values, tolerance),
+        10 => fixed::<10>(values, tolerance),
+        _ => values
+            .chunks_exact(classes)
+            .all(|row| (row.iter().sum::<f32>() - 1.0).abs() <= tolerance),
+    }
 }
 
 fn locate_error(

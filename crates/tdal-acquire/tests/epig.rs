@@ -6,13 +6,21 @@ use approx::assert_abs_diff_eq;
 use common::{oracle_entropy, oracle_epig, pool_and_targets};
 use ndarray::{Array3, Axis, array, s};
 use proptest::prelude::*;
-use tdal_acquire::{Acquisition, Epig, Error};
+use tdal_acquire::{Acquisition, Epig, Error, Kernel};
 
 const TOL: f64 = 1e-5;
 
 fn epig(pool: &Array3<f32>, targets: &Array3<f32>) -> ndarray::Array1<f32> {
     Epig::new(targets.clone())
         .unwrap()
+        .score(pool.view())
+        .unwrap()
+}
+
+fn epig_portable(pool: &Array3<f32>, targets: &Array3<f32>) -> ndarray::Array1<f32> {
+    Epig::new(targets.clone())
+        .unwrap()
+        .with_kernel(Kernel::Portable)
         .score(pool.view())
         .unwrap()
 }
@@ -24,8 +32,16 @@ fn matches_brute_force_oracle_on_a_larger_random_case() {
     let pool = common::random_probs(300, 20, 4, 1);
     let targets = common::random_probs(37, 20, 4, 2);
     let want = oracle_epig(pool.view(), targets.view());
-    for (blocks, columns) in [(None, None), (Some(7), Some(10)), (Some(1000), Some(3))] {
-        let mut e = Epig::new(targets.clone()).unwrap();
+    for (kernel, blocks, columns) in [
+        (Kernel::Auto, None, None),
+        (Kernel::Auto, Some(7), Some(10)),
+        (Kernel::Avx2, None, None),
+        (Kernel::Avx2, Some(5), Some(1)),
+        (Kernel::Portable, None, None),
+        (Kernel::Portable, Some(7), Some(10)),
+        (Kernel::Portable, Some(1000), Some(3)),
+    ] {
+        let mut e = Epig::new(targets.clone()).unwrap().with_kernel(kernel);
         if let (Some(b), Some(w)) = (blocks, columns) {
             e = e.with_blocks(b, w).unwrap();
         }
@@ -33,6 +49,24 @@ fn matches_brute_force_oracle_on_a_larger_random_case() {
         for (g, w) in got.iter().zip(&want) {
             assert_abs_diff_eq!(f64::from(*g), w.max(0.0), epsilon = TOL);
         }
+    }
+}
+
+#[test]
+fn thread_count_does_not_change_the_result() {
+    let pool = common::random_probs(500, 30, 3, 5);
+    let targets = common::random_probs(60, 30, 3, 6);
+    for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::Portable] {
+        let e = Epig::new(targets.clone()).unwrap().with_kernel(kernel);
+        let run = |threads: usize| {
+            let pool_ = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool_.install(|| e.score(pool.view()).unwrap())
+        };
+        assert_eq!(run(1), run(2), "{kernel:?}");
+        assert_eq!(run(1), run(3), "{kernel:?}");
     }
 }
 
@@ -138,10 +172,12 @@ proptest! {
 
     #[test]
     fn epig_matches_the_brute_force_oracle((pool, targets) in pool_and_targets(12, 6, 8, 5)) {
-        let got = epig(&pool, &targets);
         let want = oracle_epig(pool.view(), targets.view());
-        for (g, w) in got.iter().zip(&want) {
-            prop_assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
+        let avx2 = Epig::new(targets.clone()).unwrap().with_kernel(Kernel::Avx2).score(pool.view()).unwrap();
+        for got in [epig(&pool, &targets), avx2, epig_portable(&pool, &targets)] {
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
+            }
         }
     }
 
@@ -185,10 +221,12 @@ proptest! {
         block_columns in 1usize..50,
     ) {
         let reference = epig(&pool, &targets);
-        let blocked = Epig::new(targets).unwrap().with_blocks(block_inputs, block_columns).unwrap();
-        let got = blocked.score(pool.view()).unwrap();
-        for (x, y) in reference.iter().zip(&got) {
-            prop_assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+        for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::Portable] {
+            let blocked = Epig::new(targets.clone()).unwrap().with_kernel(kernel).with_blocks(block_inputs, block_columns).unwrap();
+            let got = blocked.score(pool.view()).unwrap();
+            for (x, y) in reference.iter().zip(&got) {
+                prop_assert!((x - y).abs() <= 1e-5, "{kernel:?}: {x} vs {y}");
+            }
         }
     }
 
