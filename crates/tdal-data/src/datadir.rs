@@ -99,10 +99,26 @@ pub fn locate(data_dir: &Path, dataset: KnownDataset, allow_direct: bool) -> Res
     if allow_direct && has_marker(data_dir) {
         return Ok(data_dir.to_path_buf());
     }
-    let direct_note = if !allow_direct && has_marker(data_dir) {
+    let holds_files_directly = !allow_direct && has_marker(data_dir);
+    let direct_note = if holds_files_directly {
         " (the data directory holds these files directly, but this dataset configuration needs each dataset in its own sub-folder)"
     } else {
         ""
+    };
+    let hint = match data_dir.parent() {
+        Some(parent) if holds_files_directly => format!(
+            "pass the folder above it instead, e.g. --data-dir {} (or TDAL_DATA_DIR), with {} in {}/{}/",
+            parent.display(),
+            dataset.name(),
+            parent.display(),
+            dataset.folder_names()[0]
+        ),
+        _ => format!(
+            "put the {} files in {}/{}/ or pass --data-dir (or TDAL_DATA_DIR) pointing at the folder that holds it",
+            dataset.name(),
+            data_dir.display(),
+            dataset.folder_names()[0]
+        ),
     };
     Err(Error::Missing {
         what: format!("{} files", dataset.name()),
@@ -117,11 +133,6 @@ pub fn locate(data_dir: &Path, dataset: KnownDataset, allow_direct: bool) -> Res
                 .join(", "),
             data_dir.display()
         ),
-        hint: format!(
-            "put the {} files in {}/{}/ or pass --data-dir (or TDAL_DATA_DIR) pointing at the folder that holds it",
-            dataset.name(),
-            data_dir.display(),
-            dataset.folder_names()[0]
-        ),
+        hint,
     })
 }

@@ -1,5 +1,7 @@
 //! The crate's error type: every reader and builder failure is one of these variants, and
-//! each message says what was expected, what was found and what to do about it.
+//! each message says what was expected, what was found and what to do about it. Wrapped
+//! errors (I/O, image decoding) are exposed as `source()`, not repeated in the message, so
+//! a caller that prints the chain (as `tdal` does) shows each cause once.
 
 use std::path::PathBuf;
 
@@ -17,7 +19,7 @@ pub enum Error {
         hint: String,
     },
     /// The operating system refused to read a file that exists.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file being read.
         path: PathBuf,
@@ -62,7 +64,7 @@ pub enum Error {
         n_labels: usize,
     },
     /// An image file could not be opened or decoded.
-    #[error("cannot decode image {path}: {source} (expected a readable PNG or JPEG file)")]
+    #[error("cannot decode image {path} (expected a readable PNG or JPEG file)")]
     Image {
         /// The image file.
         path: PathBuf,
@@ -71,7 +73,7 @@ pub enum Error {
         source: image::ImageError,
     },
     /// An image could not be written.
-    #[error("cannot write image {path}: {source} (check that the folder exists and is writable)")]
+    #[error("cannot write image {path} (check that the folder exists and is writable)")]
     Save {
         /// The output file.
         path: PathBuf,

@@ -53,6 +53,11 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>> {
 /// Maps an error met while streaming a file: gzip corruption becomes a format error.
 pub(crate) fn stream_error(path: &Path, err: std::io::Error) -> Error {
     match err.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::format(
+            path,
+            "gzip",
+            format!("{err}: the compressed data ends early, the file is truncated; fetch it again"),
+        ),
         std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => Error::format(
             path,
             "gzip",

@@ -124,8 +124,15 @@ proptest! {
         match build_pool(&sources, &spec) {
             Ok(pool) => {
                 prop_assert!(pool.pool.len() <= cap);
-                let s = pool.summary();
-                prop_assert!(s.achieved_ir >= 5.0 && s.achieved_ir < 5.0 * 1.5 + 1.0, "IR {}", s.achieved_ir);
+                // counts still follow the IR: each target = ⌊largest redundant class / IR⌋
+                let mut redundant = [0usize; 3];
+                for o in pool.pool.origins.iter().filter(|o| o.source == 1) {
+                    redundant[o.class as usize] += 1;
+                }
+                let counts = pool.pool.label_counts(3);
+                prop_assert_eq!(counts[1], redundant.iter().max().unwrap() / 5);
+                prop_assert_eq!(counts[1], counts[2]);
+                prop_assert!(pool.summary().achieved_ir >= 5.0);
             }
             Err(e) => prop_assert!(matches!(e, Error::Config(_)), "{}", e),
         }

@@ -520,3 +520,20 @@ fn npy_with_lying_header_is_truncated_not_allocated() {
         "{err}"
     );
 }
+
+#[test]
+fn truncated_gzip_file_says_to_fetch_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.gz");
+    let whole = gzip(&idx_bytes(
+        &[50, 8, 8],
+        &(0..3200).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>(),
+    ));
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    let err = read_idx_file(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::Format { .. } | Error::Truncated { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fetch"), "{err}");
+}

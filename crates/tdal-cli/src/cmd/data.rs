@@ -181,11 +181,19 @@ pub fn run(args: &Args) -> Result<()> {
 
 fn describe(args: &DescribeArgs) -> Result<()> {
     let pool = args.pool.build()?;
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{}", pool.summary());
+    write_stdout(&pool.summary().to_string())
+}
+
+/// Writes to stdout; a closed pipe (`tdal data describe | head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn preview(args: &PreviewArgs) -> Result<()> {
@@ -197,15 +205,11 @@ fn preview(args: &PreviewArgs) -> Result<()> {
     };
     let grid = render_preview(&pool, &options)?;
     save_png(&grid, &args.out)?;
-    #[allow(clippy::print_stdout)]
-    {
-        println!(
-            "wrote {} ({}×{} px; rows: pool, target inputs, test × {})",
-            args.out.display(),
-            grid.width(),
-            grid.height(),
-            pool.class_names.join(", ")
-        );
-    }
-    Ok(())
+    write_stdout(&format!(
+        "wrote {} ({}×{} px; rows: pool, target inputs, test × {})\n",
+        args.out.display(),
+        grid.width(),
+        grid.height(),
+        pool.class_names.join(", ")
+    ))
 }
