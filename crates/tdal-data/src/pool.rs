@@ -181,6 +181,21 @@ impl MessyPool {
         let s = self.pool.images.shape();
         [s[1], s[2], s[3]]
     }
+
+    /// Indices of `m` target inputs for one EPIG round (SPEC §3: M = 500 per round):
+    /// without replacement when there are at least `m`, otherwise with replacement.
+    /// Empty when there is no target input.
+    pub fn sample_target_inputs<R: rand::Rng + ?Sized>(&self, m: usize, rng: &mut R) -> Vec<usize> {
+        let n = self.target_inputs.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        if m <= n {
+            rand::seq::index::sample(rng, n, m).into_vec()
+        } else {
+            (0..m).map(|_| rng.random_range(0..n)).collect()
+        }
+    }
 }
 
 fn check_selection(sel: &ClassSelection, sources: &[Source], role: &str) -> Result<()> {

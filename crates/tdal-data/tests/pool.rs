@@ -280,3 +280,20 @@ fn preview_grid_has_one_row_per_split_and_class() {
     tdal_data::preview::save_png(&img, &path).unwrap();
     assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
 }
+
+#[test]
+fn target_input_samples_are_unique_when_possible_and_repeat_otherwise() {
+    use rand::SeedableRng;
+    let pool = build_named(Dataset::Fmnist, &fixture_dir(), &PoolOptions::default()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let few = pool.sample_target_inputs(50, &mut rng);
+    assert_eq!(few.len(), 50);
+    assert_eq!(few.iter().collect::<HashSet<_>>().len(), 50);
+    let many = pool.sample_target_inputs(500, &mut rng);
+    assert_eq!(many.len(), 500);
+    assert!(many.iter().all(|&i| i < pool.target_inputs.len()));
+    assert_eq!(
+        many.iter().collect::<HashSet<_>>().len(),
+        pool.target_inputs.len()
+    );
+}
