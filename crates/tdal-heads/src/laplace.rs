@@ -452,3 +452,54 @@ fn diagonal_ggn(mlp: &Mlp, z: ArrayView2<'_, f32>) -> Mlp {
     let b1 = s.sum_axis(Axis(0));
     Mlp { w1, b1, w2, b2 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits `[N, C]` of `mlp` (no softmax), computed directly.
+    fn logits(mlp: &Mlp, z: ArrayView2<'_, f32>) -> Array2<f32> {
+        (z.dot(&mlp.w1) + &mlp.b1).mapv(|v| v.max(0.0)).dot(&mlp.w2) + &mlp.b2
+    }
+
+    #[test]
+    fn diagonal_ggn_matches_finite_difference_jacobians() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mlp = init_mlp(3, 5, 4, &mut rng);
+        let z = Array2::from_shape_simple_fn((6, 3), || rng.random_range(-2.0_f32..2.0));
+        let fast = diagonal_ggn(&mlp, z.view());
+        let (_, probs) = mlp.forward(z.view());
+        // Small enough that no ReLU pre-activation crosses zero within ±step.
+        let step = 1e-3_f32;
+        for (group, fast_group) in fast.slices().iter().enumerate() {
+            for element in 0..fast_group.len() {
+                let shifted = |delta: f32| {
+                    let mut theta = mlp.clone();
+                    theta.slices_mut()[group][element] += delta;
+                    logits(&theta, z.view())
+                };
+                // J[i, c] = ∂ logit_ic / ∂ θ_j; G_jj = Σ_i J_iᵀ (diag p_i − p_i p_iᵀ) J_i.
+                let jacobian = (shifted(step) - shifted(-step)) / (2.0 * step);
+                let mut slow = 0.0_f64;
+                for (j_row, p_row) in jacobian.rows().into_iter().zip(probs.rows()) {
+                    let mean: f64 = j_row
+                        .iter()
+                        .zip(p_row)
+                        .map(|(&j, &p)| f64::from(j * p))
+                        .sum();
+                    let second: f64 = j_row
+                        .iter()
+                        .zip(p_row)
+                        .map(|(&j, &p)| f64::from(j * j * p))
+                        .sum();
+                    slow += second - mean * mean;
+                }
+                let ours = f64::from(fast_group[element]);
+                assert!(
+                    (ours - slow).abs() <= 1e-3 * slow.abs() + 1e-4,
+                    "parameter group {group}, element {element}: closed form {ours}, finite differences {slow}"
+                );
+            }
+        }
+    }
+}

@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, value_name = "T.npy")]
     pub test_x: PathBuf,
     /// Number of trees (each one posterior sample).
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
-    pub trees: u32,
+    #[arg(long, default_value_t = 250)]
+    pub trees: usize,
     /// Seed of the forest (tree t uses stream t of it; results do not depend on threads).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -43,6 +43,9 @@ pub struct Args {
 /// Unreadable or malformed inputs, wrong ranks, negative labels, rows that disagree,
 /// NaN/inf features, or an unwritable output path. Nothing is written on error.
 pub fn run(args: &Args) -> Result<()> {
+    if args.trees == 0 {
+        bail!("--trees must be at least 1 (each tree is one posterior sample)");
+    }
     let train_x = read_float_array(&args.train_x, "--train-x")?;
     expect_rank(&train_x, &["rows", "features"], "--train-x")?;
     let train_x = into_dim::<_, Ix2>(train_x)?;
@@ -62,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
         })
         .collect::<Result<Vec<u32>>>()?;
 
-    let trees = args.trees as usize;
+    let trees = args.trees;
     let mut forest = RandomForest::new(ForestParams {
         n_trees: trees,
         posterior_samples: trees,
