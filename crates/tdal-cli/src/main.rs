@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alloc;
 mod cmd;
-#[allow(dead_code)]
 mod io;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 /// Task-driven active learning on messy, uncurated pools.
 #[derive(Debug, Parser)]
@@ -37,6 +37,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TDAL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .without_time()
+        .init();
     let result = match cli.command {
         Command::Score(args) => cmd::score::run(&args),
         Command::Select(args) => cmd::select::run(&args),
