@@ -229,6 +229,31 @@ fn best_stump_impurity(x: &Array2<f32>, y: &[u32], classes: usize) -> Option<f64
     best
 }
 
+#[test]
+fn stump_split_on_a_large_node_matches_brute_force() {
+    // 700 rows: the root's keys are radix-sorted, unlike the small proptest cases.
+    let means = mixture_means(3, 3, 1.5, 61);
+    let mut data = sample_mixture(&means, 700, 62);
+    data.x.mapv_inplace(|v| (v * 20.0).round() / 20.0); // ties, as real features have
+    let mut stump = RandomForest::new(ForestParams {
+        n_trees: 1,
+        posterior_samples: 1,
+        max_features: MaxFeatures::All,
+        max_depth: Some(1),
+        bootstrap: false,
+        n_classes: Some(3),
+    })
+    .unwrap();
+    stump.fit_seeded(data.x.view(), &data.y, 0).unwrap();
+    let probs = stump
+        .predict_per_tree(data.x.view())
+        .unwrap()
+        .slice(s![.., 0, ..])
+        .to_owned();
+    let best = best_stump_impurity(&data.x, &data.y, 3).unwrap();
+    assert!((partition_impurity(&probs) - best).abs() < 1e-5);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -295,7 +295,7 @@ impl RandomForest {
         let x = x.as_standard_layout();
         let x_slice = x.as_slice().unwrap_or_default();
         let d = fitted.n_features;
-        let block = block_rows(d);
+        let block = block_rows(d, k * classes);
         let trees = &fitted.trees[..k];
         out_slice
             .par_chunks_mut(block * k * classes)
@@ -304,9 +304,19 @@ impl RandomForest {
                 let mut slots = vec![0_u32; x_block.len() / d];
                 for (t, tree) in trees.iter().enumerate() {
                     tree.route(x_block, d, &mut slots);
-                    for (row, &slot) in slots.iter().enumerate() {
-                        let start = (row * k + t) * classes;
-                        out_block[start..start + classes].copy_from_slice(tree.leaf_probs(slot));
+                    // Fixed-width copies for the common class counts: a run-time length
+                    // would cost a `memcpy` call per (row, tree).
+                    match classes {
+                        2 => scatter::<2>(tree, &slots, out_block, k, t),
+                        3 => scatter::<3>(tree, &slots, out_block, k, t),
+                        4 => scatter::<4>(tree, &slots, out_block, k, t),
+                        _ => {
+                            for (row, &slot) in slots.iter().enumerate() {
+                                let start = (row * k + t) * classes;
+                                out_block[start..start + classes]
+                                    .copy_from_slice(tree.leaf_probs(slot));
+                            }
+                        }
                     }
                 }
             });
@@ -335,7 +345,7 @@ impl RandomForest {
         let x = x.as_standard_layout();
         let x_slice = x.as_slice().unwrap_or_default();
         let d = fitted.n_features;
-        let block = block_rows(d);
+        let block = block_rows(d, classes);
         #[allow(clippy::cast_precision_loss)]
         let scale = 1.0 / fitted.trees.len() as f64;
         out_slice
@@ -364,10 +374,26 @@ impl RandomForest {
     }
 }
 
+/// Writes tree `t`'s leaf probabilities for each row of a block into `[rows, k, C]`.
+fn scatter<const C: usize>(tree: &Tree, slots: &[u32], out: &mut [f32], k: usize, t: usize) {
+    for (row, &slot) in slots.iter().enumerate() {
+        let start = (row * k + t) * C;
+        if let (Some(dst), Ok(src)) = (
+            out.get_mut(start..start + C),
+            <&[f32; C]>::try_from(tree.leaf_probs(slot)),
+        ) {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
 /// Rows per parallel prediction block: enough to amortise walking every tree once per
-/// block, few enough that the block's features stay in L2.
-fn block_rows(n_features: usize) -> usize {
-    (32_768 / n_features.max(1)).clamp(64, 512)
+/// block, few enough that the block's features (`n_features` floats a row) and outputs
+/// (`outputs` floats a row, written tree by tree) stay in L2.
+fn block_rows(n_features: usize, outputs: usize) -> usize {
+    let by_features = 32_768 / n_features.max(1);
+    let by_outputs = 65_536 / outputs.max(1);
+    by_features.min(by_outputs).clamp(16, 512)
 }
 
 impl PredictionHead for RandomForest {

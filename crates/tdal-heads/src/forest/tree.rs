@@ -66,6 +66,9 @@ struct Split {
 /// Scratch buffers reused across the nodes of one tree.
 struct Scratch {
     keys: Vec<u64>,
+    /// Second buffer and bucket counts of the radix sort.
+    spare: Vec<u64>,
+    counts: Vec<u32>,
     features: Vec<u32>,
     totals: Vec<u64>,
     left: Vec<u64>,
@@ -91,6 +94,8 @@ impl Tree {
             .collect();
         let mut scratch = Scratch {
             keys: Vec::with_capacity(samples.len()),
+            spare: Vec::new(),
+            counts: Vec::new(),
             features: (0..spec.n_features as u32).collect(),
             totals: vec![0; spec.n_classes],
             left: vec![0; spec.n_classes],
@@ -272,7 +277,7 @@ fn best_split(
             continue; // constant here: drawn but, as in scikit-learn, not counted
         }
         evaluated += 1;
-        sort_keys(&mut scratch.keys);
+        sort_keys(scratch, lowest, highest);
 
         scratch.left.fill(0);
         let (mut left_weight, mut left_sq) = (0_u64, 0_u64);
@@ -290,9 +295,11 @@ fn best_split(
             left_weight += weight;
             right_weight -= weight;
             if keys[i] >> 32 != keys[i + 1] >> 32 {
-                #[allow(clippy::cast_precision_loss)]
-                let proxy =
-                    left_sq as f64 / left_weight as f64 + right_sq as f64 / right_weight as f64;
+                // Via i64: one instruction each, where u64 → f64 takes several without
+                // AVX-512 (every value here is below 2⁶²).
+                #[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
+                let proxy = left_sq as i64 as f64 / left_weight as i64 as f64
+                    + right_sq as i64 as f64 / right_weight as i64 as f64;
                 if proxy > best_proxy {
                     best_proxy = proxy;
                     best = Some(Split {
@@ -307,11 +314,50 @@ fn best_split(
     best
 }
 
-/// Sorts `(rank << 32) | sample` keys: LSD radix sort on the rank bits for large nodes,
-/// pattern-defeating quicksort otherwise.
-fn sort_keys(keys: &mut [u64]) {
-    keys.sort_unstable();
+/// Sorts the `(rank << 32) | sample` keys in `scratch.keys` by rank (ranks in
+/// `lowest..=highest`): one or two LSD radix passes over `rank - lowest` for large nodes,
+/// pattern-defeating quicksort for small ones. The order among equal ranks does not
+/// matter: splits are only evaluated between different ranks, from integer sums.
+fn sort_keys(scratch: &mut Scratch, lowest: u32, highest: u32) {
+    let n = scratch.keys.len();
+    let bits = 32 - (highest - lowest).leading_zeros();
+    let passes = bits.div_ceil(RADIX_BITS);
+    let width = bits.div_ceil(passes.max(1));
+    let buckets = 1_usize << width;
+    if n < RADIX_MIN_KEYS || buckets > 4 * n {
+        scratch.keys.sort_unstable();
+        return;
+    }
+    scratch.spare.resize(n, 0);
+    scratch.counts.resize(buckets, 0);
+    let mask = buckets - 1;
+    for pass in 0..passes {
+        let shift = pass * width;
+        let digit = |key: u64| ((((key >> 32) as u32) - lowest) >> shift) as usize & mask;
+        let counts = &mut scratch.counts[..buckets];
+        counts.fill(0);
+        for &key in &scratch.keys {
+            counts[digit(key)] += 1;
+        }
+        let mut offset = 0;
+        for count in counts.iter_mut() {
+            let here = *count;
+            *count = offset;
+            offset += here;
+        }
+        for &key in &scratch.keys {
+            let slot = &mut counts[digit(key)];
+            scratch.spare[*slot as usize] = key;
+            *slot += 1;
+        }
+        std::mem::swap(&mut scratch.keys, &mut scratch.spare);
+    }
 }
+
+/// Widest radix digit (2¹¹ buckets of counts stay in L1).
+const RADIX_BITS: u32 = 11;
+/// Below this many keys a comparison sort wins.
+const RADIX_MIN_KEYS: usize = 256;
 
 /// Moves the samples with `rank <= split_rank` to the front (unordered).
 fn partition(node_samples: &mut [u32], column: &[u32], split_rank: u32) {

@@ -86,9 +86,10 @@ pub fn argmax_rows(probs: &Array2<f32>) -> Vec<u32> {
 }
 
 /// A small labelled data set: `rows` in 2..40, 1..5 features with few distinct values
-/// (so ties happen), labels in `0..classes` with classes in 2..4.
+/// (so ties happen), labels in `0..classes` with classes in 2..=6 (the fixed-width and the general
+/// output paths).
 pub fn small_dataset() -> impl Strategy<Value = (Array2<f32>, Vec<u32>, usize)> {
-    (2_usize..40, 1_usize..5, 2_usize..5).prop_flat_map(|(rows, features, classes)| {
+    (2_usize..40, 1_usize..5, 2_usize..7).prop_flat_map(|(rows, features, classes)| {
         (
             proptest::collection::vec(-4_i32..5, rows * features),
             proptest::collection::vec(0..classes as u32, rows),
