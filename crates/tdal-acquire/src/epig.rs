@@ -52,13 +52,9 @@ const F64: usize = std::mem::size_of::<f64>();
 /// Which implementation computes the joint-entropy sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
-    /// The fastest kernel the CPU runs: fused AVX-512, fused AVX2/FMA, else
-    /// [`Kernel::Portable`].
+    /// The fused AVX2/FMA kernel when the CPU has it, else [`Kernel::Portable`].
     #[default]
     Auto,
-    /// The fused AVX2/FMA kernel even on CPUs with AVX-512 ([`Kernel::Portable`] without
-    /// AVX2).
-    Avx2,
     /// GEMM tiles with `matrixmultiply`, then a vectorised reduction: runs everywhere and
     /// gives bit-identical results on every x86-64 machine.
     Portable,
@@ -87,9 +83,8 @@ pub enum Kernel {
 pub struct Epig {
     /// Target samples as `B = [K × M·C]`: column `m·C + c` is `p(y* = c | x*_m, θ_k)`.
     targets_t: Array2<f32>,
-    /// The fused kernel's instruction set and `B` packed into its column panels (`None`:
-    /// portable kernel).
-    packed: Option<(kernel::Isa, Vec<f32>)>,
+    /// `B` packed into the fused kernel's 16-column panels (`None`: portable kernel).
+    packed: Option<Vec<f32>>,
     /// `(1/M) Σ_m H[p̄(y*|x*_m)]` in nats.
     mean_target_entropy: f64,
     n_targets: usize,
@@ -166,17 +161,9 @@ impl Epig {
     /// Chooses the kernel (default [`Kernel::Auto`]).
     #[must_use]
     pub fn with_kernel(mut self, choice: Kernel) -> Self {
-        let isa = match choice {
-            Kernel::Auto => kernel::Isa::detect(),
-            Kernel::Avx2 => Some(kernel::Isa::Avx2).filter(|isa| isa.available()),
-            Kernel::Portable => None,
-        };
-        self.packed = isa.map(|isa| {
+        self.packed = (choice == Kernel::Auto && kernel::available()).then(|| {
             let b = self.targets_t.as_slice().unwrap_or(&[]);
-            (
-                isa,
-                kernel::pack_b(b, self.samples, self.n_targets * self.classes, isa.nr()),
-            )
+            kernel::pack_b(b, self.samples, self.n_targets * self.classes, kernel::NR)
         });
         self
     }
@@ -227,16 +214,15 @@ impl Epig {
         let columns = self.n_targets * c;
         let threads = rayon::current_num_threads().max(1);
         let fused = self.packed.is_some();
-        let fixed =
-            self.targets_t.len() * F32 + self.packed.as_ref().map_or(0, |(_, p)| p.len() * F32);
+        let fixed = self.targets_t.len() * F32 + self.packed.as_ref().map_or(0, |p| p.len() * F32);
         // Per worker: a block copy for non-contiguous pools, A (packed or not), and either
         // one tile (portable) or per-row sums (fused), plus per-input sums.
         let per_worker = |r: usize, w: usize| {
             let rows = r * c;
-            let a = rows.div_ceil(kernel::MAX_MR) * kernel::MAX_MR * k;
+            let a = rows.div_ceil(kernel::MR) * kernel::MR * k;
             // Fused: per-row f64 sums plus the kernel's per-row vector accumulators.
             let work = if fused {
-                rows * F64 + (rows + kernel::MAX_MR) * 64
+                rows * F64 + (rows + kernel::MR) * 64
             } else {
                 rows * w * F32
             };
@@ -320,7 +306,7 @@ impl Scratch {
         };
         Self {
             slab: Vec::new(),
-            a: vec![0.0; rows.div_ceil(kernel::MAX_MR) * kernel::MAX_MR * samples],
+            a: vec![0.0; rows.div_ceil(kernel::MR) * kernel::MR * samples],
             tile: vec![0.0; tile],
             row_sums: vec![0.0; row_sums],
             joint: vec![0.0; inputs],
@@ -352,12 +338,12 @@ impl Epig {
         let joint = &mut scratch.joint[..inputs];
         joint.fill(0.0);
         match &self.packed {
-            Some((isa, packed)) => {
+            Some(packed) => {
                 let rows = inputs * c;
-                kernel::pack_a(flat, inputs, k, c, isa.mr(), &mut scratch.a);
+                kernel::pack_a(flat, inputs, k, c, kernel::MR, &mut scratch.a);
                 let row_sums = &mut scratch.row_sums[..rows];
                 row_sums.fill(0.0);
-                kernel::joint_xlogx_rows(*isa, &scratch.a, packed, k, inv_k, rows, row_sums);
+                kernel::joint_xlogx_rows(&scratch.a, packed, k, inv_k, rows, row_sums);
                 for (j, per_class) in joint.iter_mut().zip(row_sums.chunks_exact(c)) {
                     *j = per_class.iter().sum();
                 }

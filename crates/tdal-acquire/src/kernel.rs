@@ -18,68 +18,21 @@
 
 /// Column panels summed in f32 lanes before flushing to f64 (≤ 2048 columns).
 const FLUSH_PANELS: usize = 64;
-/// The most rows of any micro-tile (for sizing scratch buffers).
-pub(crate) const MAX_MR: usize = 12;
 
-/// The instruction sets the fused kernel is written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isa {
-    /// 6 × 16 micro-tiles in 8-lane registers (AVX2 + FMA).
-    Avx2,
-    /// 12 × 32 micro-tiles in 16-lane registers (AVX-512F): half the instructions per flop.
-    Avx512,
-}
+/// Rows per micro-tile.
+pub(crate) const MR: usize = 6;
+/// Columns per micro-tile (two 8-lane registers).
+pub(crate) const NR: usize = 16;
 
-impl Isa {
-    /// The best fused kernel this CPU can run, if any.
-    pub(crate) fn detect() -> Option<Self> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Some(Self::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Some(Self::Avx2);
-            }
-        }
-        None
+/// Whether this CPU can run the fused kernel (AVX2 and FMA).
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
-
-    /// Whether this CPU can run `self`.
-    pub(crate) fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            match self {
-                Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-                Self::Avx2 => {
-                    std::arch::is_x86_feature_detected!("avx2")
-                        && std::arch::is_x86_feature_detected!("fma")
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = self;
-            false
-        }
-    }
-
-    /// Rows per micro-tile.
-    pub(crate) fn mr(self) -> usize {
-        match self {
-            Self::Avx2 => 6,
-            Self::Avx512 => 12,
-        }
-    }
-
-    /// Columns per micro-tile.
-    pub(crate) fn nr(self) -> usize {
-        match self {
-            Self::Avx2 => 16,
-            Self::Avx512 => 32,
-        }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -122,13 +75,12 @@ pub(crate) fn pack_a(block: &[f32], inputs: usize, k: usize, c: usize, mr: usize
 }
 
 /// Adds `Σ_j xlogx(scale · (A·B)[row, j])` over all columns into `row_sums[row]` for every
-/// real row of the packed `A` (padding rows are skipped), with the kernel for `isa`.
+/// real row of the packed `A` (padding rows are skipped).
 ///
 /// # Shapes
 /// `a_packed`: `≥ ceil(rows / mr) · k · mr` ([`pack_a`]); `b_packed`: `col_panels · k · nr`
 /// ([`pack_b`]); `row_sums`: `≥ rows`.
 pub(crate) fn joint_xlogx_rows(
-    isa: Isa,
     a_packed: &[f32],
     b_packed: &[f32],
     k: usize,
@@ -136,7 +88,7 @@ pub(crate) fn joint_xlogx_rows(
     rows: usize,
     row_sums: &mut [f64],
 ) {
-    let (mr, nr) = (isa.mr(), isa.nr());
+    let (mr, nr) = (MR, NR);
     let row_panels = rows.div_ceil(mr);
     if k == 0 || rows == 0 {
         return;
@@ -148,28 +100,21 @@ pub(crate) fn joint_xlogx_rows(
         &mut row_sums[..rows],
     );
     #[cfg(target_arch = "x86_64")]
-    if isa.available() {
-        // SAFETY: the CPU supports `isa` (checked just above) and the slices were cut to
-        // exactly the lengths the kernels index.
-        match isa {
-            Isa::Avx2 => unsafe {
-                avx2::rows(
-                    a_packed, b_packed, k, scale, rows, row_panels, col_panels, row_sums,
-                );
-            },
-            Isa::Avx512 => unsafe {
-                avx512::rows(
-                    a_packed, b_packed, k, scale, rows, row_panels, col_panels, row_sums,
-                );
-            },
+    if available() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above) and the slices were
+        // cut to exactly the lengths the kernel indexes.
+        unsafe {
+            avx2::rows(
+                a_packed, b_packed, k, scale, rows, row_panels, col_panels, row_sums,
+            );
         }
         return;
     }
     scalar_rows(a_packed, b_packed, (mr, nr), k, scale, rows, row_sums);
 }
 
-/// The same computation in plain Rust, for a CPU without `isa` (never chosen by
-/// [`Isa::detect`]; kept so the function is total).
+/// The same computation in plain Rust, for a CPU without AVX2/FMA (never chosen by
+/// [`crate::Epig`], which then uses its portable kernel; kept so the function is total).
 fn scalar_rows(
     a: &[f32],
     b: &[f32],
@@ -202,10 +147,7 @@ mod avx2 {
         _mm256_storeu_ps, _mm256_sub_epi32, _mm256_sub_ps,
     };
 
-    use super::FLUSH_PANELS;
-
-    const MR: usize = 6;
-    const NR: usize = 16;
+    use super::{FLUSH_PANELS, MR, NR};
 
     /// `x ln x` on 8 lanes: the same Cephes `logf` as [`crate::xlogx::xlogx`], with FMA.
     #[inline]
@@ -307,123 +249,6 @@ mod avx2 {
                         row_sums[row] += hsum(*acc);
                     }
                     *acc = _mm256_setzero_ps();
-                }
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512, _CMP_GE_OQ, _CMP_LT_OQ, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
-        _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtepi32_ps, _mm512_fmadd_ps,
-        _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_sub_epi32, _mm512_maskz_mul_ps,
-        _mm512_mul_ps, _mm512_or_si512, _mm512_reduce_add_ps, _mm512_set1_epi32, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_srli_epi32, _mm512_sub_epi32, _mm512_sub_ps,
-    };
-
-    use super::FLUSH_PANELS;
-
-    const MR: usize = 12;
-    const NR: usize = 32;
-
-    /// `x ln x` on 16 lanes: the same Cephes `logf` as [`crate::xlogx::xlogx`], with FMA.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn xlogx16(x: __m512) -> __m512 {
-        let bits = _mm512_castps_si512(x);
-        let exponent = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126));
-        let mantissa = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-            _mm512_set1_epi32(0x3f00_0000),
-        ));
-        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(
-            mantissa,
-            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
-        );
-        let exponent = _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(
-            exponent,
-            small,
-            exponent,
-            _mm512_set1_epi32(1),
-        ));
-        let m1 = _mm512_sub_ps(mantissa, _mm512_set1_ps(1.0));
-        // small: m + m − 1 = (m − 1) + m
-        let m = _mm512_mask_add_ps(m1, small, m1, mantissa);
-        let z = _mm512_mul_ps(m, m);
-        let mut y = _mm512_set1_ps(7.037_683_6e-2);
-        for c in [
-            -1.151_461e-1,
-            1.167_699_9e-1,
-            -1.242_014_1e-1,
-            1.424_932_3e-1,
-            -1.666_805_8e-1,
-            2.000_071_4e-1,
-            -2.499_999_4e-1,
-            3.333_333e-1,
-        ] {
-            y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(c));
-        }
-        y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
-        y = _mm512_fmadd_ps(exponent, _mm512_set1_ps(-2.121_944_4e-4), y);
-        y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
-        let ln = _mm512_fmadd_ps(exponent, _mm512_set1_ps(0.693_359_4), _mm512_add_ps(m, y));
-        let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(f32::MIN_POSITIVE));
-        _mm512_maskz_mul_ps(normal, x, ln)
-    }
-
-    /// # Safety
-    /// AVX-512F must be available; `a.len() ≥ row_panels·k·12`, `b.len() ≥
-    /// col_panels·k·32`, `row_sums.len() ≥ rows`.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn rows(
-        a: &[f32],
-        b: &[f32],
-        k: usize,
-        scale: f32,
-        rows: usize,
-        row_panels: usize,
-        col_panels: usize,
-        row_sums: &mut [f64],
-    ) {
-        let scale = _mm512_set1_ps(scale);
-        // Column panels outermost: one B panel (K·32 floats) stays in L1 while every row
-        // panel of the block (A, in L2) streams past it; per-row sums live in `acc_rows`.
-        let mut acc_rows = vec![_mm512_setzero_ps(); row_panels * MR];
-        for cp in 0..col_panels {
-            let b_panel = b[cp * k * NR..(cp + 1) * k * NR].as_ptr();
-            for rp in 0..row_panels {
-                let a_panel = a[rp * k * MR..(rp + 1) * k * MR].as_ptr();
-                let mut c = [[_mm512_setzero_ps(); 2]; MR];
-                for kk in 0..k {
-                    // SAFETY: kk < k, so the 32 floats at b_panel + kk·32 and the 12 at
-                    // a_panel + kk·12 lie inside the panels sliced above.
-                    unsafe {
-                        let b0 = _mm512_loadu_ps(b_panel.add(kk * NR));
-                        let b1 = _mm512_loadu_ps(b_panel.add(kk * NR + 16));
-                        let ak = a_panel.add(kk * MR);
-                        for (r, cr) in c.iter_mut().enumerate() {
-                            let ar = _mm512_set1_ps(*ak.add(r));
-                            cr[0] = _mm512_fmadd_ps(ar, b0, cr[0]);
-                            cr[1] = _mm512_fmadd_ps(ar, b1, cr[1]);
-                        }
-                    }
-                }
-                let accs = &mut acc_rows[rp * MR..(rp + 1) * MR];
-                for (acc, cr) in accs.iter_mut().zip(&c) {
-                    let x0 = xlogx16(_mm512_mul_ps(cr[0], scale));
-                    let x1 = xlogx16(_mm512_mul_ps(cr[1], scale));
-                    *acc = _mm512_add_ps(*acc, _mm512_add_ps(x0, x1));
-                }
-            }
-            if (cp + 1) % FLUSH_PANELS == 0 || cp + 1 == col_panels {
-                for (row, acc) in acc_rows.iter_mut().enumerate() {
-                    if row < rows {
-                        row_sums[row] += f64::from(_mm512_reduce_add_ps(*acc));
-                    }
-                    *acc = _mm512_setzero_ps();
                 }
             }
         }
