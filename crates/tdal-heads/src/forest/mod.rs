@@ -295,28 +295,34 @@ impl RandomForest {
         let x = x.as_standard_layout();
         let x_slice = x.as_slice().unwrap_or_default();
         let d = fitted.n_features;
-        let block = block_rows(d, k * classes);
+        let block = block_rows(d);
         let trees = &fitted.trees[..k];
         out_slice
             .par_chunks_mut(block * k * classes)
             .zip(x_slice.par_chunks(block * d))
             .for_each(|(out_block, x_block)| {
-                let mut slots = vec![0_u32; x_block.len() / d];
-                for (t, tree) in trees.iter().enumerate() {
-                    tree.route(x_block, d, &mut slots);
-                    // Fixed-width copies for the common class counts: a run-time length
-                    // would cost a `memcpy` call per (row, tree).
+                // Trees go in groups: each group's nodes are reused by every row of the
+                // block, and each row's `[group, C]` output segment is written in one go.
+                let block_rows = x_block.len() / d;
+                let mut slots = vec![0_u32; TREE_GROUP * block_rows];
+                for first in (0..k).step_by(TREE_GROUP) {
+                    let group = &trees[first..(first + TREE_GROUP).min(k)];
+                    for (tree, tree_slots) in group.iter().zip(slots.chunks_exact_mut(block_rows)) {
+                        tree.route(x_block, d, tree_slots);
+                    }
+                    let target = GroupOutput {
+                        out: out_block,
+                        k,
+                        first,
+                        rows: block_rows,
+                    };
+                    // Fixed widths for the common class counts: a run-time length would
+                    // cost a `memcpy` call per (row, tree).
                     match classes {
-                        2 => scatter::<2>(tree, &slots, out_block, k, t),
-                        3 => scatter::<3>(tree, &slots, out_block, k, t),
-                        4 => scatter::<4>(tree, &slots, out_block, k, t),
-                        _ => {
-                            for (row, &slot) in slots.iter().enumerate() {
-                                let start = (row * k + t) * classes;
-                                out_block[start..start + classes]
-                                    .copy_from_slice(tree.leaf_probs(slot));
-                            }
-                        }
+                        2 => target.write::<2>(group, &slots),
+                        3 => target.write::<3>(group, &slots),
+                        4 => target.write::<4>(group, &slots),
+                        _ => target.write_any(group, &slots, classes),
                     }
                 }
             });
@@ -345,7 +351,7 @@ impl RandomForest {
         let x = x.as_standard_layout();
         let x_slice = x.as_slice().unwrap_or_default();
         let d = fitted.n_features;
-        let block = block_rows(d, classes);
+        let block = block_rows(d);
         #[allow(clippy::cast_precision_loss)]
         let scale = 1.0 / fitted.trees.len() as f64;
         out_slice
@@ -374,26 +380,52 @@ impl RandomForest {
     }
 }
 
-/// Writes tree `t`'s leaf probabilities for each row of a block into `[rows, k, C]`.
-fn scatter<const C: usize>(tree: &Tree, slots: &[u32], out: &mut [f32], k: usize, t: usize) {
-    for (row, &slot) in slots.iter().enumerate() {
-        let start = (row * k + t) * C;
-        if let (Some(dst), Ok(src)) = (
-            out.get_mut(start..start + C),
-            <&[f32; C]>::try_from(tree.leaf_probs(slot)),
-        ) {
-            dst.copy_from_slice(src);
+/// Trees routed together per row block in [`RandomForest::predict_first_trees`].
+const TREE_GROUP: usize = 16;
+
+/// Where a tree group's leaf probabilities go: rows `0..rows` of an `[rows, k, C]` block,
+/// trees `first..first + group`.
+struct GroupOutput<'a> {
+    out: &'a mut [f32],
+    k: usize,
+    first: usize,
+    rows: usize,
+}
+
+impl GroupOutput<'_> {
+    /// `slots[g * rows + row]` is the leaf of `group[g]` for `row`.
+    fn write<const C: usize>(self, group: &[Tree], slots: &[u32]) {
+        for row in 0..self.rows {
+            let start = (row * self.k + self.first) * C;
+            let segment = &mut self.out[start..start + group.len() * C];
+            for (g, (tree, dst)) in group.iter().zip(segment.chunks_exact_mut(C)).enumerate() {
+                if let Ok(src) = <&[f32; C]>::try_from(tree.leaf_probs(slots[g * self.rows + row]))
+                {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+    }
+
+    fn write_any(self, group: &[Tree], slots: &[u32], classes: usize) {
+        for row in 0..self.rows {
+            let start = (row * self.k + self.first) * classes;
+            let segment = &mut self.out[start..start + group.len() * classes];
+            for (g, (tree, dst)) in group
+                .iter()
+                .zip(segment.chunks_exact_mut(classes))
+                .enumerate()
+            {
+                dst.copy_from_slice(tree.leaf_probs(slots[g * self.rows + row]));
+            }
         }
     }
 }
 
-/// Rows per parallel prediction block: enough to amortise walking every tree once per
-/// block, few enough that the block's features (`n_features` floats a row) and outputs
-/// (`outputs` floats a row, written tree by tree) stay in L2.
-fn block_rows(n_features: usize, outputs: usize) -> usize {
-    let by_features = 32_768 / n_features.max(1);
-    let by_outputs = 65_536 / outputs.max(1);
-    by_features.min(by_outputs).clamp(16, 512)
+/// Rows per parallel prediction block: as many as keep the block's features in L2
+/// (at most 4096), so every tree's upper levels are reused by many rows.
+fn block_rows(n_features: usize) -> usize {
+    (262_144 / n_features.max(1)).clamp(64, 4096)
 }
 
 impl PredictionHead for RandomForest {

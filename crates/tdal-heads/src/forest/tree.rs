@@ -237,7 +237,7 @@ impl Tree {
 }
 
 /// Rows routed together through a tree.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Searches the node's candidate features for the split with the largest Gini proxy.
 /// `None` when every drawn feature is constant on the node.
