@@ -1,6 +1,41 @@
-//! Representation models for tdal.
+//! Representation models for tdal, in candle: the unsupervised VAE of Burgess et al. (2018)
+//! ("US") and TD-SPLIT, the split-latent VAE whose first |z_c| coordinates are guided by a
+//! classifier on the labels collected so far (SPEC §4).
 //!
-//! This crate will hold the candle models that embed the pool: the unsupervised VAE, the
-//! split-latent TD-SPLIT VAE, SimCLR encoders and TD-FT fine-tuning (issue: `tdal-encoders`).
-//! It is an empty placeholder until then and deliberately does not pull in candle yet, so
-//! the workspace builds quickly.
+//! Models follow candle's style ([`vae::Vae`], [`split::SplitVae`]: `new(cfg, vb)` and
+//! `impl Module`); [`VaeModel`] and [`SplitModel`] own the variables, initialise them from a
+//! seed, embed images in batches ([`Embedder`]) and save/load safetensors checkpoints with
+//! the configuration beside them. The training loops live in [`train`]. The device is
+//! chosen at run time ([`DeviceChoice`]; CUDA needs the `cuda` feature).
+//!
+//! ```
+//! use ndarray::Array4;
+//! use tdal_encoders::{DeviceChoice, Embedder, VaeConfig, VaeModel, train};
+//!
+//! // A tiny VAE on 8 random 28×28 images (padded to 32×32 inside).
+//! let cfg = VaeConfig { conv_channels: 4, hidden_dim: 16, latent_dim: 2, ..VaeConfig::default() };
+//! let mut model = VaeModel::new(&cfg, 7, DeviceChoice::Cpu)?;
+//! let images = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, h, w)| ((n + h + w) % 2) as f32);
+//! let run = train::VaeTrainConfig { epochs: 2, batch_size: 4, ..Default::default() };
+//! let report = train::train_vae(&mut model, images.view(), &run)?;
+//! assert_eq!(report.steps, 4);
+//! assert_eq!(model.embed(images.view())?.dim(), (8, 2));
+//! # Ok::<(), tdal_encoders::Error>(())
+//! ```
+
+mod device;
+mod error;
+pub mod model;
+pub mod split;
+pub mod train;
+pub mod vae;
+
+pub use device::DeviceChoice;
+pub use error::{Error, Result};
+pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
+pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
+pub use train::{
+    LabelledSchedule, SplitTrainConfig, TrainReport, VaeTrainConfig, negative_elbo, train_split,
+    train_vae,
+};
+pub use vae::{Vae, VaeConfig, bce_with_logits};

@@ -1,0 +1,415 @@
+//! Trained models with their variables: [`VaeModel`] (the unsupervised VAE) and
+//! [`SplitModel`] (TD-SPLIT). Each owns a candle `VarMap`, initialises it from a seed,
+//! embeds images in batches, and saves/loads a checkpoint folder holding
+//! `model.safetensors` and `config.json`.
+//!
+//! candle's CPU random number generator cannot be seeded (`Device::set_seed` fails on the
+//! CPU in 0.11), so after candle creates the variables every one is overwritten from a
+//! `ChaCha8Rng` in name order with PyTorch's default initialisation
+//! (`U(−1/√fan_in, 1/√fan_in)` for weights and biases, fan_in = `dims[1] · Π dims[2..]`
+//! of the layer's weight, as PyTorch computes it for linear, conv and transposed-conv
+//! weights). Same seed ⇒ same weights on any machine.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use ndarray::{Array2, ArrayView4, Axis, CowArray, Ix4};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::split::{SplitConfig, SplitVae};
+use crate::vae::{Vae, VaeConfig};
+use crate::{DeviceChoice, Error, Result};
+
+/// File name of the weights inside a checkpoint folder.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// File name of the configuration inside a checkpoint folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// Images per forward pass when embedding.
+pub const EMBED_BATCH: usize = 500;
+
+/// Something that maps images to embeddings.
+pub trait Embedder {
+    /// Embedding dimension d.
+    fn embedding_dim(&self) -> usize;
+
+    /// Embeds images (posterior means), in batches of [`EMBED_BATCH`].
+    ///
+    /// # Shapes
+    /// `[N, C, H, W]` with `H, W ≤` the model's side (smaller images are zero-padded
+    /// centrally with [`tdal_data::pad_to`]), values in `[0, 1]`; returns `[N, d]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong channel count, images larger than the model's side or
+    /// values outside `[0, 1]`; candle errors.
+    fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
+}
+
+/// The unsupervised VAE and its variables.
+pub struct VaeModel {
+    varmap: VarMap,
+    vae: Vae,
+    device: Device,
+}
+
+impl VaeModel {
+    /// A freshly initialised model.
+    ///
+    /// # Errors
+    /// As [`VaeConfig::check`] and [`DeviceChoice::open`]; candle errors.
+    pub fn new(cfg: &VaeConfig, seed: u64, device: DeviceChoice) -> Result<Self> {
+        let device = device.open()?;
+        let varmap = VarMap::new();
+        let vae = Vae::new(cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+        seeded_init(&varmap, seed)?;
+        Ok(Self {
+            varmap,
+            vae,
+            device,
+        })
+    }
+
+    /// The network.
+    #[must_use]
+    pub const fn vae(&self) -> &Vae {
+        &self.vae
+    }
+
+    /// The variables (trained in place by [`crate::train`]).
+    #[must_use]
+    pub const fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// The device the variables live on.
+    #[must_use]
+    pub const fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Writes `model.safetensors` and `config.json` into `dir` (created if missing).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the folder or a file cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_checkpoint(dir, &self.varmap, self.vae.config())
+    }
+
+    /// Loads a checkpoint written by [`VaeModel::save`].
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when a file is missing, unreadable or does not match the
+    /// configuration; as [`DeviceChoice::open`].
+    pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self> {
+        let cfg: VaeConfig = read_config(dir)?;
+        let model = Self::new(&cfg, 0, device)?;
+        load_weights(dir, &model.varmap)?;
+        Ok(model)
+    }
+}
+
+impl Embedder for VaeModel {
+    fn embedding_dim(&self) -> usize {
+        self.vae.config().latent_dim
+    }
+
+    fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        embed_means(
+            &self.vae,
+            &self.device,
+            images,
+            self.vae.config().latent_dim,
+        )
+    }
+}
+
+/// TD-SPLIT and its variables. Its [`Embedder::embed`] returns the means of `z_c` only
+/// (the head sees `z_c`); [`SplitModel::embed_full`] returns all of `z`.
+pub struct SplitModel {
+    varmap: VarMap,
+    model: SplitVae,
+    device: Device,
+}
+
+impl SplitModel {
+    /// A freshly initialised model.
+    ///
+    /// # Errors
+    /// As [`SplitConfig::check`] and [`DeviceChoice::open`]; candle errors.
+    pub fn new(cfg: &SplitConfig, seed: u64, device: DeviceChoice) -> Result<Self> {
+        let device = device.open()?;
+        Self::on_device(cfg, seed, device)
+    }
+
+    fn on_device(cfg: &SplitConfig, seed: u64, device: Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let model = SplitVae::new(cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+        seeded_init(&varmap, seed)?;
+        Ok(Self {
+            varmap,
+            model,
+            device,
+        })
+    }
+
+    /// Starts from a trained VAE's weights (copied) and a fresh guidance classifier
+    /// initialised from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `cfg.vae` differs from the VAE's configuration; as
+    /// [`SplitConfig::check`]; candle errors.
+    pub fn from_vae(vae: &VaeModel, cfg: &SplitConfig, seed: u64) -> Result<Self> {
+        if &cfg.vae != vae.vae().config() {
+            return Err(Error::Config(format!(
+                "the TD-SPLIT VAE configuration {:?} differs from the trained VAE's {:?}",
+                cfg.vae,
+                vae.vae().config()
+            )));
+        }
+        let model = Self::on_device(cfg, seed, vae.device().clone())?;
+        let source = vae.varmap.data().lock().map_err(|_| poisoned())?;
+        let target = model.varmap.data().lock().map_err(|_| poisoned())?;
+        for (name, var) in source.iter() {
+            let dst = target.get(name).ok_or_else(|| {
+                Error::Config(format!("TD-SPLIT has no variable `{name}` of the VAE"))
+            })?;
+            dst.set(&var.as_tensor().copy()?)?;
+        }
+        drop(target);
+        Ok(model)
+    }
+
+    /// The network.
+    #[must_use]
+    pub const fn model(&self) -> &SplitVae {
+        &self.model
+    }
+
+    /// The variables (trained in place by [`crate::train`]; warm starts keep training them).
+    #[must_use]
+    pub const fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// The device the variables live on.
+    #[must_use]
+    pub const fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Posterior means of the whole latent `z`.
+    ///
+    /// # Shapes
+    /// As [`Embedder::embed`], returning `[N, |z|]`.
+    ///
+    /// # Errors
+    /// As [`Embedder::embed`].
+    pub fn embed_full(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let cfg = &self.model.config().vae;
+        embed_means(&self.model.vae, &self.device, images, cfg.latent_dim)
+    }
+
+    /// Writes `model.safetensors` and `config.json` into `dir` (created if missing).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the folder or a file cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_checkpoint(dir, &self.varmap, self.model.config())
+    }
+
+    /// Loads a checkpoint written by [`SplitModel::save`].
+    ///
+    /// # Errors
+    /// As [`VaeModel::load`].
+    pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self> {
+        let cfg: SplitConfig = read_config(dir)?;
+        let model = Self::new(&cfg, 0, device)?;
+        load_weights(dir, &model.varmap)?;
+        Ok(model)
+    }
+}
+
+impl Embedder for SplitModel {
+    fn embedding_dim(&self) -> usize {
+        self.model.config().content_dim
+    }
+
+    fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let content_dim = self.model.config().content_dim;
+        embed_means(&self.model.vae, &self.device, images, content_dim)
+    }
+}
+
+impl std::fmt::Debug for VaeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaeModel")
+            .field("config", self.vae.config())
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SplitModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplitModel")
+            .field("config", self.model.config())
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Config("the variable map's lock was poisoned by a panicking thread".to_owned())
+}
+
+/// Overwrites every variable from a `ChaCha8Rng` seeded with `seed`, in name order, with
+/// PyTorch's default initialisation (see the module documentation).
+///
+/// # Errors
+/// Candle errors.
+pub fn seeded_init(varmap: &VarMap, seed: u64) -> Result<()> {
+    let vars = varmap.data().lock().map_err(|_| poisoned())?;
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for name in names {
+        let var = &vars[name];
+        let weight_name = match name.strip_suffix(".bias") {
+            Some(layer) => format!("{layer}.weight"),
+            None => name.clone(),
+        };
+        let weight_dims = vars
+            .get(&weight_name)
+            .map_or_else(|| var.dims().to_vec(), |w| w.dims().to_vec());
+        let fan_in: usize = weight_dims.iter().skip(1).product::<usize>().max(1);
+        #[allow(clippy::cast_precision_loss)]
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let values: Vec<f64> = (0..var.elem_count())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let tensor = Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?;
+        var.set(&tensor)?;
+    }
+    Ok(())
+}
+
+fn checkpoint_error(path: PathBuf, message: impl std::fmt::Display) -> Error {
+    Error::Checkpoint {
+        path,
+        message: message.to_string(),
+    }
+}
+
+fn save_checkpoint<C: Serialize>(dir: &Path, varmap: &VarMap, cfg: &C) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir.to_path_buf(), e))?;
+    let config_path = dir.join(CONFIG_FILE);
+    let json =
+        serde_json::to_string_pretty(cfg).map_err(|e| checkpoint_error(config_path.clone(), e))?;
+    std::fs::write(&config_path, json).map_err(|e| checkpoint_error(config_path, e))?;
+    let weights_path = dir.join(WEIGHTS_FILE);
+    varmap
+        .save(&weights_path)
+        .map_err(|e| checkpoint_error(weights_path, e))
+}
+
+fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<C> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        checkpoint_error(
+            path.clone(),
+            format!("{e}: expected a checkpoint folder written by `save`"),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        checkpoint_error(
+            path,
+            format!("{e}: the configuration does not match this model type"),
+        )
+    })
+}
+
+fn load_weights(dir: &Path, varmap: &VarMap) -> Result<()> {
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(checkpoint_error(
+            path,
+            "missing: expected the weights beside config.json",
+        ));
+    }
+    // `VarMap::load` takes `&mut self` but only sets the existing variables' values.
+    let mut handle = varmap.clone();
+    handle
+        .load(&path)
+        .map_err(|e| checkpoint_error(path, format!("{e}: weights do not match config.json")))
+}
+
+/// Checks images against a model's input and pads them to its side.
+///
+/// # Errors
+/// As [`Embedder::embed`].
+pub fn prepare_images<'a>(
+    images: ArrayView4<'a, f32>,
+    cfg: &VaeConfig,
+) -> Result<CowArray<'a, f32, Ix4>> {
+    let (n, c, h, w) = images.dim();
+    let s = cfg.image_size;
+    if c != cfg.channels || h > s || w > s {
+        return Err(Error::Shape(format!(
+            "expected images [N, {}, H ≤ {s}, W ≤ {s}], got [{n}, {c}, {h}, {w}]",
+            cfg.channels
+        )));
+    }
+    if let Some(bad) = images.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::Shape(format!(
+            "expected pixel values in [0, 1] (Bernoulli likelihood), found {bad}"
+        )));
+    }
+    if h == s && w == s {
+        Ok(CowArray::from(images))
+    } else {
+        Ok(CowArray::from(tdal_data::pad_to(&images.to_owned(), s, s)?))
+    }
+}
+
+/// Copies the listed images into one `[B, C, S, S]` tensor.
+pub(crate) fn batch_tensor(
+    images: &ArrayView4<'_, f32>,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let (_, c, h, w) = images.dim();
+    let mut data = Vec::with_capacity(indices.len() * c * h * w);
+    for &i in indices {
+        data.extend(images.index_axis(Axis(0), i).iter().copied());
+    }
+    Ok(Tensor::from_vec(data, (indices.len(), c, h, w), device)?)
+}
+
+fn embed_means(
+    vae: &Vae,
+    device: &Device,
+    images: ArrayView4<'_, f32>,
+    dims: usize,
+) -> Result<Array2<f32>> {
+    let images = prepare_images(images, vae.config())?;
+    let view = images.view();
+    let n = view.len_of(Axis(0));
+    let mut out = Array2::zeros((n, dims));
+    let indices: Vec<usize> = (0..n).collect();
+    for (chunk_index, chunk) in indices.chunks(EMBED_BATCH).enumerate() {
+        let x = batch_tensor(&view, chunk, device)?;
+        let both = vae.encoder.forward(&x)?.detach();
+        let means = both
+            .narrow(1, 0, dims)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        for (row, values) in means.iter().enumerate() {
+            for (col, &v) in values.iter().enumerate() {
+                out[[chunk_index * EMBED_BATCH + row, col]] = v;
+            }
+        }
+    }
+    Ok(out)
+}
