@@ -411,11 +411,7 @@ pub fn train_split(
                 - (i * labelled_per_epoch / steps_per_epoch);
             for _ in 0..due {
                 let picked = sampler.draw(&mut rng);
-                let raw = batch_tensor(&labelled, &picked, &device)?;
-                let shape = raw.dims4()?;
-                let raw =
-                    ndarray::Array4::from_shape_vec(shape, raw.flatten_all()?.to_vec1::<f32>()?)
-                        .map_err(|e| Error::Shape(e.to_string()))?;
+                let raw = labelled.select(Axis(0), &picked);
                 let augmented = augment_batch(raw.view(), &cfg.augment, &mut rng)?;
                 let all: Vec<usize> = (0..picked.len()).collect();
                 let x = batch_tensor(&augmented.view(), &all, &device)?;
