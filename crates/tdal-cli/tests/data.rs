@@ -3,26 +3,18 @@
 
 use std::path::PathBuf;
 
-use assert_cmd::Command;
+mod common;
+
+use common::tdal;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fmnist-mini")
 }
 
-fn tdal() -> Command {
-    let mut cmd = Command::cargo_bin("tdal").unwrap();
-    cmd.env_remove("TDAL_DATA_DIR");
-    cmd
-}
-
-/// Runs a failing command and returns its single stderr line.
-fn error_line(cmd: &mut Command) -> String {
-    let out = cmd.assert().failure().get_output().clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got {stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
+/// Runs a failing command and returns its single stderr line (see
+/// [`common::error_line`]); the tests check its content themselves.
+fn error_line(cmd: &mut assert_cmd::Command) -> String {
+    common::error_line(cmd, "")
 }
 
 #[test]

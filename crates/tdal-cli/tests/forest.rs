@@ -5,18 +5,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+mod common;
+
+use common::{assert_no_partial_files, error_line, path_str, tdal};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::{read_npy, write_npy};
 use tempfile::TempDir;
-
-fn tdal() -> Command {
-    Command::cargo_bin("tdal").unwrap()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Two classes on either side of x0 = 0 with a nuisance feature; `rows` rows.
 fn separable(rows: usize, offset: f32) -> (Array2<f32>, Array1<i64>) {
@@ -48,31 +42,12 @@ fn write_inputs(dir: &TempDir) -> [String; 3] {
     paths
 }
 
-/// Runs `tdal` expecting failure: exit code ≠ 0, exactly one stderr line starting with
-/// `error:` and containing `needle`, nothing on stdout, and no `out` file.
+/// Runs `tdal` expecting failure (see [`common::error_line`]) and no `out` file, temporary
+/// or final, left behind.
 fn fails(args: &[&str], needle: &str, out: &Path) {
-    let output = tdal().args(args).output().unwrap();
-    assert!(!output.status.success(), "expected failure for {args:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one stderr line expected, got {stderr:?}");
-    assert!(lines[0].starts_with("error:"), "{stderr}");
-    assert!(
-        lines[0].contains(needle),
-        "{:?} should mention {needle:?}",
-        lines[0]
-    );
-    assert!(output.stdout.is_empty());
+    error_line(tdal().args(args), needle);
     assert!(!out.exists(), "no output may be left behind on error");
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().contains(".part"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary files left behind: {leftovers:?}"
-    );
+    assert_no_partial_files(out.parent().unwrap());
 }
 
 #[test]

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+mod common;
+
+use common::{assert_no_partial_files, error_line, path_str, tdal};
 use ndarray::{Array1, Array2, Array3, ArrayD};
 use ndarray_npy::{read_npy, write_npy};
 use tempfile::TempDir;
@@ -15,30 +17,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn tdal() -> Command {
-    Command::cargo_bin("tdal").unwrap()
-}
-
-/// Runs `tdal` expecting failure: exit code ≠ 0, exactly one stderr line starting with
-/// `error:` and containing `needle`, nothing on stdout. Returns the line.
+/// Runs `tdal` expecting failure (see [`common::error_line`]).
 fn fails(args: &[&str], needle: &str) -> String {
-    let out = tdal().args(args).output().unwrap();
-    assert!(!out.status.success(), "expected failure for {args:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one stderr line expected, got {stderr:?}");
-    assert!(lines[0].starts_with("error:"), "{stderr}");
-    assert!(
-        lines[0].contains(needle),
-        "{:?} should mention {needle:?}",
-        lines[0]
-    );
-    assert!(out.stdout.is_empty());
-    lines[0].to_owned()
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
+    error_line(tdal().args(args), needle)
 }
 
 fn score(dir: &TempDir, method: &str, extra: &[&str]) -> Array1<f32> {
@@ -302,15 +283,7 @@ fn bad_score_inputs_fail_cleanly_and_leave_no_output() {
         fails(&full, needle);
         assert!(!out.exists(), "{full:?} left an output behind");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().contains(".part"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary files left behind: {leftovers:?}"
-    );
+    assert_no_partial_files(dir.path());
 }
 
 #[test]
