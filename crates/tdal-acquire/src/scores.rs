@@ -22,7 +22,7 @@ use crate::xlogx::{entropy_f64, sum_xlogx_groups};
 use crate::{Acquisition, Result};
 
 /// Inputs per parallel task.
-pub(crate) const INPUTS_PER_TASK: usize = 512;
+const INPUTS_PER_TASK: usize = 512;
 
 /// Predictive entropy `H[p̄(y|x)]` in nats.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,19 +88,17 @@ pub(crate) fn mean_probs(slab: &[f32], classes: usize, out: &mut [f64]) {
     out.iter_mut().for_each(|o| *o *= inv_k);
 }
 
-/// Applies `per_input(slab, mean_buffer, extra)` to every input in parallel, where
-/// `extra` is `Σ x ln x` over the slab when `with_xlogx` is set (else 0).
-pub(crate) fn map_inputs<F>(
-    probs: ArrayView3<'_, f32>,
-    with_xlogx: bool,
-    per_input: F,
-) -> Array1<f32>
+/// Validates `pool`, then scores every input in parallel with `per_input(p̄, extra)`, where
+/// `p̄` is the input's mean prediction (f64) and `extra` is `Σ x ln x` over its `[K, C]`
+/// slab when `with_xlogx` is set (else 0).
+fn score_inputs<F>(pool: ArrayView3<'_, f32>, with_xlogx: bool, per_input: F) -> Result<Array1<f32>>
 where
-    F: Fn(&[f32], &mut [f64], f64) -> f32 + Sync,
+    F: Fn(&[f64], f64) -> f32 + Sync,
 {
-    let (n, k, c) = probs.dim();
-    let probs = probs.as_standard_layout();
-    let flat = probs.as_slice().unwrap_or(&[]);
+    check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
+    let (n, k, c) = pool.dim();
+    let pool = pool.as_standard_layout();
+    let flat = pool.as_slice().unwrap_or(&[]);
     let slab = k * c;
     let mut out = vec![0.0f32; n];
     out.par_chunks_mut(INPUTS_PER_TASK)
@@ -112,63 +110,50 @@ where
                 sum_xlogx_groups(block, slab, &mut sums);
             }
             for ((o, input), &s) in out.iter_mut().zip(block.chunks_exact(slab)).zip(&sums) {
-                *o = per_input(input, &mut mean, s);
+                mean_probs(input, c, &mut mean);
+                *o = per_input(&mean, s);
             }
         });
-    Array1::from(out)
+    Ok(Array1::from(out))
 }
 
 #[allow(clippy::cast_possible_truncation)]
 impl Acquisition for Entropy {
     fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
-        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
-        let c = pool.dim().2;
-        Ok(map_inputs(pool, false, |slab, mean, _| {
-            mean_probs(slab, c, mean);
-            entropy_f64(mean) as f32
-        }))
+        score_inputs(pool, false, |mean, _| entropy_f64(mean) as f32)
     }
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 impl Acquisition for Bald {
     fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
-        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
-        let (_, k, c) = pool.dim();
-        let inv_k = 1.0 / k as f64;
-        Ok(map_inputs(pool, true, |slab, mean, sum_xlogx| {
-            mean_probs(slab, c, mean);
-            // H[p̄] − mean_k H[p_k] = H[p̄] + (1/K) Σ_k Σ_c p ln p
+        let inv_k = 1.0 / pool.dim().1 as f64;
+        // H[p̄] − mean_k H[p_k] = H[p̄] + (1/K) Σ_k Σ_c p ln p
+        score_inputs(pool, true, |mean, sum_xlogx| {
             (entropy_f64(mean) + sum_xlogx * inv_k).max(0.0) as f32
-        }))
+        })
     }
 }
 
 #[allow(clippy::cast_possible_truncation)]
 impl Acquisition for Confidence {
     fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
-        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
-        let c = pool.dim().2;
-        Ok(map_inputs(pool, false, |slab, mean, _| {
-            mean_probs(slab, c, mean);
+        score_inputs(pool, false, |mean, _| {
             let top = mean.iter().copied().fold(0.0f64, f64::max);
             (1.0 - top).max(0.0) as f32
-        }))
+        })
     }
 }
 
 #[allow(clippy::cast_possible_truncation)]
 impl Acquisition for Margin {
     fn score(&self, pool: ArrayView3<'_, f32>) -> Result<Array1<f32>> {
-        check_probs(pool, "pool", DEFAULT_TOLERANCE)?;
-        let c = pool.dim().2;
-        Ok(map_inputs(pool, false, |slab, mean, _| {
-            mean_probs(slab, c, mean);
-            if c < 2 {
+        score_inputs(pool, false, |mean, _| {
+            if mean.len() < 2 {
                 return 0.0;
             }
             let (mut first, mut second) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-            for &p in mean.iter() {
+            for &p in mean {
                 if p > first {
                     second = first;
                     first = p;
@@ -177,7 +162,7 @@ impl Acquisition for Margin {
                 }
             }
             (1.0 - (first - second)).clamp(0.0, 1.0) as f32
-        }))
+        })
     }
 }
 
