@@ -26,6 +26,7 @@
 mod device;
 mod error;
 pub mod model;
+pub mod ops;
 pub mod split;
 pub mod train;
 pub mod vae;

@@ -90,7 +90,8 @@ impl GuidanceClassifier {
 impl Module for GuidanceClassifier {
     /// `[B, |z_c|]` → logits `[B, C]`.
     fn forward(&self, z_c: &Tensor) -> candle_core::Result<Tensor> {
-        self.out.forward(&self.hidden.forward(z_c)?.relu()?)
+        let hidden = crate::vae::dense(&self.hidden, z_c, crate::ops::Activation::Relu)?;
+        crate::vae::dense(&self.out, &hidden, crate::ops::Activation::Identity)
     }
 }
 

@@ -8,17 +8,26 @@
 //! `BCE(x, logits(z)) + β · KL(q(z|x) ‖ N(0, I))` with `z = μ + σ ⊙ ε`; the noise `ε` is
 //! an input of [`Vae::loss`] so that the loss is a deterministic function of the weights
 //! (which makes seeded training reproducible and gradients checkable).
+//!
+//! On the CPU the layers run as the fused custom ops of [`crate::ops`] on channels-last
+//! activations (same weights, same results up to float rounding, several times faster);
+//! on other devices they are candle's built-in layers.
 
 use candle_core::{D, Module, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::ops::{self, Activation};
 use crate::{Error, Result};
 
 /// Number of stride-2 convolutions in the encoder (and transposed ones in the decoder).
 const CONV_LAYERS: usize = 3;
 /// Kernel size of every (transposed) convolution.
 const KERNEL: usize = 4;
+/// Stride of every (transposed) convolution.
+const STRIDE: usize = 2;
+/// Padding of every (transposed) convolution.
+const PADDING: usize = 1;
 
 /// Architecture of the VAE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,17 +99,58 @@ impl VaeConfig {
 
 fn conv_config() -> Conv2dConfig {
     Conv2dConfig {
-        padding: 1,
-        stride: 2,
+        padding: PADDING,
+        stride: STRIDE,
         ..Conv2dConfig::default()
     }
 }
 
 fn conv_transpose_config() -> ConvTranspose2dConfig {
     ConvTranspose2dConfig {
-        padding: 1,
-        stride: 2,
+        padding: PADDING,
+        stride: STRIDE,
         ..ConvTranspose2dConfig::default()
+    }
+}
+
+fn bias_of(bias: Option<&Tensor>) -> candle_core::Result<&Tensor> {
+    bias.ok_or_else(|| candle_core::Error::Msg("expected a layer with a bias".to_owned()))
+}
+
+/// A linear layer followed by `activation`: the fused op on the CPU, candle-nn elsewhere.
+pub(crate) fn dense(
+    layer: &Linear,
+    x: &Tensor,
+    activation: Activation,
+) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() {
+        ops::linear(x, layer.weight(), bias_of(layer.bias())?, activation)
+    } else {
+        let y = layer.forward(x)?;
+        match activation {
+            Activation::Relu => y.relu(),
+            Activation::Identity => Ok(y),
+        }
+    }
+}
+
+/// `[B, C, H, W]` → contiguous `[B, H, W, C]` (a free reshape when C = 1).
+fn to_channels_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    if c == 1 {
+        x.reshape((b, h, w, 1))
+    } else {
+        x.permute((0, 2, 3, 1))?.contiguous()
+    }
+}
+
+/// `[B, H, W, C]` → contiguous `[B, C, H, W]` (a free reshape when C = 1).
+fn to_channels_first(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, h, w, c) = x.dims4()?;
+    if c == 1 {
+        x.reshape((b, 1, h, w))
+    } else {
+        x.permute((0, 3, 1, 2))?.contiguous()
     }
 }
 
@@ -160,9 +210,32 @@ impl Encoder {
     }
 }
 
-impl Module for Encoder {
-    /// `[B, C, S, S]` → `[B, 2|z|]` (mean, then log-variance).
-    fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+impl Encoder {
+    /// The CPU path: fused channels-last convolutions, then fused linear layers (the last
+    /// feature map is put back in channel-first order, which the checkpoints' `fc1` expects).
+    fn forward_fused(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        let mut h = to_channels_last(images)?;
+        for conv in &self.convs {
+            h = ops::conv2d_nhwc(
+                &h,
+                conv.weight(),
+                bias_of(conv.bias())?,
+                STRIDE,
+                PADDING,
+                Activation::Relu,
+            )?;
+        }
+        let h = to_channels_first(&h)?.flatten_from(1)?;
+        let h = dense(&self.fc1, &h, Activation::Relu)?;
+        let h = dense(&self.fc2, &h, Activation::Relu)?;
+        dense(&self.head, &h, Activation::Identity)
+    }
+
+    /// candle's built-in layers (any device); the reference the fused path is tested against.
+    ///
+    /// # Errors
+    /// Candle errors.
+    pub fn forward_builtin(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         let mut h = images.clone();
         for conv in &self.convs {
             h = conv.forward(&h)?.relu()?;
@@ -171,6 +244,17 @@ impl Module for Encoder {
         let h = self.fc1.forward(&h)?.relu()?;
         let h = self.fc2.forward(&h)?.relu()?;
         self.head.forward(&h)
+    }
+}
+
+impl Module for Encoder {
+    /// `[B, C, S, S]` → `[B, 2|z|]` (mean, then log-variance).
+    fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        if images.device().is_cpu() {
+            self.forward_fused(images)
+        } else {
+            self.forward_builtin(images)
+        }
     }
 }
 
@@ -218,9 +302,42 @@ impl Decoder {
     }
 }
 
-impl Module for Decoder {
-    /// `[B, |z|]` → logits `[B, C, S, S]`.
-    fn forward(&self, z: &Tensor) -> candle_core::Result<Tensor> {
+impl Decoder {
+    /// The CPU path: fused linear layers, then fused channels-last transposed convolutions.
+    fn forward_fused(&self, z: &Tensor) -> candle_core::Result<Tensor> {
+        let h = dense(&self.fc1, z, Activation::Relu)?;
+        let h = dense(&self.fc2, &h, Activation::Relu)?;
+        let h = dense(&self.fc3, &h, Activation::Relu)?;
+        let batch = h.dim(0)?;
+        let mut h = to_channels_last(&h.reshape((
+            batch,
+            self.conv_channels,
+            self.feature_side,
+            self.feature_side,
+        ))?)?;
+        for (i, deconv) in self.deconvs.iter().enumerate() {
+            let activation = if i + 1 < self.deconvs.len() {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
+            h = ops::conv_transpose2d_nhwc(
+                &h,
+                deconv.weight(),
+                bias_of(deconv.bias())?,
+                STRIDE,
+                PADDING,
+                activation,
+            )?;
+        }
+        to_channels_first(&h)
+    }
+
+    /// candle's built-in layers (any device); the reference the fused path is tested against.
+    ///
+    /// # Errors
+    /// Candle errors.
+    pub fn forward_builtin(&self, z: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.fc1.forward(z)?.relu()?;
         let h = self.fc2.forward(&h)?.relu()?;
         let h = self.fc3.forward(&h)?.relu()?;
@@ -238,6 +355,17 @@ impl Module for Decoder {
             }
         }
         Ok(h)
+    }
+}
+
+impl Module for Decoder {
+    /// `[B, |z|]` → logits `[B, C, S, S]`.
+    fn forward(&self, z: &Tensor) -> candle_core::Result<Tensor> {
+        if z.device().is_cpu() {
+            self.forward_fused(z)
+        } else {
+            self.forward_builtin(z)
+        }
     }
 }
 
@@ -321,10 +449,14 @@ impl Vae {
         let (mean, log_var) = self.encoder.posterior(images)?;
         let sample = (&mean + (noise * (&log_var * 0.5)?.exp()?)?)?;
         let logits = self.decoder.forward(&sample)?;
-        let reconstruction = bce_with_logits(&logits, images)?
-            .flatten_from(1)?
-            .sum(1)?
-            .mean(0)?;
+        let reconstruction = if logits.device().is_cpu() {
+            ops::bce_with_logits_sum(&logits, images)?.mean(0)?
+        } else {
+            bce_with_logits(&logits, images)?
+                .flatten_from(1)?
+                .sum(1)?
+                .mean(0)?
+        };
         // KL(N(μ, σ²) ‖ N(0, 1)) = ½ Σ (μ² + σ² − 1 − ln σ²)  (Kingma & Welling 2014, App. B).
         let kl = (((mean.sqr()? + log_var.exp()?)? - 1.0)? - &log_var)?
             .sum(D::Minus1)?

@@ -1,0 +1,203 @@
+//! Images per second of a full training step at batch 200 (forward, backward, Adam) for the
+//! US VAE and a TD-SPLIT labelled step, and of `embed` on 61,200 images, with wall time and
+//! the CPU time of all threads (`/proc/self/task/*/schedstat`), so that runs on a busy
+//! machine can be read: with two threads busy, `CPU s / 2` estimates the idle wall time.
+//!
+//! `cargo run --release -p tdal-encoders --example train_step [-- --steps N] [--builtin]`
+//!
+//! `--builtin` also times the same step through candle's built-in layers (the code before
+//! the fused ops) in the same process, for a side-by-side under the same load.
+#![allow(clippy::print_stdout, missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use candle_core::{D, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use mimalloc::MiMalloc;
+use ndarray::{Array4, Axis, s};
+use tdal_encoders::{
+    DeviceChoice, Embedder, SplitConfig, SplitModel, Vae, VaeConfig, VaeModel, bce_with_logits,
+    prepare_images,
+};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+const BATCH: usize = 200;
+
+/// CPU time of all threads of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut ns = 0_u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                ns += text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    ns as f64 * 1e-9
+}
+
+/// Runs `step` `n` times after two warm-up calls; returns (wall s, CPU s) per call.
+fn time(n: usize, mut step: impl FnMut()) -> (f64, f64) {
+    step();
+    step();
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    for _ in 0..n {
+        step();
+    }
+    (
+        wall.elapsed().as_secs_f64() / n as f64,
+        (cpu_seconds() - cpu) / n as f64,
+    )
+}
+
+fn report(name: &str, images: usize, (wall, cpu): (f64, f64)) {
+    println!(
+        "{name:<34} wall {:>8.1} ms  {:>7.0} img/s | CPU {:>8.1} ms  {:>7.0} img/s per CPU-s (×2 threads: {:>7.0})",
+        wall * 1e3,
+        images as f64 / wall,
+        cpu * 1e3,
+        images as f64 / cpu,
+        2.0 * images as f64 / cpu,
+    );
+}
+
+fn adam(varmap: &candle_nn::VarMap, lr: f64) -> AdamW {
+    AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The negative ELBO through candle's built-in layers (the pre-fused implementation).
+fn builtin_loss(vae: &Vae, x: &Tensor, eps: &Tensor) -> Tensor {
+    let latent = vae.config().latent_dim;
+    let both = vae.encoder.forward_builtin(x).unwrap();
+    let mean = both.narrow(1, 0, latent).unwrap();
+    let log_var = both.narrow(1, latent, latent).unwrap();
+    let z = (&mean + (eps * (&log_var * 0.5).unwrap().exp().unwrap()).unwrap()).unwrap();
+    let logits = vae.decoder.forward_builtin(&z).unwrap();
+    let rec = bce_with_logits(&logits, x)
+        .unwrap()
+        .flatten_from(1)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .mean(0)
+        .unwrap();
+    let kl = (((mean.sqr().unwrap() + log_var.exp().unwrap()).unwrap() - 1.0).unwrap() - &log_var)
+        .unwrap()
+        .sum(D::Minus1)
+        .unwrap()
+        .mean(0)
+        .unwrap();
+    (rec + (kl * 0.5).unwrap()).unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let steps = args
+        .iter()
+        .position(|a| a == "--steps")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let builtin = args.iter().any(|a| a == "--builtin");
+    println!(
+        "rayon threads: {}; {steps} timed steps each",
+        rayon::current_num_threads()
+    );
+
+    let fixture = common::fashion_train().images;
+    let cfg = VaeConfig::default();
+    let model = VaeModel::new(&cfg, 0, DeviceChoice::Cpu).unwrap();
+    let batch = fixture.slice(s![..BATCH, .., .., ..]).to_owned();
+    let padded = prepare_images(batch.view(), &cfg).unwrap().into_owned();
+    let x = Tensor::from_vec(
+        padded.iter().copied().collect::<Vec<f32>>(),
+        (BATCH, 1, 32, 32),
+        model.device(),
+    )
+    .unwrap();
+    let noise: Vec<f32> = (0..BATCH * cfg.latent_dim)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    let eps = Tensor::from_vec(noise, (BATCH, cfg.latent_dim), model.device()).unwrap();
+
+    let mut opt = adam(model.varmap(), 5e-4);
+    report(
+        "VAE step (fused)",
+        BATCH,
+        time(steps, || {
+            let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
+            opt.backward_step(&loss).unwrap();
+        }),
+    );
+    report(
+        "VAE forward only (fused)",
+        BATCH,
+        time(steps, || {
+            std::hint::black_box(model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap());
+        }),
+    );
+    report(
+        "VAE forward+backward (fused)",
+        BATCH,
+        time(steps, || {
+            let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
+            std::hint::black_box(loss.backward().unwrap());
+        }),
+    );
+    if builtin {
+        report(
+            "VAE step (candle built-in layers)",
+            BATCH,
+            time(steps.div_ceil(4), || {
+                let loss = builtin_loss(model.vae(), &x, &eps);
+                opt.backward_step(&loss).unwrap();
+            }),
+        );
+    }
+
+    let split_cfg = SplitConfig::default();
+    let split = SplitModel::new(&split_cfg, 0, DeviceChoice::Cpu).unwrap();
+    let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 3).collect();
+    let labels = Tensor::from_vec(labels, BATCH, split.device()).unwrap();
+    let mut split_opt = adam(split.varmap(), 2e-4);
+    report(
+        "TD-SPLIT labelled step (fused)",
+        BATCH,
+        time(steps, || {
+            let terms = split.model().labelled_loss(&x, &eps, &labels).unwrap();
+            split_opt
+                .backward_step(&terms.loss(1.0, 20.0).unwrap())
+                .unwrap();
+        }),
+    );
+
+    let pool_size = 61_200;
+    let n = fixture.len_of(Axis(0));
+    let pool = Array4::from_shape_fn((pool_size, 1, 28, 28), |(i, c, h, w)| {
+        fixture[[i % n, c, h, w]]
+    });
+    report(
+        "embed 61,200 images (batch 500)",
+        pool_size,
+        time(1, || {
+            std::hint::black_box(model.embed(pool.view()).unwrap());
+        }),
+    );
+}

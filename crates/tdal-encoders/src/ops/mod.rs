@@ -1,0 +1,289 @@
+//! Fused CPU layers as candle custom ops, each with its own backward pass: convolution and
+//! transposed convolution (im2col / col2im around one matrix product per block of images,
+//! bias and ReLU fused), a fully connected layer with fused bias and ReLU, and the summed
+//! Bernoulli cross-entropy with logits. They replace chains of candle's generic CPU ops
+//! (per-image convolutions, a direct-loop transposed convolution, separate element-wise
+//! passes and their autograd nodes) in the VAE's training step; see docs/PERFORMANCE.md.
+//!
+//! Convolutions work on **channels-last** (`[B, H, W, C]`) activations: a patch of a
+//! channels-last image is a few contiguous runs, and a block of whole images is a
+//! contiguous chunk of both the input and the output, so blocks run on rayon threads
+//! without sharing memory. Weights keep candle's (PyTorch's) layouts, so checkpoints are
+//! unchanged. Every result is **independent of the thread count**: work is split into
+//! blocks fixed by the shapes alone, each block's products run on one thread, and the
+//! per-block partial weight gradients are summed in block order.
+//!
+//! The ops run on CPU tensors of dtype f32 or f64 (anything else is a candle error); the
+//! models fall back to candle's built-in layers on other devices.
+
+mod bce;
+mod conv;
+mod dense;
+mod gemm;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor, WithDType};
+
+pub use bce::bce_with_logits_sum;
+pub use conv::{conv_transpose2d_nhwc, conv2d_nhwc};
+pub use dense::linear;
+
+/// The activation fused after a layer's bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// None: the layer is affine.
+    Identity,
+    /// `max(x, 0)`; its derivative is taken as 0 at 0.
+    Relu,
+}
+
+/// The float types the ops support (f32 and f64).
+pub(crate) trait Real:
+    WithDType + std::ops::Neg<Output = Self> + Copy + Send + Sync + 'static
+{
+    fn exp(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn abs(self) -> Self;
+}
+
+impl Real for f32 {
+    fn exp(self) -> Self {
+        Self::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        Self::ln_1p(self)
+    }
+    fn abs(self) -> Self {
+        Self::abs(self)
+    }
+}
+
+impl Real for f64 {
+    fn exp(self) -> Self {
+        Self::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        Self::ln_1p(self)
+    }
+    fn abs(self) -> Self {
+        Self::abs(self)
+    }
+}
+
+/// Gradients of a layer's `(input, weight, bias)`; the input's only when it is needed.
+type Grads<T> = (Option<Vec<T>>, Vec<T>, Vec<T>);
+
+/// A layer `y = f(x, weight, bias)` computed on slices, generic over the float type;
+/// [`layer_fwd`] and [`layer_bwd`] adapt it to candle's `CustomOp3`.
+trait FusedLayer {
+    const NAME: &'static str;
+    fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T]) -> Vec<T>;
+    fn backward<T: Real>(
+        &self,
+        x: &[T],
+        weight: &[T],
+        out: &[T],
+        grad: &[T],
+        input_grad: bool,
+    ) -> Grads<T>;
+    fn output_shape(&self) -> Shape;
+}
+
+fn layer_fwd<L: FusedLayer>(
+    layer: &L,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let storage = match s1.dtype() {
+        DType::F32 => CpuStorage::F32(layer.forward::<f32>(
+            input_slice(s1, l1)?,
+            input_slice(s2, l2)?,
+            input_slice(s3, l3)?,
+        )),
+        DType::F64 => CpuStorage::F64(layer.forward::<f64>(
+            input_slice(s1, l1)?,
+            input_slice(s2, l2)?,
+            input_slice(s3, l3)?,
+        )),
+        other => candle_core::bail!("{}: unsupported dtype {other:?}", L::NAME),
+    };
+    Ok((storage, layer.output_shape()))
+}
+
+type TensorGrads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+fn layer_bwd<L: FusedLayer>(
+    layer: &L,
+    [x, weight, bias, out, grad]: [&Tensor; 5],
+) -> candle_core::Result<TensorGrads> {
+    fn run<L: FusedLayer, T: Real>(
+        layer: &L,
+        [x, weight, bias, out, grad]: [&Tensor; 5],
+    ) -> candle_core::Result<TensorGrads> {
+        // The input gradient is skipped for the images (no variable upstream).
+        let input_grad = x.track_op();
+        let (dx, dw, db) = with_slice::<T, _>(x, |xs| {
+            with_slice::<T, _>(weight, |ws| {
+                with_slice::<T, _>(out, |os| {
+                    with_slice::<T, _>(grad, |gs| Ok(layer.backward(xs, ws, os, gs, input_grad)))
+                })
+            })
+        })?;
+        let device = x.device();
+        Ok((
+            dx.map(|v| Tensor::from_vec(v, x.shape(), device))
+                .transpose()?,
+            Some(Tensor::from_vec(dw, weight.shape(), device)?),
+            Some(Tensor::from_vec(db, bias.shape(), device)?),
+        ))
+    }
+    match x.dtype() {
+        DType::F32 => run::<L, f32>(layer, [x, weight, bias, out, grad]),
+        DType::F64 => run::<L, f64>(layer, [x, weight, bias, out, grad]),
+        other => candle_core::bail!("{}: unsupported dtype {other:?}", L::NAME),
+    }
+}
+
+/// The contiguous elements of a custom op's input.
+fn input_slice<'a, T: Real>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [T]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!(
+            "fused op: expected a contiguous input, got strides {:?}",
+            layout.stride()
+        );
+    };
+    Ok(&storage.as_slice::<T>()?[start..end])
+}
+
+/// Runs `f` on the contiguous elements of a CPU tensor (copying only if it is strided).
+fn with_slice<T: Real, R>(
+    tensor: &Tensor,
+    f: impl FnOnce(&[T]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let tensor = tensor.contiguous()?;
+    let (storage, layout) = tensor.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("fused op: expected a CPU tensor, got {:?}", tensor.device());
+    };
+    f(input_slice(cpu, layout)?)
+}
+
+/// Checks that an op's inputs are CPU tensors of one float dtype and returns it.
+fn float_dtype(op: &str, tensors: &[&Tensor]) -> candle_core::Result<DType> {
+    let dtype = tensors[0].dtype();
+    for t in tensors {
+        if !t.device().is_cpu() {
+            candle_core::bail!("{op}: expected CPU tensors, got one on {:?}", t.device());
+        }
+        if t.dtype() != dtype {
+            candle_core::bail!(
+                "{op}: expected one dtype, got {dtype:?} and {:?}",
+                t.dtype()
+            );
+        }
+    }
+    if !matches!(dtype, DType::F32 | DType::F64) {
+        candle_core::bail!("{op}: expected f32 or f64 tensors, got {dtype:?}");
+    }
+    Ok(dtype)
+}
+
+/// Adds `bias` to every row of the row-major `rows × bias.len()` block and applies `act`.
+fn bias_activation<T: Real>(block: &mut [T], bias: &[T], act: Activation) {
+    for row in block.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            let z = *v + b;
+            *v = if act == Activation::Relu && z <= T::zero() {
+                T::zero()
+            } else {
+                z
+            };
+        }
+    }
+}
+
+/// `grad ⊙ act'(out)` written into `dz` (the output gradient before the activation).
+fn activation_grad<T: Real>(dz: &mut Vec<T>, grad: &[T], out: &[T], act: Activation) {
+    dz.clear();
+    match act {
+        Activation::Identity => dz.extend_from_slice(grad),
+        Activation::Relu => dz.extend(
+            grad.iter()
+                .zip(out)
+                .map(|(&g, &y)| if y > T::zero() { g } else { T::zero() }),
+        ),
+    }
+}
+
+/// Adds the column sums of the row-major block `rows × sums.len()` to `sums`.
+fn add_column_sums<T: Real>(sums: &mut [T], block: &[T]) {
+    for row in block.chunks_exact(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+}
+
+/// Per-block partial gradients summed in block order (so the sum does not depend on how
+/// rayon scheduled the blocks).
+fn sum_partials<T: Real>(
+    partials: Vec<(Vec<T>, Vec<T>)>,
+    weight_len: usize,
+    bias_len: usize,
+) -> (Vec<T>, Vec<T>) {
+    let mut weight = vec![T::zero(); weight_len];
+    let mut bias = vec![T::zero(); bias_len];
+    for (w, b) in partials {
+        for (acc, v) in weight.iter_mut().zip(w) {
+            *acc += v;
+        }
+        for (acc, v) in bias.iter_mut().zip(b) {
+            *acc += v;
+        }
+    }
+    (weight, bias)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gemm::{Mat, matmul};
+
+    #[test]
+    fn parallel_gemm_is_bitwise_equal_to_serial_gemm() {
+        // The shapes of the VAE's fully connected layers and weight gradients.
+        for (m, n, k) in [
+            (200, 256, 512),
+            (256, 512, 200),
+            (200, 512, 256),
+            (512, 32, 3200),
+        ] {
+            let lhs: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919 % 1013) as f32 - 500.0) / 97.0)
+                .collect();
+            let rhs: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 104_729 % 997) as f32 - 480.0) / 89.0)
+                .collect();
+            let mut serial = vec![0.0; m * n];
+            let mut parallel = vec![0.0; m * n];
+            matmul(
+                &mut serial,
+                Mat::row_major(&lhs, m, k),
+                Mat::row_major(&rhs, k, n),
+                false,
+                false,
+            );
+            matmul(
+                &mut parallel,
+                Mat::row_major(&lhs, m, k),
+                Mat::row_major(&rhs, k, n),
+                false,
+                true,
+            );
+            assert_eq!(serial, parallel, "{m}×{k}·{k}×{n}");
+        }
+    }
+}
