@@ -33,6 +33,8 @@ enum Command {
     Forest(cmd::forest::Args),
     /// Inspect a messy pool: per-class counts (`describe`) or a grid of sample images (`preview`).
     Data(cmd::data::Args),
+    /// Run an active-learning experiment (or resume one) and record every round.
+    Run(cmd::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Select(args) => cmd::select::run(&args),
         Command::Forest(args) => cmd::forest::run(&args),
         Command::Data(args) => cmd::data::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

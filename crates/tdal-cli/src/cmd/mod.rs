@@ -2,5 +2,6 @@
 
 pub mod data;
 pub mod forest;
+pub mod run;
 pub mod score;
 pub mod select;

@@ -1,0 +1,331 @@
+//! `tdal run`: one active-learning experiment (SPEC §7, §8).
+//!
+//! The configuration is a profile's preset (`--profile`, default `quick`), then the keys of
+//! `--config run.toml`, then the flags given on the command line. The run lives in
+//! `--out/<run-id>/` (records, resolved config, checkpoints); encoders and embeddings are
+//! cached in `--cache-dir` (default `--out/cache`). Progress goes to stderr; the final
+//! accuracy and the run folder go to stdout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tdal_encoders::DeviceChoice;
+use tdal_loop::{
+    AcquisitionKind, DatasetName, Event, Observer, Profile, RepresentationKind, RunConfig,
+    RunOptions, StrategyKind,
+};
+
+/// Arguments of `tdal run`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    tdal run --profile smoke --data-dir fixtures/fmnist-mini\n  \
+    tdal run --dataset fmnist --representation td-split --acquisition epig --data-dir DIR --seed 0\n  \
+    tdal run --config run.toml --resume")]
+pub struct Args {
+    /// TOML configuration laid over the profile's preset (flags override it in turn);
+    /// `tdal run --print-config` shows every key.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Preset: smoke (tiny pool, seconds), quick (paper protocol, CPU-sized encoder
+    /// training), paper (500 epochs per encoder training).
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Named messy pool.
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// Representation the head sees.
+    #[arg(long, value_enum)]
+    pub representation: Option<RepresentationArg>,
+    /// Acquisition function.
+    #[arg(long, value_enum)]
+    pub acquisition: Option<AcquisitionArg>,
+    /// Folder with mnist/ and fashion-mnist/ (IDX); default: TDAL_DATA_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Target classes, comma-separated (F+MNIST default 5,6).
+    #[arg(long, value_delimiter = ',', value_name = "C,C,...")]
+    pub targets: Option<Vec<u32>>,
+    /// Imbalance ratio (F+MNIST default 10).
+    #[arg(long, value_name = "IR", conflicts_with = "target_share")]
+    pub ir: Option<f64>,
+    /// Instead of --ir: the pool's target-class share, in (0, 1).
+    #[arg(long, value_name = "FRACTION")]
+    pub target_share: Option<f64>,
+    /// Total labels at the end, initial labels included.
+    #[arg(long)]
+    pub budget: Option<usize>,
+    /// Labels per round.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Batch selection strategy.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// β of the stochastic strategies (power: ∝ score^β).
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Parent folder of run folders.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Encoder/embedding cache (default: OUT/cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Continue the run folder of this configuration from its last completed round
+    /// (a finished run just prints its result).
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bars (for scripts and logs).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Device for the encoders: cpu or cuda:N (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceChoice,
+}
+
+macro_rules! value_enum {
+    ($arg:ident => $target:ty { $($variant:ident => $value:expr, $doc:literal;)* }) => {
+        #[doc = concat!("Command-line spelling of [`", stringify!($target), "`].")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $arg {
+            $(#[doc = $doc] $variant,)*
+        }
+        impl From<$arg> for $target {
+            fn from(a: $arg) -> Self {
+                match a {
+                    $($arg::$variant => $value,)*
+                }
+            }
+        }
+    };
+}
+
+value_enum!(ProfileArg => Profile {
+    Smoke => Profile::Smoke, "A pool capped at 2,000 images, three rounds, two encoder epochs.";
+    Quick => Profile::Quick, "The paper's protocol with CPU-sized encoder training.";
+    Paper => Profile::Paper, "The paper's 500 epochs per encoder training (GPU-scale).";
+});
+value_enum!(DatasetArg => DatasetName {
+    Fmnist => DatasetName::Fmnist, "MNIST 5, 6 among Fashion-MNIST (IR 10).";
+    Cifar => DatasetName::Cifar, "CIFAR-10 0-4 among CIFAR-100.";
+    Chexpert => DatasetName::Chexpert, "CheXpert pleural effusion.";
+});
+value_enum!(RepresentationArg => RepresentationKind {
+    UsVae => RepresentationKind::UsVae, "Fixed unsupervised VAE (US).";
+    TdSplit => RepresentationKind::TdSplit, "Split-latent VAE retrained with the labels (TD-SPLIT).";
+});
+value_enum!(AcquisitionArg => AcquisitionKind {
+    Epig => AcquisitionKind::Epig, "Expected predictive information gain (target inputs).";
+    Bald => AcquisitionKind::Bald, "Mutual information with the parameters.";
+    Entropy => AcquisitionKind::Entropy, "Predictive entropy.";
+    Confidence => AcquisitionKind::Confidence, "Least confidence.";
+    Margin => AcquisitionKind::Margin, "Smallest margin.";
+    Random => AcquisitionKind::Random, "Uniform random.";
+});
+value_enum!(StrategyArg => StrategyKind {
+    Topk => StrategyKind::TopK, "The B highest scores.";
+    Power => StrategyKind::Power, "Stochastic, ∝ score^β.";
+    Softmax => StrategyKind::Softmax, "Stochastic, ∝ exp(β·score).";
+    Softrank => StrategyKind::SoftRank, "Stochastic, ∝ rank^-β.";
+});
+
+fn parse_device(text: &str) -> Result<DeviceChoice, String> {
+    match text {
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "cuda" => Ok(DeviceChoice::Cuda(0)),
+        _ => text
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(DeviceChoice::Cuda)
+            .ok_or_else(|| format!("expected cpu, cuda or cuda:N, got `{text}`")),
+    }
+}
+
+impl Args {
+    /// The resolved configuration: preset, then the TOML file, then the flags.
+    fn config(&self) -> Result<RunConfig> {
+        let profile = self.profile.map(Profile::from);
+        let mut cfg = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+                RunConfig::from_toml(&text, path, profile)?
+            }
+            None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
+        };
+        if let Some(v) = self.dataset {
+            cfg.data.dataset = v.into();
+        }
+        if let Some(v) = self.representation {
+            cfg.representation = v.into();
+        }
+        if let Some(v) = self.acquisition {
+            cfg.acquisition = v.into();
+        }
+        if let Some(v) = &self.data_dir {
+            cfg.data.dir = Some(v.clone());
+        }
+        if let Some(v) = self.seed {
+            cfg.seed = v;
+        }
+        if let Some(v) = &self.targets {
+            cfg.data.targets = Some(v.clone());
+        }
+        if let Some(v) = self.ir {
+            cfg.data.ir = Some(v);
+            cfg.data.target_share = None;
+        }
+        if let Some(v) = self.target_share {
+            cfg.data.target_share = Some(v);
+            cfg.data.ir = None;
+        }
+        if let Some(v) = self.budget {
+            cfg.active.budget = v;
+        }
+        if let Some(v) = self.batch_size {
+            cfg.active.batch_size = v;
+        }
+        if let Some(v) = self.strategy {
+            cfg.active.strategy = v.into();
+        }
+        if let Some(v) = self.beta {
+            cfg.active.beta = v;
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
+/// Runs `tdal run`.
+///
+/// # Errors
+/// Bad flags or configuration, missing data, an existing run folder without `--resume`,
+/// and every error of the loop.
+pub fn run(args: &Args) -> Result<()> {
+    let cfg = args.config()?;
+    if args.print_config {
+        print!("{}", cfg.to_toml()?);
+        return Ok(());
+    }
+    let opts = RunOptions {
+        out: args.out.clone(),
+        cache_dir: args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| args.out.join("cache")),
+        resume: args.resume,
+        device: args.device,
+    };
+    let mut progress = Progress::new(args.quiet);
+    let summary = tdal_loop::run(&cfg, &opts, &mut progress)
+        .with_context(|| format!("run {} failed", cfg.run_id()))?;
+    progress.finish();
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "final test accuracy {:.2} % ({} labels, {} target-class acquisitions; targets-only \
+             argmax {:.2} %, balanced test set {:.2} %)",
+            100.0 * summary.final_accuracy.primary,
+            summary.n_labelled,
+            summary.target_acquired,
+            100.0 * summary.final_accuracy.targets_only,
+            100.0 * summary.final_accuracy.balanced,
+        );
+        println!("run folder {}", opts.out.join(&summary.run_id).display());
+    }
+    Ok(())
+}
+
+/// Progress bars: one over rounds (with ETA), one spinner for the current stage.
+struct Progress {
+    bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        if quiet {
+            return Self { bars: None };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let rounds = multi.add(ProgressBar::new(0));
+        rounds.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] round {pos}/{len} {msg} (ETA {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let stage = multi.add(ProgressBar::new_spinner());
+        stage.set_style(
+            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        stage.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            bars: Some((multi, rounds, stage)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, rounds, stage)) = self.bars.take() {
+            stage.finish_and_clear();
+            rounds.finish();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start {
+                run_id,
+                total_rounds,
+                resumed_rounds,
+            } => {
+                tracing::info!(run_id, total_rounds, resumed_rounds, "run starts");
+                if let Some((_, rounds, _)) = &self.bars {
+                    rounds.set_prefix(run_id.to_owned());
+                    rounds.set_length(total_rounds as u64);
+                    rounds.set_position(resumed_rounds as u64);
+                    rounds.reset_eta();
+                }
+            }
+            Event::Stage { round, stage } => {
+                tracing::debug!(round, stage, "stage");
+                if let Some((_, _, bar)) = &self.bars {
+                    let what = match stage {
+                        "initialise" => "training (or loading) the US VAE".to_owned(),
+                        "retrain" => format!("round {round}: retraining TD-SPLIT"),
+                        other => format!("round {round}: {other}"),
+                    };
+                    bar.set_message(what);
+                    bar.reset_elapsed();
+                }
+            }
+            Event::Round(record) => {
+                tracing::info!(
+                    round = record.round,
+                    n_labelled = record.n_labelled,
+                    accuracy = record.accuracy.primary,
+                    target_acquired = record.target_acquired,
+                    seconds = record.seconds.total,
+                    "round done"
+                );
+                if let Some((_, rounds, _)) = &self.bars {
+                    rounds.set_message(format!(
+                        "{} labels, acc {:.1} %, {} targets",
+                        record.n_labelled,
+                        100.0 * record.accuracy.primary,
+                        record.target_acquired
+                    ));
+                    rounds.inc(1);
+                }
+            }
+        }
+    }
+}

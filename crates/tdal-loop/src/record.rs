@@ -1,0 +1,292 @@
+//! Run records: `rounds.jsonl` (one [`RoundRecord`] per completed round), `config.toml`
+//! (the resolved [`crate::RunConfig`]) and `summary.json` (a [`RunSummary`], written last:
+//! its presence marks a finished run).
+//!
+//! Lines are appended with one `write` and flushed to disk before the round counts as
+//! done, so a killed run leaves at most one partial last line; [`read_rounds`] drops such a
+//! line, which is how `--resume` continues from the last *completed* round.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// File names inside a run folder.
+pub mod files {
+    /// One JSON line per completed round.
+    pub const ROUNDS: &str = "rounds.jsonl";
+    /// The resolved configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// Written when the run has finished.
+    pub const SUMMARY: &str = "summary.json";
+    /// Encoder checkpoints of task-driven representations, one folder per update round.
+    pub const STATE: &str = "state";
+}
+
+/// One acquired pool point and what the oracle said about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acquired {
+    /// Index in the pool.
+    pub index: usize,
+    /// Label-map label (0 = other, 1..=T targets).
+    pub label: u32,
+    /// Source dataset name (e.g. `fashion-mnist`).
+    pub source: String,
+    /// Class name in the source.
+    pub class: String,
+}
+
+/// Seconds spent per stage of one round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageSeconds {
+    /// Representation update (TD retraining).
+    pub retrain: f64,
+    /// Embedding pool, target inputs and test set.
+    pub embed: f64,
+    /// Head fit on the labelled set.
+    pub fit: f64,
+    /// Test-set prediction and the accuracies.
+    pub evaluate: f64,
+    /// Posterior samples on the unlabelled pool and the sampled target inputs.
+    pub predict: f64,
+    /// Acquisition scores.
+    pub score: f64,
+    /// Batch selection and the oracle.
+    pub select: f64,
+    /// Wall time of the whole round.
+    pub total: f64,
+}
+
+/// Test accuracies (fractions in [0, 1]) of one round, SPEC §3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accuracies {
+    /// Primary: target-class test images, argmax over all classes (other counts as wrong).
+    pub primary: f64,
+    /// Target-class test images, argmax restricted to the target classes.
+    pub targets_only: f64,
+    /// The whole class-balanced test set, "other" images included.
+    pub balanced: f64,
+}
+
+/// One completed round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// Round number from 0.
+    pub round: usize,
+    /// Labels the head was fitted on this round (initial labels included).
+    pub n_labelled: usize,
+    /// Test accuracies of the head fitted this round.
+    pub accuracy: Accuracies,
+    /// Whether the representation was retrained at the start of this round.
+    pub retrained: bool,
+    /// The batch acquired at the end of this round (empty in the last round).
+    pub acquired: Vec<Acquired>,
+    /// Acquired target-class points so far, this round's batch included (initial labels
+    /// not counted; Table 5).
+    pub target_acquired: usize,
+    /// Seconds per stage.
+    pub seconds: StageSeconds,
+    /// Peak resident memory of the process so far, bytes (Linux; 0 where unknown).
+    pub peak_rss_bytes: u64,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run folder's name.
+    pub run_id: String,
+    /// Accuracies at the final round (budget reached).
+    pub final_accuracy: Accuracies,
+    /// Labels at the end.
+    pub n_labelled: usize,
+    /// Acquired target-class points (initial labels not counted).
+    pub target_acquired: usize,
+    /// Rounds run.
+    pub rounds: usize,
+    /// Seconds of the rounds (retraining included), summed over all sessions of the run.
+    pub loop_seconds: f64,
+    /// Seconds to obtain the initial representation (0 when it came from the cache).
+    pub initialise_seconds: f64,
+    /// Whether the US encoder came from the cache.
+    pub encoder_cached: bool,
+    /// Largest peak resident memory seen in the rounds, bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// Appends one record as a line and flushes it to disk.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened or written.
+pub fn append_round(dir: &Path, record: &RoundRecord) -> Result<()> {
+    let path = dir.join(files::ROUNDS);
+    let mut line = serde_json::to_string(record).map_err(|e| Error::Config(e.to_string()))?;
+    line.push('\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open", &path, e))?;
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io("cannot write", &path, e))
+}
+
+/// Reads the completed rounds of a run folder (none when the file does not exist). A
+/// partial last line (a run killed mid-write) is ignored; a damaged line elsewhere or
+/// rounds out of order are errors.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Resume`] for damaged records.
+pub fn read_rounds(dir: &Path) -> Result<Vec<RoundRecord>> {
+    let path = dir.join(files::ROUNDS);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    };
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io("cannot read", &path, e))?;
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<RoundRecord>(line) {
+            Ok(r) if r.round == out.len() => out.push(r),
+            Ok(r) => {
+                return Err(Error::Resume {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "line {} holds round {}, expected {}",
+                        i + 1,
+                        r.round,
+                        out.len()
+                    ),
+                });
+            }
+            Err(_) if i + 1 == lines.len() => break, // killed mid-write
+            Err(e) => {
+                return Err(Error::Resume {
+                    path: dir.to_path_buf(),
+                    message: format!("line {} of {} is damaged: {e}", i + 1, files::ROUNDS),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rewrites `rounds.jsonl` to hold exactly `records` (drops a partial last line before a
+/// resumed run appends), via a temporary file and a rename.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn rewrite_rounds(dir: &Path, records: &[RoundRecord]) -> Result<()> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).map_err(|e| Error::Config(e.to_string()))?);
+        text.push('\n');
+    }
+    write_atomic(&dir.join(files::ROUNDS), text.as_bytes())
+}
+
+/// Reads `summary.json` if the run has finished.
+///
+/// # Errors
+/// [`Error::Io`] for an unreadable file, [`Error::Resume`] for a damaged one.
+pub fn read_summary(dir: &Path) -> Result<Option<RunSummary>> {
+    let path = dir.join(files::SUMMARY);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Resume {
+                path: dir.to_path_buf(),
+                message: format!("{} is damaged: {e}", files::SUMMARY),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", &path, e)),
+    }
+}
+
+/// Writes a file via a temporary sibling and a rename, so readers never see half of it.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Peak resident set size of this process in bytes (`VmHWM`), 0 where unknown.
+#[must_use]
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(round: usize) -> RoundRecord {
+        RoundRecord {
+            round,
+            n_labelled: 6 + 10 * round,
+            accuracy: Accuracies::default(),
+            retrained: round == 0,
+            acquired: vec![Acquired {
+                index: round,
+                label: 1,
+                source: "mnist".into(),
+                class: "5".into(),
+            }],
+            target_acquired: round,
+            seconds: StageSeconds::default(),
+            peak_rss_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn a_partial_last_line_is_dropped_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        for r in 0..3 {
+            append_round(dir.path(), &record(r)).unwrap();
+        }
+        let path = dir.path().join(files::ROUNDS);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"round\":3,\"n_lab");
+        std::fs::write(&path, text).unwrap();
+        let rounds = read_rounds(dir.path()).unwrap();
+        assert_eq!(rounds, (0..3).map(record).collect::<Vec<_>>());
+        rewrite_rounds(dir.path(), &rounds).unwrap();
+        append_round(dir.path(), &record(3)).unwrap();
+        assert_eq!(read_rounds(dir.path()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn damaged_or_out_of_order_records_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(files::ROUNDS);
+        std::fs::write(&path, "garbage\n{}\n").unwrap();
+        assert!(matches!(read_rounds(dir.path()), Err(Error::Resume { .. })));
+        append_round(dir.path(), &record(0)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        append_round(dir.path(), &record(1)).unwrap();
+        assert!(matches!(read_rounds(dir.path()), Err(Error::Resume { .. })));
+        assert!(read_rounds(&dir.path().join("none")).unwrap().is_empty());
+    }
+}

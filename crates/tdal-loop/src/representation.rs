@@ -1,0 +1,382 @@
+//! Representation strategies: what the head sees (SPEC §2, §4).
+//!
+//! - [`Fixed`]: the US VAE, trained once on the pool (or loaded from the [`Cache`]) and never
+//!   updated; the head sees the posterior mean of the whole z.
+//! - [`SplitVae`]: TD-SPLIT, started from the cached US VAE's weights with a fresh guidance
+//!   classifier and updated (warm-started) with the labels so far; the head sees z_c.
+//!
+//! The loop drives both through [`Representation`] and never knows which it holds.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{Array2, Array4, ArrayView4, Axis};
+use tdal_encoders::{
+    DeviceChoice, Embedder, LabelledSchedule, SplitConfig, SplitModel, SplitTrainConfig, VaeConfig,
+    VaeModel, VaeTrainConfig, train_split, train_vae,
+};
+
+use crate::cache::{Cache, hash_parts, images_hash};
+use crate::config::{EncoderConfig, ScheduleKind};
+use crate::seeds::stream_seed;
+use crate::{Error, Result};
+
+/// How the initial representation was obtained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Initialised {
+    /// Seconds spent (training, or loading from the cache).
+    pub seconds: f64,
+    /// Whether a cached encoder was used.
+    pub cached: bool,
+}
+
+/// A representation of images for the prediction head.
+pub trait Representation {
+    /// Obtains the initial encoder for `pool` (trains it, or loads it from the cache).
+    ///
+    /// # Shapes
+    /// `pool` `[N, C, H, W]` in `[0, 1]`.
+    ///
+    /// # Errors
+    /// Encoder training or cache errors.
+    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised>;
+
+    /// Retrains with the labels so far; returns whether the representation changed
+    /// (`false` for fixed representations, which ignore the call).
+    ///
+    /// # Shapes
+    /// `pool` `[N, C, H, W]`; `labelled` `[L, C, H, W]` with `labels` `[L]`.
+    ///
+    /// # Errors
+    /// Encoder training errors; [`Error::Config`] if called before `initialise`.
+    fn update(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        labelled: ArrayView4<'_, f32>,
+        labels: &[u32],
+        round: usize,
+    ) -> Result<bool>;
+
+    /// Features for the head.
+    ///
+    /// # Shapes
+    /// `[N, C, H, W]` → `[N, d]`.
+    ///
+    /// # Errors
+    /// Encoder errors; [`Error::Config`] if called before `initialise`.
+    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
+
+    /// Whether [`Representation::update`] can change the representation (then the loop
+    /// checkpoints it after every update for `--resume`).
+    fn is_adaptive(&self) -> bool;
+
+    /// Writes the current state into `dir`.
+    ///
+    /// # Errors
+    /// Checkpoint errors.
+    fn save_state(&self, dir: &Path) -> Result<()>;
+
+    /// Restores a state written by [`Representation::save_state`].
+    ///
+    /// # Errors
+    /// Checkpoint errors.
+    fn load_state(&mut self, dir: &Path) -> Result<()>;
+}
+
+/// The US VAE's architecture and training, derived from the run's settings.
+#[derive(Debug, Clone)]
+struct UsVaeRecipe {
+    vae: VaeConfig,
+    train: VaeTrainConfig,
+    init_seed: u64,
+}
+
+impl UsVaeRecipe {
+    fn new(cfg: &EncoderConfig, channels: usize, seed: u64) -> Self {
+        Self {
+            vae: VaeConfig {
+                channels,
+                latent_dim: cfg.latent_dim,
+                ..VaeConfig::default()
+            },
+            train: VaeTrainConfig {
+                epochs: cfg.us_epochs,
+                batch_size: cfg.batch_size,
+                learning_rate: cfg.us_learning_rate,
+                beta: 1.0,
+                kl_warmup_epochs: cfg.kl_warmup_epochs,
+                seed: stream_seed(seed, "us-vae-train", 0),
+            },
+            init_seed: stream_seed(seed, "us-vae-init", 0),
+        }
+    }
+
+    /// Cache key: the pool's pixels, the architecture, the training and the seeds.
+    fn key(&self, pool_hash: &str) -> String {
+        let vae = serde_json::to_string(&self.vae).unwrap_or_default();
+        let train = serde_json::to_string(&self.train).unwrap_or_default();
+        let init = self.init_seed.to_string();
+        hash_parts(&["us-vae/1", pool_hash, &vae, &train, &init])
+    }
+
+    /// Loads the cached encoder or trains and stores it.
+    fn load_or_train(
+        &self,
+        cache: &Cache,
+        device: DeviceChoice,
+        pool: ArrayView4<'_, f32>,
+        pool_hash: &str,
+    ) -> Result<(VaeModel, String, Initialised)> {
+        let start = Instant::now();
+        let key = self.key(pool_hash);
+        if cache.has_encoder("us-vae", &key) {
+            let model = VaeModel::load(&cache.encoder_dir("us-vae", &key), device)?;
+            let seconds = start.elapsed().as_secs_f64();
+            return Ok((
+                model,
+                key,
+                Initialised {
+                    seconds,
+                    cached: true,
+                },
+            ));
+        }
+        let mut model = VaeModel::new(&self.vae, self.init_seed, device)?;
+        let report = train_vae(&mut model, pool, &self.train)?;
+        let seconds = start.elapsed().as_secs_f64();
+        cache.store_encoder("us-vae", &key, |dir| {
+            model.save(dir)?;
+            let info = serde_json::json!({
+                "train_seconds": seconds,
+                "epoch_neg_elbo": report.epoch_neg_elbo,
+            });
+            std::fs::write(dir.join("train.json"), info.to_string())
+                .map_err(|e| Error::io("cannot write", dir, e))
+        })?;
+        Ok((
+            model,
+            key,
+            Initialised {
+                seconds,
+                cached: false,
+            },
+        ))
+    }
+}
+
+/// The fixed unsupervised VAE (US).
+#[derive(Debug)]
+pub struct Fixed {
+    recipe: UsVaeRecipe,
+    cache: Cache,
+    device: DeviceChoice,
+    model: Option<(VaeModel, String)>,
+}
+
+impl Fixed {
+    /// A US VAE for images with `channels` channels, trained with the run's `seed`.
+    #[must_use]
+    pub fn new(
+        cfg: &EncoderConfig,
+        channels: usize,
+        seed: u64,
+        cache: Cache,
+        device: DeviceChoice,
+    ) -> Self {
+        Self {
+            recipe: UsVaeRecipe::new(cfg, channels, seed),
+            cache,
+            device,
+            model: None,
+        }
+    }
+}
+
+fn not_initialised() -> Error {
+    Error::Config("the representation was used before initialise".to_owned())
+}
+
+impl Representation for Fixed {
+    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised> {
+        let pool_hash = images_hash(pool);
+        let (model, key, info) =
+            self.recipe
+                .load_or_train(&self.cache, self.device, pool, &pool_hash)?;
+        self.model = Some((model, key));
+        Ok(info)
+    }
+
+    fn update(
+        &mut self,
+        _pool: ArrayView4<'_, f32>,
+        _labelled: ArrayView4<'_, f32>,
+        _labels: &[u32],
+        _round: usize,
+    ) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
+        let embed_key = hash_parts(&["embedding/1", key, &images_hash(images)]);
+        if let Some(cached) = self.cache.load_embedding(&embed_key)
+            && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
+        {
+            return Ok(cached);
+        }
+        let z = model.embed(images)?;
+        self.cache.store_embedding(&embed_key, &z)?;
+        Ok(z)
+    }
+
+    fn is_adaptive(&self) -> bool {
+        false
+    }
+
+    fn save_state(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// TD-SPLIT: the split-latent VAE, retrained with the labels (warm starts).
+#[derive(Debug)]
+pub struct SplitVae {
+    recipe: UsVaeRecipe,
+    split: SplitConfig,
+    train: SplitTrainConfig,
+    warm_start: bool,
+    update_images: Option<usize>,
+    seed: u64,
+    cache: Cache,
+    device: DeviceChoice,
+    model: Option<SplitModel>,
+}
+
+impl SplitVae {
+    /// TD-SPLIT for images with `channels` channels and `num_classes` label-map classes.
+    #[must_use]
+    pub fn new(
+        cfg: &EncoderConfig,
+        channels: usize,
+        num_classes: usize,
+        seed: u64,
+        cache: Cache,
+        device: DeviceChoice,
+    ) -> Self {
+        let recipe = UsVaeRecipe::new(cfg, channels, seed);
+        let split = SplitConfig {
+            vae: recipe.vae.clone(),
+            content_dim: cfg.content_dim,
+            classifier_hidden: 128,
+            num_classes,
+        };
+        let train = SplitTrainConfig {
+            epochs: cfg.split_epochs,
+            batch_size: cfg.batch_size,
+            labelled_batch_size: cfg.batch_size,
+            learning_rate: cfg.split_learning_rate,
+            beta: 1.0,
+            alpha: cfg.alpha,
+            kl_warmup_epochs: if cfg.split_warm_start {
+                0.0
+            } else {
+                cfg.kl_warmup_epochs
+            },
+            schedule: match cfg.split_schedule {
+                ScheduleKind::AfterEvery => LabelledSchedule::AfterEvery(1),
+                ScheduleKind::EvenlySpaced => LabelledSchedule::EvenlySpaced,
+            },
+            ..SplitTrainConfig::default()
+        };
+        Self {
+            recipe,
+            split,
+            train,
+            warm_start: cfg.split_warm_start,
+            update_images: cfg.update_images,
+            seed,
+            cache,
+            device,
+            model: None,
+        }
+    }
+}
+
+impl Representation for SplitVae {
+    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised> {
+        let classifier_seed = stream_seed(self.seed, "td-split-init", 0);
+        if !self.warm_start {
+            let start = Instant::now();
+            self.model = Some(SplitModel::new(&self.split, classifier_seed, self.device)?);
+            let seconds = start.elapsed().as_secs_f64();
+            return Ok(Initialised {
+                seconds,
+                cached: false,
+            });
+        }
+        let pool_hash = images_hash(pool);
+        let (vae, _, info) =
+            self.recipe
+                .load_or_train(&self.cache, self.device, pool, &pool_hash)?;
+        self.model = Some(SplitModel::from_vae(&vae, &self.split, classifier_seed)?);
+        Ok(info)
+    }
+
+    fn update(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        labelled: ArrayView4<'_, f32>,
+        labels: &[u32],
+        round: usize,
+    ) -> Result<bool> {
+        let model = self.model.as_mut().ok_or_else(not_initialised)?;
+        let train = SplitTrainConfig {
+            seed: stream_seed(self.seed, "td-split-update", round),
+            ..self.train.clone()
+        };
+        let n = pool.len_of(Axis(0));
+        match self.update_images {
+            Some(m) if m < n => {
+                let mut rng = crate::seeds::rng(self.seed, "td-split-subsample", round);
+                let mut idx = rand::seq::index::sample(&mut rng, n, m).into_vec();
+                idx.sort_unstable();
+                let subset: Array4<f32> = pool.select(Axis(0), &idx);
+                train_split(model, subset.view(), labelled, labels, &train)?;
+            }
+            _ => {
+                train_split(model, pool, labelled, labels, &train)?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let model = self.model.as_ref().ok_or_else(not_initialised)?;
+        Ok(model.embed(images)?)
+    }
+
+    fn is_adaptive(&self) -> bool {
+        true
+    }
+
+    fn save_state(&self, dir: &Path) -> Result<()> {
+        let model = self.model.as_ref().ok_or_else(not_initialised)?;
+        Ok(model.save(dir)?)
+    }
+
+    fn load_state(&mut self, dir: &Path) -> Result<()> {
+        let model = SplitModel::load(dir, self.device)?;
+        if model.model().config() != &self.split {
+            return Err(Error::Resume {
+                path: dir.to_path_buf(),
+                message: "the checkpoint's architecture differs from the configuration".into(),
+            });
+        }
+        self.model = Some(model);
+        Ok(())
+    }
+}
