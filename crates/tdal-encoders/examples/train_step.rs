@@ -3,10 +3,13 @@
 //! the CPU time of all threads (`/proc/self/task/*/schedstat`), so that runs on a busy
 //! machine can be read: with two threads busy, `CPU s / 2` estimates the idle wall time.
 //!
-//! `cargo run --release -p tdal-encoders --example train_step [-- --steps N] [--builtin]`
+//! `cargo run --release -p tdal-encoders --example train_step [-- --steps N] [--builtin] [--only vae|split|graph|embed]`
 //!
-//! `--builtin` also times the same step through candle's built-in layers (the code before
-//! the fused ops) in the same process, for a side-by-side under the same load.
+//! Sections: `vae` and `split` time the training loops themselves (`train_vae`,
+//! `train_split`: the CPU path); `graph` times a step through candle's autograd with the
+//! fused ops and candle-nn's `AdamW` (what other devices use), and with `--builtin` also
+//! through candle's built-in layers (the code before the fused ops), in the same process
+//! for a side-by-side under the same load; `embed` embeds 61,200 images.
 #![allow(clippy::print_stdout, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -19,8 +22,8 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use mimalloc::MiMalloc;
 use ndarray::{Array4, Axis, s};
 use tdal_encoders::{
-    DeviceChoice, Embedder, SplitConfig, SplitModel, Vae, VaeConfig, VaeModel, bce_with_logits,
-    prepare_images,
+    DeviceChoice, Embedder, SplitConfig, SplitModel, SplitTrainConfig, Vae, VaeConfig, VaeModel,
+    VaeTrainConfig, bce_with_logits, prepare_images, train_split, train_vae,
 };
 
 #[global_allocator]
@@ -116,6 +119,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let builtin = args.iter().any(|a| a == "--builtin");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let wanted = |what: &str| only.as_deref().is_none_or(|o| o == what);
     println!(
         "rayon threads: {}; {steps} timed steps each",
         rayon::current_num_threads()
@@ -137,67 +146,92 @@ fn main() {
         .collect();
     let eps = Tensor::from_vec(noise, (BATCH, cfg.latent_dim), model.device()).unwrap();
 
-    let mut opt = adam(model.varmap(), 5e-4);
-    report(
-        "VAE step (fused)",
-        BATCH,
-        time(steps, || {
-            let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
-            opt.backward_step(&loss).unwrap();
-        }),
-    );
-    report(
-        "VAE forward only (fused)",
-        BATCH,
-        time(steps, || {
-            std::hint::black_box(model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap());
-        }),
-    );
-    report(
-        "VAE forward+backward (fused)",
-        BATCH,
-        time(steps, || {
-            let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
-            std::hint::black_box(loss.backward().unwrap());
-        }),
-    );
-    if builtin {
+    // The training loops themselves (batch assembly, noise, step, Adam): one epoch over
+    // `steps` batches of fixture images.
+    let train_images = Array4::from_shape_fn((steps * BATCH, 1, 28, 28), |(i, c, h, w)| {
+        fixture[[i % fixture.len_of(Axis(0)), c, h, w]]
+    });
+    if wanted("vae") {
+        let mut trained = VaeModel::new(&cfg, 0, DeviceChoice::Cpu).unwrap();
+        let run = VaeTrainConfig {
+            epochs: 1,
+            ..VaeTrainConfig::default()
+        };
+        let (wall, cpu) = time(1, || {
+            train_vae(&mut trained, train_images.view(), &run).unwrap();
+        });
         report(
-            "VAE step (candle built-in layers)",
+            "train_vae step (CPU path)",
             BATCH,
-            time(steps.div_ceil(4), || {
-                let loss = builtin_loss(model.vae(), &x, &eps);
-                opt.backward_step(&loss).unwrap();
-            }),
+            (wall / steps as f64, cpu / steps as f64),
+        );
+    }
+    if wanted("split") {
+        let mut trained = SplitModel::new(&SplitConfig::default(), 0, DeviceChoice::Cpu).unwrap();
+        let labelled = train_images.slice(s![..BATCH, .., .., ..]);
+        let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 3).collect();
+        let run = SplitTrainConfig::default();
+        let (wall, cpu) = time(1, || {
+            train_split(&mut trained, train_images.view(), labelled, &labels, &run).unwrap();
+        });
+        // `steps` unlabelled and `steps` labelled steps (AfterEvery(1)).
+        let per = (2 * steps) as f64;
+        report(
+            "train_split step (CPU path)",
+            BATCH,
+            (wall / per, cpu / per),
         );
     }
 
-    let split_cfg = SplitConfig::default();
-    let split = SplitModel::new(&split_cfg, 0, DeviceChoice::Cpu).unwrap();
-    let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 3).collect();
-    let labels = Tensor::from_vec(labels, BATCH, split.device()).unwrap();
-    let mut split_opt = adam(split.varmap(), 2e-4);
-    report(
-        "TD-SPLIT labelled step (fused)",
-        BATCH,
-        time(steps, || {
-            let terms = split.model().labelled_loss(&x, &eps, &labels).unwrap();
-            split_opt
-                .backward_step(&terms.loss(1.0, 20.0).unwrap())
-                .unwrap();
-        }),
-    );
+    if wanted("graph") {
+        let mut opt = adam(model.varmap(), 5e-4);
+        report(
+            "VAE step (autograd, fused ops)",
+            BATCH,
+            time(steps, || {
+                let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
+                opt.backward_step(&loss).unwrap();
+            }),
+        );
+        report(
+            "VAE forward (fused ops)",
+            BATCH,
+            time(steps, || {
+                std::hint::black_box(model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap());
+            }),
+        );
+        report(
+            "VAE fwd+bwd (autograd, fused ops)",
+            BATCH,
+            time(steps, || {
+                let loss = model.vae().loss(&x, &eps).unwrap().loss(1.0).unwrap();
+                std::hint::black_box(loss.backward().unwrap());
+            }),
+        );
+        if builtin {
+            report(
+                "VAE step (candle built-in layers)",
+                BATCH,
+                time(steps.div_ceil(4), || {
+                    let loss = builtin_loss(model.vae(), &x, &eps);
+                    opt.backward_step(&loss).unwrap();
+                }),
+            );
+        }
+    }
 
-    let pool_size = 61_200;
-    let n = fixture.len_of(Axis(0));
-    let pool = Array4::from_shape_fn((pool_size, 1, 28, 28), |(i, c, h, w)| {
-        fixture[[i % n, c, h, w]]
-    });
-    report(
-        "embed 61,200 images (batch 500)",
-        pool_size,
-        time(1, || {
-            std::hint::black_box(model.embed(pool.view()).unwrap());
-        }),
-    );
+    if wanted("embed") {
+        let pool_size = 61_200;
+        let n = fixture.len_of(Axis(0));
+        let pool = Array4::from_shape_fn((pool_size, 1, 28, 28), |(i, c, h, w)| {
+            fixture[[i % n, c, h, w]]
+        });
+        report(
+            "embed 61,200 images (batch 500)",
+            pool_size,
+            time(1, || {
+                std::hint::black_box(model.embed(pool.view()).unwrap());
+            }),
+        );
+    }
 }

@@ -27,13 +27,16 @@ mod device;
 mod error;
 pub mod model;
 pub mod ops;
+pub mod optim;
 pub mod split;
+mod step;
 pub mod train;
 pub mod vae;
 
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
+pub use optim::Adam;
 pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
 pub use train::{
     LabelledSchedule, SplitTrainConfig, TrainReport, VaeTrainConfig, negative_elbo, train_split,

@@ -69,8 +69,8 @@ impl SplitConfig {
 /// The guidance classifier `c_ω(z_c)`: Linear → ReLU → Linear, returning logits.
 #[derive(Debug, Clone)]
 pub struct GuidanceClassifier {
-    hidden: Linear,
-    out: Linear,
+    pub(crate) hidden: Linear,
+    pub(crate) out: Linear,
 }
 
 impl GuidanceClassifier {

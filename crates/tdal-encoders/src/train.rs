@@ -5,6 +5,10 @@
 //!
 //! KL annealing: β rises linearly from 0 to its final value over `kl_warmup_epochs`
 //! (Bowman et al. 2016), counted in steps.
+//!
+//! On the CPU a step is the hand-differentiated loss of [`crate::step`] (fused layers, no
+//! autograd graph) followed by the one-pass [`crate::Adam`]; elsewhere it is candle's
+//! autograd and candle-nn's `AdamW`. Both compute the same update.
 
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
@@ -17,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use tdal_data::{AugmentParams, augment_batch, balanced_indices};
 
 use crate::model::{SplitModel, VaeModel, batch_tensor, prepare_images};
+use crate::optim::Adam;
+use crate::split::SplitVae;
+use crate::step::{Guidance, loss_and_grads};
 use crate::vae::Vae;
 use crate::{Error, Result};
 
@@ -100,15 +107,84 @@ pub struct TrainReport {
     pub epoch_cross_entropy: Vec<f64>,
 }
 
-fn adam(varmap: &VarMap, learning_rate: f64) -> Result<AdamW> {
-    Ok(AdamW::new(
-        varmap.all_vars(),
+/// The optimiser and with it the way gradients are computed (see the module docs).
+enum Trainer {
+    /// CPU, f32: hand-differentiated fused step and one-pass Adam.
+    Fused(Adam),
+    /// Any other device or dtype: candle's autograd and candle-nn's `AdamW`.
+    Graph(AdamW),
+}
+
+fn adam(varmap: &VarMap, learning_rate: f64, device: &Device) -> Result<Trainer> {
+    let vars = varmap.all_vars();
+    if device.is_cpu() && vars.iter().all(|v| v.dtype() == candle_core::DType::F32) {
+        return Ok(Trainer::Fused(Adam::new(vars, learning_rate)?));
+    }
+    Ok(Trainer::Graph(AdamW::new(
+        vars,
         ParamsAdamW {
             lr: learning_rate,
             weight_decay: 0.0,
             ..ParamsAdamW::default()
         },
-    )?)
+    )?))
+}
+
+/// The labelled part of a TD-SPLIT step.
+struct LabelledBatch<'a> {
+    model: &'a SplitVae,
+    labels: &'a [u32],
+    alpha: f64,
+}
+
+/// One optimiser step on the batch's loss with KL weight `beta`; returns the negative
+/// ELBO with KL weight `report_beta` and the cross-entropy (labelled steps), both at the
+/// weights before the update.
+fn step(
+    trainer: &mut Trainer,
+    vae: &Vae,
+    x: &Tensor,
+    eps: &Tensor,
+    (beta, report_beta): (f64, f64),
+    labelled: Option<&LabelledBatch<'_>>,
+) -> Result<(f64, Option<f64>)> {
+    match trainer {
+        Trainer::Fused(adam) => {
+            let images = x.flatten_all()?.to_vec1::<f32>()?;
+            let noise = eps.flatten_all()?.to_vec1::<f32>()?;
+            let guidance = labelled.map(|l| Guidance {
+                classifier: &l.model.classifier,
+                labels: l.labels,
+                content_dim: l.model.config().content_dim,
+                alpha: l.alpha,
+            });
+            let (terms, grads) = loss_and_grads(vae, &images, &noise, beta, guidance.as_ref())?;
+            adam.step_with(&grads)?;
+            Ok((
+                terms.reconstruction + report_beta * terms.kl,
+                terms.cross_entropy,
+            ))
+        }
+        Trainer::Graph(adamw) => match labelled {
+            None => {
+                let terms = vae.loss(x, eps)?;
+                adamw.backward_step(&terms.loss(beta)?)?;
+                Ok((
+                    f64::from(terms.loss(report_beta)?.to_scalar::<f32>()?),
+                    None,
+                ))
+            }
+            Some(l) => {
+                let y = Tensor::from_vec(l.labels.to_vec(), l.labels.len(), x.device())?;
+                let terms = l.model.labelled_loss(x, eps, &y)?;
+                adamw.backward_step(&terms.loss(beta, l.alpha)?)?;
+                Ok((
+                    f64::from(terms.elbo.loss(report_beta)?.to_scalar::<f32>()?),
+                    Some(f64::from(terms.cross_entropy.to_scalar::<f32>()?)),
+                ))
+            }
+        },
+    }
 }
 
 fn noise(rng: &mut ChaCha8Rng, batch: usize, latent: usize, device: &Device) -> Result<Tensor> {
@@ -156,7 +232,7 @@ pub fn train_vae(
     let view = images.view();
     let n = view.len_of(Axis(0));
     require_images(n)?;
-    let mut optimiser = adam(model.varmap(), cfg.learning_rate)?;
+    let mut optimiser = adam(model.varmap(), cfg.learning_rate, model.device())?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
     #[allow(clippy::cast_precision_loss)]
@@ -170,10 +246,16 @@ pub fn train_vae(
         for chunk in order.chunks(cfg.batch_size) {
             let x = batch_tensor(&view, chunk, model.device())?;
             let eps = noise(&mut rng, chunk.len(), latent, model.device())?;
-            let terms = model.vae().loss(&x, &eps)?;
             let beta = annealed_beta(cfg.beta, report.steps, warmup_steps);
-            optimiser.backward_step(&terms.loss(beta)?)?;
-            total += f64::from(terms.loss(cfg.beta)?.to_scalar::<f32>()?);
+            let (neg_elbo, _) = step(
+                &mut optimiser,
+                model.vae(),
+                &x,
+                &eps,
+                (beta, cfg.beta),
+                None,
+            )?;
+            total += neg_elbo;
             report.steps += 1;
         }
         #[allow(clippy::cast_precision_loss)]
@@ -367,7 +449,7 @@ pub fn train_split(
     }
     let device = model.device().clone();
     let latent = split_cfg.vae.latent_dim;
-    let mut optimiser = adam(model.varmap(), cfg.learning_rate)?;
+    let mut optimiser = adam(model.varmap(), cfg.learning_rate, &device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
     #[allow(clippy::cast_precision_loss)]
@@ -400,9 +482,15 @@ pub fn train_split(
             let beta = annealed_beta(cfg.beta, unlabelled_step, warmup_steps);
             let x = batch_tensor(&pool, chunk, &device)?;
             let eps = noise(&mut rng, chunk.len(), latent, &device)?;
-            let terms = model.model().vae.loss(&x, &eps)?;
-            optimiser.backward_step(&terms.loss(beta)?)?;
-            elbo_total += f64::from(terms.loss(cfg.beta)?.to_scalar::<f32>()?);
+            let (neg_elbo, _) = step(
+                &mut optimiser,
+                &model.model().vae,
+                &x,
+                &eps,
+                (beta, cfg.beta),
+                None,
+            )?;
+            elbo_total += neg_elbo;
             report.steps += 1;
             unlabelled_step += 1;
             // Labelled steps due after unlabelled step i (of steps_per_epoch) this epoch:
@@ -416,11 +504,21 @@ pub fn train_split(
                 let all: Vec<usize> = (0..picked.len()).collect();
                 let x = batch_tensor(&augmented.view(), &all, &device)?;
                 let y: Vec<u32> = picked.iter().map(|&p| labels[p]).collect();
-                let y = Tensor::from_vec(y, picked.len(), &device)?;
                 let eps = noise(&mut rng, picked.len(), latent, &device)?;
-                let terms = model.model().labelled_loss(&x, &eps, &y)?;
-                optimiser.backward_step(&terms.loss(beta, cfg.alpha)?)?;
-                ce_total += f64::from(terms.cross_entropy.to_scalar::<f32>()?);
+                let batch = LabelledBatch {
+                    model: model.model(),
+                    labels: &y,
+                    alpha: cfg.alpha,
+                };
+                let (_, ce) = step(
+                    &mut optimiser,
+                    &model.model().vae,
+                    &x,
+                    &eps,
+                    (beta, cfg.beta),
+                    Some(&batch),
+                )?;
+                ce_total += ce.unwrap_or(0.0);
                 ce_count += 1;
                 report.steps += 1;
                 report.labelled_steps += 1;

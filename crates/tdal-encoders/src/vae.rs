@@ -23,11 +23,11 @@ use crate::{Error, Result};
 /// Number of stride-2 convolutions in the encoder (and transposed ones in the decoder).
 const CONV_LAYERS: usize = 3;
 /// Kernel size of every (transposed) convolution.
-const KERNEL: usize = 4;
+pub(crate) const KERNEL: usize = 4;
 /// Stride of every (transposed) convolution.
-const STRIDE: usize = 2;
+pub(crate) const STRIDE: usize = 2;
 /// Padding of every (transposed) convolution.
-const PADDING: usize = 1;
+pub(crate) const PADDING: usize = 1;
 
 /// Architecture of the VAE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,10 +157,10 @@ fn to_channels_first(x: &Tensor) -> candle_core::Result<Tensor> {
 /// The inference network q(z | x).
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    convs: Vec<Conv2d>,
-    fc1: Linear,
-    fc2: Linear,
-    head: Linear,
+    pub(crate) convs: Vec<Conv2d>,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+    pub(crate) head: Linear,
     latent_dim: usize,
 }
 
@@ -261,10 +261,10 @@ impl Module for Encoder {
 /// The generative network p(x | z), returning Bernoulli logits.
 #[derive(Debug, Clone)]
 pub struct Decoder {
-    fc1: Linear,
-    fc2: Linear,
-    fc3: Linear,
-    deconvs: Vec<ConvTranspose2d>,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+    pub(crate) fc3: Linear,
+    pub(crate) deconvs: Vec<ConvTranspose2d>,
     conv_channels: usize,
     feature_side: usize,
 }

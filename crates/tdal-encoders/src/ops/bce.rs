@@ -54,6 +54,21 @@ fn sigmoid<T: Real>(l: T) -> T {
     }
 }
 
+/// Per-image BCE sums of `batch` images (as [`bce_with_logits_sum`]).
+pub(crate) fn bce_forward<T: Real>(batch: usize, logits: &[T], targets: &[T]) -> Vec<T> {
+    BceOp { batch }.forward(logits, targets)
+}
+
+/// The logits' gradient `grad_b · (σ(l) − x)` for per-image gradients `grad`.
+pub(crate) fn bce_backward<T: Real>(
+    batch: usize,
+    logits: &[T],
+    targets: &[T],
+    grad: &[T],
+) -> Vec<T> {
+    BceOp { batch }.backward(logits, targets, grad)
+}
+
 impl BceOp {
     fn forward<T: Real>(&self, logits: &[T], targets: &[T]) -> Vec<T> {
         let per_image = logits.len() / self.batch.max(1);

@@ -328,10 +328,56 @@ pub fn conv_transpose2d_nhwc(
 }
 
 /// The custom op: a convolution (`transposed == false`, big → small) or a transposed one.
-struct ConvOp {
+pub(crate) struct ConvOp {
     geometry: Geometry,
     activation: Activation,
     transposed: bool,
+}
+
+impl ConvOp {
+    /// A square convolution `[B, side, side, c_in]` → `[B, side_out, side_out, c_out]`
+    /// (`transposed == false`) or a transposed one from `[B, side, side, c_in]`; the
+    /// geometries the VAE uses (`(side + 2·padding − k)` a multiple of the stride).
+    pub(crate) fn square(
+        batch: usize,
+        side: usize,
+        (c_in, c_out): (usize, usize),
+        (kernel, stride, padding): (usize, usize, usize),
+        activation: Activation,
+        transposed: bool,
+    ) -> Self {
+        let (big_side, small_side, big_c, small_c) = if transposed {
+            (
+                (side - 1) * stride + kernel - 2 * padding,
+                side,
+                c_out,
+                c_in,
+            )
+        } else {
+            (
+                side,
+                (side + 2 * padding - kernel) / stride + 1,
+                c_in,
+                c_out,
+            )
+        };
+        Self {
+            geometry: Geometry {
+                batch,
+                big_h: big_side,
+                big_w: big_side,
+                big_c,
+                small_h: small_side,
+                small_w: small_side,
+                small_c,
+                kernel,
+                stride,
+                padding,
+            },
+            activation,
+            transposed,
+        }
+    }
 }
 
 impl FusedLayer for ConvOp {

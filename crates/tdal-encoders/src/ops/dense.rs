@@ -47,11 +47,11 @@ pub fn linear(
     )
 }
 
-struct DenseOp {
-    batch: usize,
-    inputs: usize,
-    outputs: usize,
-    activation: Activation,
+pub(crate) struct DenseOp {
+    pub batch: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub activation: Activation,
 }
 
 impl FusedLayer for DenseOp {

@@ -21,6 +21,10 @@ mod conv;
 mod dense;
 mod gemm;
 
+pub(crate) use bce::{bce_backward, bce_forward};
+pub(crate) use conv::ConvOp;
+pub(crate) use dense::DenseOp;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor, WithDType};
 
@@ -71,11 +75,11 @@ impl Real for f64 {
 }
 
 /// Gradients of a layer's `(input, weight, bias)`; the input's only when it is needed.
-type Grads<T> = (Option<Vec<T>>, Vec<T>, Vec<T>);
+pub(crate) type Grads<T> = (Option<Vec<T>>, Vec<T>, Vec<T>);
 
 /// A layer `y = f(x, weight, bias)` computed on slices, generic over the float type;
 /// [`layer_fwd`] and [`layer_bwd`] adapt it to candle's `CustomOp3`.
-trait FusedLayer {
+pub(crate) trait FusedLayer {
     const NAME: &'static str;
     fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T]) -> Vec<T>;
     fn backward<T: Real>(
