@@ -353,6 +353,18 @@ pub fn prepare_images<'a>(
     images: ArrayView4<'a, f32>,
     cfg: &VaeConfig,
 ) -> Result<CowArray<'a, f32, Ix4>> {
+    check_images(&images, cfg)?;
+    let (_, _, h, w) = images.dim();
+    let s = cfg.image_size;
+    if h == s && w == s {
+        Ok(CowArray::from(images))
+    } else {
+        Ok(CowArray::from(tdal_data::pad_to(&images.to_owned(), s, s)?))
+    }
+}
+
+/// The shape and value checks of [`prepare_images`].
+pub(crate) fn check_images(images: &ArrayView4<'_, f32>, cfg: &VaeConfig) -> Result<()> {
     let (n, c, h, w) = images.dim();
     let s = cfg.image_size;
     if c != cfg.channels || h > s || w > s {
@@ -366,50 +378,114 @@ pub fn prepare_images<'a>(
             "expected pixel values in [0, 1] (Bernoulli likelihood), found {bad}"
         )));
     }
-    if h == s && w == s {
-        Ok(CowArray::from(images))
-    } else {
-        Ok(CowArray::from(tdal_data::pad_to(&images.to_owned(), s, s)?))
-    }
+    Ok(())
 }
 
-/// Copies the listed images into one `[B, C, S, S]` tensor.
+/// The listed images of a checked `[N, C, H, W]` array, zero-padded centrally (as
+/// [`tdal_data::pad_to`]) into a channels-first `[B, C, S, S]` vector.
+fn gather_padded(
+    images: &ArrayView4<'_, f32>,
+    indices: impl ExactSizeIterator<Item = usize>,
+    side: usize,
+) -> Vec<f32> {
+    let (_, c, h, w) = images.dim();
+    let (top, left) = ((side - h) / 2, (side - w) / 2);
+    let mut out = vec![0.0; indices.len() * c * side * side];
+    let mut planes = out.chunks_exact_mut(side * side);
+    for i in indices {
+        for channel in images.index_axis(Axis(0), i).outer_iter() {
+            let plane = planes.next().expect("one plane per image channel");
+            for (row, values) in channel.outer_iter().enumerate() {
+                let start = (top + row) * side + left;
+                for (dst, &v) in plane[start..start + w].iter_mut().zip(values.iter()) {
+                    *dst = v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Copies the listed images, zero-padded to `side × side`, into one `[B, C, S, S]` tensor.
 pub(crate) fn batch_tensor(
     images: &ArrayView4<'_, f32>,
     indices: &[usize],
+    side: usize,
     device: &Device,
 ) -> Result<Tensor> {
-    let (_, c, h, w) = images.dim();
-    let mut data = Vec::with_capacity(indices.len() * c * h * w);
-    for &i in indices {
-        data.extend(images.index_axis(Axis(0), i).iter().copied());
-    }
-    Ok(Tensor::from_vec(data, (indices.len(), c, h, w), device)?)
+    let c = images.dim().1;
+    let data = gather_padded(images, indices.iter().copied(), side);
+    Ok(Tensor::from_vec(
+        data,
+        (indices.len(), c, side, side),
+        device,
+    )?)
 }
 
+/// Posterior means (the first `dims` of them) in batches of [`EMBED_BATCH`]: on the CPU
+/// the encoder runs on slices without a graph ([`crate::step`]) and each batch is padded
+/// on its own, so the pool is never copied whole.
 fn embed_means(
     vae: &Vae,
     device: &Device,
     images: ArrayView4<'_, f32>,
     dims: usize,
 ) -> Result<Array2<f32>> {
-    let images = prepare_images(images, vae.config())?;
-    let view = images.view();
-    let n = view.len_of(Axis(0));
+    let cfg = vae.config();
+    check_images(&images, cfg)?;
+    let n = images.len_of(Axis(0));
     let mut out = Array2::zeros((n, dims));
-    let indices: Vec<usize> = (0..n).collect();
-    for (chunk_index, chunk) in indices.chunks(EMBED_BATCH).enumerate() {
-        let x = batch_tensor(&view, chunk, device)?;
-        let both = vae.encoder.forward(&x)?.detach();
-        let means = both
-            .narrow(1, 0, dims)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
-        for (row, values) in means.iter().enumerate() {
-            for (col, &v) in values.iter().enumerate() {
-                out[[chunk_index * EMBED_BATCH + row, col]] = v;
+    let fused = device.is_cpu() && vae.encoder.fc1.weight().dtype() == DType::F32;
+    let (side, channels) = (cfg.image_size, cfg.channels);
+    for start in (0..n).step_by(EMBED_BATCH) {
+        let end = (start + EMBED_BATCH).min(n);
+        let x = gather_padded(&images, start..end, side);
+        let both = if fused {
+            crate::step::encode::<f32>(vae, &x, end - start)?
+        } else {
+            let x = Tensor::from_vec(x, (end - start, channels, side, side), device)?;
+            vae.encoder
+                .forward(&x)?
+                .detach()
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?
+        };
+        for (row, values) in both.chunks_exact(2 * cfg.latent_dim).enumerate() {
+            for (dst, &v) in out.row_mut(start + row).iter_mut().zip(&values[..dims]) {
+                *dst = v;
             }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array4, Axis};
+
+    use super::gather_padded;
+
+    #[test]
+    fn gathered_batches_are_padded_like_pad_to() {
+        let images = Array4::from_shape_fn((4, 2, 5, 6), |(n, c, h, w)| {
+            (n * 1000 + c * 100 + h * 10 + w) as f32
+        });
+        let padded = tdal_data::pad_to(&images, 9, 8).unwrap();
+        // Square targets only in the models; check a square one against pad_to too.
+        let square = tdal_data::pad_to(&images, 9, 9).unwrap();
+        let gathered = gather_padded(&images.view(), [3_usize, 1].into_iter(), 9);
+        let expected: Vec<f32> = [3, 1]
+            .iter()
+            .flat_map(|&i| {
+                square
+                    .index_axis(Axis(0), i)
+                    .iter()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(gathered, expected);
+        assert_eq!(padded.dim(), (4, 2, 9, 8));
+    }
 }

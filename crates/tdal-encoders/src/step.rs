@@ -74,34 +74,34 @@ impl<T: Real> Params<T> {
     }
 }
 
-/// One layer's op, parameters, input and output, kept for the backward pass.
+/// One layer's op and parameters, kept for the backward pass (its input and output live
+/// in the caller's list of activations).
 struct Applied<L, T> {
     op: L,
     params: Params<T>,
-    input: Vec<T>,
-    output: Vec<T>,
 }
 
 impl<L: FusedLayer, T: Real> Applied<L, T> {
-    fn run(op: L, params: Params<T>, input: Vec<T>) -> Self {
-        let output = op.forward(&input, &params.weight, &params.bias);
-        Self {
-            op,
-            params,
-            input,
-            output,
-        }
+    fn new(op: L, params: Params<T>) -> Self {
+        Self { op, params }
+    }
+
+    fn run(&self, input: &[T]) -> Vec<T> {
+        self.op
+            .forward(input, &self.params.weight, &self.params.bias)
     }
 
     /// Stores the parameter gradients; returns the input gradient when asked for.
-    fn back(self, grad: &[T], input_grad: bool, grads: &mut ParamGrads<T>) -> Option<Vec<T>> {
-        let (dx, dw, db) = self.op.backward(
-            &self.input,
-            &self.params.weight,
-            &self.output,
-            grad,
-            input_grad,
-        );
+    fn back(
+        self,
+        (input, output): (&[T], &[T]),
+        grad: &[T],
+        input_grad: bool,
+        grads: &mut ParamGrads<T>,
+    ) -> Option<Vec<T>> {
+        let (dx, dw, db) = self
+            .op
+            .backward(input, &self.params.weight, output, grad, input_grad);
         self.params.store(grads, (dw, db));
         dx
     }
@@ -122,7 +122,6 @@ fn dense<T: Real>(
     layer: &Linear,
     batch: usize,
     activation: Activation,
-    input: Vec<T>,
 ) -> Result<Applied<DenseOp, T>> {
     let (outputs, inputs) = layer.weight().dims2()?;
     let op = DenseOp {
@@ -131,7 +130,101 @@ fn dense<T: Real>(
         outputs,
         activation,
     };
-    Ok(Applied::run(op, Params::linear(layer)?, input))
+    Ok(Applied::new(op, Params::linear(layer)?))
+}
+
+/// Runs a chain of layers on `input`; returns the layers and the activations
+/// `[input, out_1, …, out_n]`.
+fn chain<L: FusedLayer, T: Real>(
+    layers: Vec<Applied<L, T>>,
+    input: Vec<T>,
+) -> (Vec<Applied<L, T>>, Vec<Vec<T>>) {
+    let mut acts = Vec::with_capacity(layers.len() + 1);
+    acts.push(input);
+    for layer in &layers {
+        let out = layer.run(acts.last().expect("the input"));
+        acts.push(out);
+    }
+    (layers, acts)
+}
+
+/// Back through a chain run by [`chain`]; the gradient of its input unless `first_input`
+/// is false (then `None`).
+fn chain_back<L: FusedLayer, T: Real>(
+    layers: Vec<Applied<L, T>>,
+    acts: &[Vec<T>],
+    grad: Vec<T>,
+    input_grad: bool,
+    grads: &mut ParamGrads<T>,
+) -> Option<Vec<T>> {
+    let mut grad = grad;
+    for (i, layer) in layers.into_iter().enumerate().rev() {
+        let wanted = i > 0 || input_grad;
+        match layer.back((&acts[i], &acts[i + 1]), &grad, wanted, grads) {
+            Some(g) => grad = g,
+            None => return None,
+        }
+    }
+    Some(grad)
+}
+
+/// The encoder's convolutions and fully connected layers.
+type EncoderLayers<T> = (Vec<Applied<ConvOp, T>>, Vec<Applied<DenseOp, T>>);
+
+/// The encoder's layers for a batch.
+fn encoder_layers<T: Real>(vae: &Vae, batch: usize) -> Result<EncoderLayers<T>> {
+    let cfg = vae.config();
+    let mut convs = Vec::with_capacity(vae.encoder.convs.len());
+    let mut side = cfg.image_size;
+    for (i, conv) in vae.encoder.convs.iter().enumerate() {
+        let c_in = if i == 0 {
+            cfg.channels
+        } else {
+            cfg.conv_channels
+        };
+        let op = ConvOp::square(
+            batch,
+            side,
+            (c_in, cfg.conv_channels),
+            (KERNEL, STRIDE, PADDING),
+            Activation::Relu,
+            false,
+        );
+        convs.push(Applied::new(op, Params::of(conv.weight(), conv.bias())?));
+        side = (side + 2 * PADDING - KERNEL) / STRIDE + 1;
+    }
+    let fcs = vec![
+        dense(&vae.encoder.fc1, batch, Activation::Relu)?,
+        dense(&vae.encoder.fc2, batch, Activation::Relu)?,
+        dense(&vae.encoder.head, batch, Activation::Identity)?,
+    ];
+    Ok((convs, fcs))
+}
+
+/// Channels-first images to the first convolution's channels-last input.
+fn images_in<T: Real>(vae: &Vae, images: &[T], batch: usize) -> Vec<T> {
+    let cfg = vae.config();
+    if cfg.channels == 1 {
+        images.to_vec()
+    } else {
+        swap_inner(images, batch, cfg.channels, cfg.image_size * cfg.image_size)
+    }
+}
+
+/// The encoder's output `[B, 2|z|]` (means, then log-variances) without gradients.
+pub(crate) fn encode<T: Real>(vae: &Vae, images: &[T], batch: usize) -> Result<Vec<T>> {
+    let cfg = vae.config();
+    let (convs, fcs) = encoder_layers::<T>(vae, batch)?;
+    let pixels = cfg.feature_side() * cfg.feature_side();
+    let mut h = images_in(vae, images, batch);
+    for conv in &convs {
+        h = conv.run(&h);
+    }
+    let mut h = swap_inner(&h, batch, pixels, cfg.conv_channels);
+    for fc in &fcs {
+        h = fc.run(&h);
+    }
+    Ok(h)
 }
 
 /// Loss terms and parameter gradients of `reconstruction + β·kl (+ α·cross_entropy)`.
@@ -154,43 +247,12 @@ pub(crate) fn loss_and_grads<T: Real>(
     let mut grads = ParamGrads::new();
 
     // Encoder.
-    let mut h = if channels == 1 {
-        images.to_vec()
-    } else {
-        swap_inner(images, batch, channels, side * side)
-    };
-    let mut convs = Vec::with_capacity(vae.encoder.convs.len());
-    let mut conv_side = side;
-    for (i, conv) in vae.encoder.convs.iter().enumerate() {
-        let c_in = if i == 0 { channels } else { cc };
-        let op = ConvOp::square(
-            batch,
-            conv_side,
-            (c_in, cc),
-            geometry,
-            Activation::Relu,
-            false,
-        );
-        let applied = Applied::run(op, Params::of(conv.weight(), conv.bias())?, h);
-        h = applied.output.clone();
-        conv_side = (conv_side + 2 * PADDING - KERNEL) / STRIDE + 1;
-        convs.push(applied);
-    }
+    let (convs, fcs) = encoder_layers::<T>(vae, batch)?;
+    let (convs, conv_acts) = chain(convs, images_in(vae, images, batch));
     let pixels = feature_side * feature_side;
-    let features = swap_inner(&h, batch, pixels, cc);
-    let fc1 = dense(&vae.encoder.fc1, batch, Activation::Relu, features)?;
-    let fc2 = dense(
-        &vae.encoder.fc2,
-        batch,
-        Activation::Relu,
-        fc1.output.clone(),
-    )?;
-    let head = dense(
-        &vae.encoder.head,
-        batch,
-        Activation::Identity,
-        fc2.output.clone(),
-    )?;
+    let features = swap_inner(conv_acts.last().expect("conv output"), batch, pixels, cc);
+    let (fcs, fc_acts) = chain(fcs, features);
+    let head = fc_acts.last().expect("head output");
 
     // Reparameterisation and KL (Kingma & Welling 2014, App. B).
     let mut z = vec![T::zero(); batch * latent];
@@ -199,10 +261,7 @@ pub(crate) fn loss_and_grads<T: Real>(
     let half = T::from_f64(0.5);
     for b in 0..batch {
         for j in 0..latent {
-            let (mean, log_var) = (
-                head.output[b * 2 * latent + j],
-                head.output[b * 2 * latent + latent + j],
-            );
+            let (mean, log_var) = (head[b * 2 * latent + j], head[b * 2 * latent + latent + j]);
             let s = (log_var * half).exp();
             std[b * latent + j] = s;
             z[b * latent + j] = mean + noise[b * latent + j] * s;
@@ -214,10 +273,12 @@ pub(crate) fn loss_and_grads<T: Real>(
     kl *= 0.5 * inv_batch;
 
     // Decoder.
-    let d1 = dense(&vae.decoder.fc1, batch, Activation::Relu, z.clone())?;
-    let d2 = dense(&vae.decoder.fc2, batch, Activation::Relu, d1.output.clone())?;
-    let d3 = dense(&vae.decoder.fc3, batch, Activation::Relu, d2.output.clone())?;
-    let mut h = swap_inner(&d3.output, batch, cc, pixels);
+    let dfcs = vec![
+        dense(&vae.decoder.fc1, batch, Activation::Relu)?,
+        dense(&vae.decoder.fc2, batch, Activation::Relu)?,
+        dense(&vae.decoder.fc3, batch, Activation::Relu)?,
+    ];
+    let (dfcs, dfc_acts) = chain(dfcs, z.clone());
     let mut deconvs = Vec::with_capacity(vae.decoder.deconvs.len());
     let mut deconv_side = feature_side;
     let layers = vae.decoder.deconvs.len();
@@ -230,17 +291,23 @@ pub(crate) fn loss_and_grads<T: Real>(
             Activation::Relu
         };
         let op = ConvOp::square(batch, deconv_side, (cc, c_out), geometry, activation, true);
-        let applied = Applied::run(op, Params::of(deconv.weight(), deconv.bias())?, h);
-        h = applied.output.clone();
+        deconvs.push(Applied::new(
+            op,
+            Params::of(deconv.weight(), deconv.bias())?,
+        ));
         deconv_side = (deconv_side - 1) * STRIDE + KERNEL - 2 * PADDING;
-        deconvs.push(applied);
     }
-    let logits = if channels == 1 {
-        h
+    let decoder_input = swap_inner(dfc_acts.last().expect("fc3 output"), batch, cc, pixels);
+    let (deconvs, deconv_acts) = chain(deconvs, decoder_input);
+    let logits_nhwc = deconv_acts.last().expect("logits");
+    let swapped;
+    let logits: &[T] = if channels == 1 {
+        logits_nhwc
     } else {
-        swap_inner(&h, batch, side * side, channels)
+        swapped = swap_inner(logits_nhwc, batch, side * side, channels);
+        &swapped
     };
-    let reconstruction = bce_forward(batch, &logits, images)
+    let reconstruction = bce_forward(batch, logits, images)
         .iter()
         .map(|v| v.to_f64())
         .sum::<f64>()
@@ -254,19 +321,17 @@ pub(crate) fn loss_and_grads<T: Real>(
             .chunks_exact(latent)
             .flat_map(|row| row[..g.content_dim].iter().copied())
             .collect();
-        let hidden = dense(&g.classifier.hidden, batch, Activation::Relu, zc)?;
-        let out = dense(
-            &g.classifier.out,
-            batch,
-            Activation::Identity,
-            hidden.output.clone(),
-        )?;
-        let classes = out.op.outputs;
+        let layers = vec![
+            dense(&g.classifier.hidden, batch, Activation::Relu)?,
+            dense(&g.classifier.out, batch, Activation::Identity)?,
+        ];
+        let classes = layers[1].op.outputs;
+        let (layers, acts) = chain(layers, zc);
+        let out = acts.last().expect("class logits");
         let mut dlogits = vec![T::zero(); batch * classes];
         let mut ce = 0.0;
         let scale = g.alpha * inv_batch;
         for (b, (row, drow)) in out
-            .output
             .chunks_exact(classes)
             .zip(dlogits.chunks_exact_mut(classes))
             .enumerate()
@@ -284,12 +349,7 @@ pub(crate) fn loss_and_grads<T: Real>(
             }
         }
         cross_entropy = Some(ce * inv_batch);
-        let dhidden = out
-            .back(&dlogits, true, &mut grads)
-            .expect("input gradient");
-        let dzc = hidden
-            .back(&dhidden, true, &mut grads)
-            .expect("input gradient");
+        let dzc = chain_back(layers, &acts, dlogits, true, &mut grads).expect("input gradient");
         for (row, drow) in dz
             .chunks_exact_mut(latent)
             .zip(dzc.chunks_exact(g.content_dim))
@@ -302,21 +362,16 @@ pub(crate) fn loss_and_grads<T: Real>(
 
     // Backward through the decoder.
     let per_image = vec![T::from_f64(inv_batch); batch];
-    let dlogits = bce_backward(batch, &logits, images, &per_image);
-    let mut grad = if channels == 1 {
+    let dlogits = bce_backward(batch, logits, images, &per_image);
+    let dlogits = if channels == 1 {
         dlogits
     } else {
         swap_inner(&dlogits, batch, channels, side * side)
     };
-    for applied in deconvs.into_iter().rev() {
-        grad = applied
-            .back(&grad, true, &mut grads)
-            .expect("input gradient");
-    }
+    let grad =
+        chain_back(deconvs, &deconv_acts, dlogits, true, &mut grads).expect("input gradient");
     let dd3 = swap_inner(&grad, batch, pixels, cc);
-    let dd2 = d3.back(&dd3, true, &mut grads).expect("input gradient");
-    let dd1 = d2.back(&dd2, true, &mut grads).expect("input gradient");
-    let dz_decoder = d1.back(&dd1, true, &mut grads).expect("input gradient");
+    let dz_decoder = chain_back(dfcs, &dfc_acts, dd3, true, &mut grads).expect("input gradient");
     for (d, v) in dz.iter_mut().zip(dz_decoder) {
         *d += v;
     }
@@ -326,11 +381,7 @@ pub(crate) fn loss_and_grads<T: Real>(
     let mut dhead = vec![T::zero(); batch * 2 * latent];
     for b in 0..batch {
         for j in 0..latent {
-            let (mean, log_var) = (
-                head.output[b * 2 * latent + j],
-                head.output[b * 2 * latent + latent + j],
-            );
-            let _ = log_var;
+            let mean = head[b * 2 * latent + j];
             let (s, e, g) = (
                 std[b * latent + j],
                 noise[b * latent + j],
@@ -343,18 +394,9 @@ pub(crate) fn loss_and_grads<T: Real>(
     }
 
     // Backward through the encoder (no gradient for the images).
-    let dfc2 = head.back(&dhead, true, &mut grads).expect("input gradient");
-    let dfc1 = fc2.back(&dfc2, true, &mut grads).expect("input gradient");
-    let dfeatures = fc1.back(&dfc1, true, &mut grads).expect("input gradient");
-    let mut grad = swap_inner(&dfeatures, batch, cc, pixels);
-    let first = convs.len();
-    for (i, applied) in convs.into_iter().enumerate().rev() {
-        let _ = first;
-        match applied.back(&grad, i > 0, &mut grads) {
-            Some(g) => grad = g,
-            None => break,
-        }
-    }
+    let dfeatures = chain_back(fcs, &fc_acts, dhead, true, &mut grads).expect("input gradient");
+    let grad = swap_inner(&dfeatures, batch, cc, pixels);
+    let _ = chain_back(convs, &conv_acts, grad, false, &mut grads);
     Ok((
         StepTerms {
             reconstruction,
@@ -487,6 +529,34 @@ mod tests {
             ..cfg
         };
         check::<f64>(&rgb, DType::F64, 2, 1e-10);
+    }
+
+    #[test]
+    fn graph_free_encoder_matches_candle_builtin_layers() {
+        let cfg = VaeConfig::default();
+        let varmap = VarMap::new();
+        let vae = crate::vae::Vae::new(
+            &cfg,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        seeded_init(&varmap, 4).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let pixels: Vec<f32> = (0..7 * 32 * 32).map(|_| rng.random()).collect();
+        let x = Tensor::from_vec(pixels.clone(), (7, 1, 32, 32), &Device::Cpu).unwrap();
+        let expected: Vec<f32> = vae
+            .encoder
+            .forward_builtin(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got = super::encode::<f32>(&vae, &pixels, 7).unwrap();
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() <= 1e-4 * (1.0 + e.abs()), "{g} vs {e}");
+        }
     }
 
     #[test]

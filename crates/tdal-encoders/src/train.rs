@@ -20,7 +20,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use tdal_data::{AugmentParams, augment_batch, balanced_indices};
 
-use crate::model::{SplitModel, VaeModel, batch_tensor, prepare_images};
+use crate::model::{SplitModel, VaeModel, batch_tensor, check_images, prepare_images};
 use crate::optim::Adam;
 use crate::split::SplitVae;
 use crate::step::{Guidance, loss_and_grads};
@@ -228,8 +228,10 @@ pub fn train_vae(
     cfg: &VaeTrainConfig,
 ) -> Result<TrainReport> {
     cfg.check()?;
-    let images = prepare_images(images, model.vae().config())?;
-    let view = images.view();
+    // Batches are padded as they are gathered: the images are never copied whole.
+    check_images(&images, model.vae().config())?;
+    let side = model.vae().config().image_size;
+    let view = images;
     let n = view.len_of(Axis(0));
     require_images(n)?;
     let mut optimiser = adam(model.varmap(), cfg.learning_rate, model.device())?;
@@ -244,7 +246,7 @@ pub fn train_vae(
         order.shuffle(&mut rng);
         let mut total = 0.0;
         for chunk in order.chunks(cfg.batch_size) {
-            let x = batch_tensor(&view, chunk, model.device())?;
+            let x = batch_tensor(&view, chunk, side, model.device())?;
             let eps = noise(&mut rng, chunk.len(), latent, model.device())?;
             let beta = annealed_beta(cfg.beta, report.steps, warmup_steps);
             let (neg_elbo, _) = step(
@@ -275,15 +277,16 @@ pub fn negative_elbo(
     beta: f64,
     seed: u64,
 ) -> Result<f64> {
-    let images = prepare_images(images, vae.config())?;
-    let view = images.view();
+    check_images(&images, vae.config())?;
+    let side = vae.config().image_size;
+    let view = images;
     let n = view.len_of(Axis(0));
     require_images(n)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let indices: Vec<usize> = (0..n).collect();
     let mut total = 0.0;
     for chunk in indices.chunks(crate::EMBED_BATCH) {
-        let x = batch_tensor(&view, chunk, device)?;
+        let x = batch_tensor(&view, chunk, side, device)?;
         let eps = noise(&mut rng, chunk.len(), vae.config().latent_dim, device)?;
         let loss = vae.loss(&x, &eps)?.loss(beta)?.to_scalar::<f32>()?;
         #[allow(clippy::cast_precision_loss)]
@@ -425,8 +428,8 @@ pub fn train_split(
 ) -> Result<TrainReport> {
     cfg.check()?;
     let split_cfg = model.model().config().clone();
-    let pool = prepare_images(pool, &split_cfg.vae)?;
-    let pool = pool.view();
+    check_images(&pool, &split_cfg.vae)?;
+    let side = split_cfg.vae.image_size;
     let labelled = prepare_images(labelled, &split_cfg.vae)?;
     let labelled = labelled.view();
     let n = pool.len_of(Axis(0));
@@ -480,7 +483,7 @@ pub fn train_split(
         let (mut elbo_total, mut ce_total, mut ce_count) = (0.0, 0.0, 0_usize);
         for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let beta = annealed_beta(cfg.beta, unlabelled_step, warmup_steps);
-            let x = batch_tensor(&pool, chunk, &device)?;
+            let x = batch_tensor(&pool, chunk, side, &device)?;
             let eps = noise(&mut rng, chunk.len(), latent, &device)?;
             let (neg_elbo, _) = step(
                 &mut optimiser,
@@ -502,7 +505,7 @@ pub fn train_split(
                 let raw = labelled.select(Axis(0), &picked);
                 let augmented = augment_batch(raw.view(), &cfg.augment, &mut rng)?;
                 let all: Vec<usize> = (0..picked.len()).collect();
-                let x = batch_tensor(&augmented.view(), &all, &device)?;
+                let x = batch_tensor(&augmented.view(), &all, side, &device)?;
                 let y: Vec<u32> = picked.iter().map(|&p| labels[p]).collect();
                 let eps = noise(&mut rng, picked.len(), latent, &device)?;
                 let batch = LabelledBatch {
