@@ -132,19 +132,31 @@ impl Geometry {
     /// (`images · small_pixels` rows of [`Geometry::patch_len`]).
     fn im2col<T: Real>(&self, big: &[T], images: usize, col: &mut Vec<T>) {
         let (k, c, len) = (self.kernel, self.big_c, self.patch_len());
-        col.clear();
+        // Every element is written below (zeros outside the image), so a reused buffer
+        // is not cleared first.
         col.resize(images * self.small_pixels() * len, T::zero());
         let mut rows = col.chunks_exact_mut(len);
         for image in big.chunks_exact(self.big_image_len()).take(images) {
             for oh in 0..self.small_h {
                 for ow in 0..self.small_w {
                     let row = rows.next().expect("col sized for every patch row");
-                    for kh in 0..k {
-                        if let Some((ih, kws, iw)) = self.window(oh, ow, kh) {
-                            let src = (ih * self.big_w + iw) * c;
-                            let n = kws.len() * c;
-                            let dst = (kh * k + kws.start) * c;
-                            row[dst..dst + n].copy_from_slice(&image[src..src + n]);
+                    for (kh, run) in row.chunks_exact_mut(k * c).enumerate() {
+                        let Some((ih, kws, iw)) = self.window(oh, ow, kh) else {
+                            run.fill(T::zero());
+                            continue;
+                        };
+                        let src = &image[(ih * self.big_w + iw) * c..][..kws.len() * c];
+                        let (before, rest) = run.split_at_mut(kws.start * c);
+                        let (inside, after) = rest.split_at_mut(kws.len() * c);
+                        before.fill(T::zero());
+                        after.fill(T::zero());
+                        if inside.len() <= 16 {
+                            // Single-channel runs of a few values: a loop beats memcpy calls.
+                            for (d, &v) in inside.iter_mut().zip(src) {
+                                *d = v;
+                            }
+                        } else {
+                            inside.copy_from_slice(src);
                         }
                     }
                 }
@@ -395,7 +407,7 @@ impl FusedLayer for ConvOp {
                 .for_each_init(Vec::new, |col, (block, y_block)| {
                     let images = g.block_images(block);
                     let rows = images.len() * rows_per_image;
-                    col.clear();
+                    // Overwritten whole by the product below.
                     col.resize(rows * g.patch_len(), T::zero());
                     let x_block =
                         &x[images.start * g.small_image_len()..images.end * g.small_image_len()];
