@@ -1,13 +1,15 @@
-//! `cargo xtask …`: repository chores and, later, the paper's tables.
+//! `cargo xtask …`: repository chores and the paper's tables.
 //!
 //! - `cargo xtask tidy`: the checks of [`tidy`] (also run as `#[test]`s by `cargo test`).
-//!
-//! The paper's tables (`cargo xtask table1 …`) arrive with the loop (SPEC §8).
+//! - `cargo xtask table1 …`: runs the implemented rows of the paper's Table 1 over seeds
+//!   and writes `table1.md`, `table1.json` and `curves.svg` ([`table1`]; SPEC §8,
+//!   docs/REPRODUCING.md).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod table1;
 mod tidy;
 
 /// Repository chores for tdal.
@@ -23,6 +25,10 @@ enum Command {
     /// Check the source tree: no dbg, todo or unimplemented macros (the last two allowed in tests),
     /// every crate root starts with a `//!` doc, no absolute paths of a developer machine.
     Tidy,
+    /// Reproduce the paper's Table 1 on F+MNIST: run the implemented rows over seeds
+    /// (resuming finished and interrupted runs) and write table1.md, table1.json and
+    /// curves.svg beside the paper's numbers.
+    Table1(table1::Table1Args),
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -42,5 +48,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Table1(args) => match table1::main(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -1,0 +1,360 @@
+//! `cargo xtask table1`: runs the rows of the paper's Table 1 that tdal implements over
+//! seeds with [`tdal_loop::run`], then writes `table1.md`, `table1.json` and `curves.svg`
+//! beside the paper's numbers.
+//!
+//! Runs are resumed, never redone: every (row, seed) is a [`RunConfig`] whose run id
+//! (a hash of everything that defines the result) names its folder under `<out>/runs`, so
+//! a finished run is skipped, an interrupted one continues, and a changed setting starts a
+//! new folder instead of mixing results. The report ([`report`]) only reads run folders,
+//! so `--report-only` can rewrite it at any time, also while runs are in progress.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use tdal_loop::{AcquisitionKind, Profile, RepresentationKind, RunConfig};
+
+mod clock;
+mod curves;
+pub mod paper;
+mod progress;
+pub mod report;
+mod stats;
+
+/// Options of `cargo xtask table1`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Rows: us-epig = US+EPIG (VAE), us-random = US Random (VAE), td-split = TD-SPLIT (Ours),
+td-split-random = TD-SPLIT Random. Runs go to OUT/runs/<run-id>/ (finished runs are skipped,
+interrupted ones continue), encoders are cached in OUT/cache/, and the report is
+OUT/table1.md, OUT/table1.json and OUT/curves.svg.")]
+pub struct Table1Args {
+    /// Experiment size: smoke (a minute, CI), quick (the paper's protocol with CPU-sized
+    /// encoder training), paper (the paper's 500 epochs). Default quick; with --report-only,
+    /// the profile of the runs found.
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// Seeds 0..N per row.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// Rows to run (comma-separated or repeated; default all).
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 1..)]
+    rows: Vec<Row>,
+    /// Share of target-class images in the pool, in (0, 1), instead of the paper's
+    /// imbalance ratio 10 (0.06 is what the paper's Table 5 Random row implies).
+    #[arg(long, value_parser = parse_share)]
+    target_share: Option<f64>,
+    /// Folder with mnist/ and fashion-mnist/ (else TDAL_DATA_DIR); not needed with
+    /// --report-only.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where runs, cache and report go.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Only rewrite the report from the runs already in OUT/runs.
+    #[arg(long)]
+    report_only: bool,
+    /// No progress bars or per-run lines (errors are still printed).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `--profile` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProfileArg {
+    Smoke,
+    Quick,
+    Paper,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Smoke => Self::Smoke,
+            ProfileArg::Quick => Self::Quick,
+            ProfileArg::Paper => Self::Paper,
+        }
+    }
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a fraction such as 0.06, got {text:?}"))?;
+    if share > 0.0 && share < 1.0 {
+        Ok(share)
+    } else {
+        Err(format!("the target share must be in (0, 1), got {share}"))
+    }
+}
+
+/// The rows of Table 1 that tdal implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Row {
+    /// US+EPIG (VAE): a fixed unsupervised VAE, EPIG.
+    UsEpig,
+    /// US Random (VAE): a fixed unsupervised VAE, random acquisition.
+    UsRandom,
+    /// TD-SPLIT (Ours): the split VAE retrained with the labels, EPIG.
+    TdSplit,
+    /// TD-SPLIT Random: the split VAE retrained with the labels, random acquisition.
+    TdSplitRandom,
+}
+
+impl Row {
+    /// Every implemented row, in the order they are run.
+    pub const ALL: [Self; 4] = [
+        Self::TdSplit,
+        Self::UsEpig,
+        Self::UsRandom,
+        Self::TdSplitRandom,
+    ];
+
+    /// The command-line name.
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::UsEpig => "us-epig",
+            Self::UsRandom => "us-random",
+            Self::TdSplit => "td-split",
+            Self::TdSplitRandom => "td-split-random",
+        }
+    }
+
+    /// A short name for plot legends.
+    #[must_use]
+    pub const fn short(self) -> &'static str {
+        match self {
+            Self::UsEpig => "US+EPIG (VAE)",
+            Self::UsRandom => "US Random (VAE)",
+            Self::TdSplit => "TD-SPLIT (EPIG)",
+            Self::TdSplitRandom => "TD-SPLIT Random",
+        }
+    }
+
+    const fn representation(self) -> RepresentationKind {
+        match self {
+            Self::UsEpig | Self::UsRandom => RepresentationKind::UsVae,
+            Self::TdSplit | Self::TdSplitRandom => RepresentationKind::TdSplit,
+        }
+    }
+
+    const fn acquisition(self) -> AcquisitionKind {
+        match self {
+            Self::UsEpig | Self::TdSplit => AcquisitionKind::Epig,
+            Self::UsRandom | Self::TdSplitRandom => AcquisitionKind::Random,
+        }
+    }
+
+    /// The row a run configuration belongs to, if any.
+    #[must_use]
+    pub fn of(cfg: &RunConfig) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| {
+            r.representation() == cfg.representation && r.acquisition() == cfg.acquisition
+        })
+    }
+}
+
+/// What every run of one table shares: the profile and the pool's target share.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Setting {
+    /// The preset.
+    pub profile: Profile,
+    /// `data.target_share` (`None`: the paper's imbalance ratio).
+    pub target_share: Option<f64>,
+}
+
+impl Setting {
+    /// The configuration of one (row, seed); `data_dir` does not change the run id.
+    #[must_use]
+    pub fn config(&self, row: Row, seed: u64, data_dir: Option<&Path>) -> RunConfig {
+        let mut cfg = RunConfig::preset(self.profile);
+        cfg.seed = seed;
+        cfg.representation = row.representation();
+        cfg.acquisition = row.acquisition();
+        cfg.data.target_share = self.target_share;
+        cfg.data.dir = data_dir.map(Path::to_path_buf);
+        cfg
+    }
+
+    /// Whether a run folder named `run_id` holding `cfg` is this setting's run of its row
+    /// and seed (an older preset or another setting gives another id).
+    #[must_use]
+    pub fn owns(&self, run_id: &str, cfg: &RunConfig) -> bool {
+        Row::of(cfg).is_some_and(|row| self.config(row, cfg.seed, None).run_id() == run_id)
+    }
+
+    /// `quick`, `quick, target share 0.06`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let profile = profile_name(self.profile);
+        match self.target_share {
+            Some(share) => format!("{profile}, target share {share}"),
+            None => profile.to_owned(),
+        }
+    }
+}
+
+/// The kebab-case name of a profile.
+#[must_use]
+pub const fn profile_name(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Smoke => "smoke",
+        Profile::Quick => "quick",
+        Profile::Paper => "paper",
+    }
+}
+
+/// The command line as typed (`cargo xtask table1 …`).
+fn command_line() -> String {
+    let mut words = vec!["cargo".to_owned(), "xtask".to_owned()];
+    for arg in std::env::args().skip(1) {
+        if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
+            words.push(format!("'{}'", arg.replace('\'', r"'\''")));
+        } else {
+            words.push(arg);
+        }
+    }
+    words.join(" ")
+}
+
+/// Runs `cargo xtask table1`.
+///
+/// # Errors
+/// Bad arguments, no data directory, nothing to report, or the report cannot be written.
+/// Failed runs are reported on stderr and make the exit code non-zero, after the rest
+/// have run and the report is written.
+#[allow(clippy::print_stdout, clippy::print_stderr)] // a binary's report to its user
+pub fn main(args: &Table1Args) -> Result<ExitCode> {
+    let command = command_line();
+    if args.report_only {
+        let (setting, report) = report::build(
+            &args.out,
+            report::Selection::Infer {
+                profile: args.profile.map(Profile::from),
+                target_share: args.target_share,
+            },
+            &report::Context {
+                command,
+                seeds_requested: None,
+            },
+        )?;
+        let written = report::write(&args.out, &report)?;
+        if !args.quiet {
+            println!("table1 ({}): {}", setting.describe(), written.join(", "));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => match std::env::var_os("TDAL_DATA_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => bail!(
+                "no data: pass --data-dir DIR (a folder holding mnist/ and fashion-mnist/, \
+                 e.g. fixtures/fmnist-mini) or set TDAL_DATA_DIR"
+            ),
+        },
+    };
+    if !data_dir.is_dir() {
+        bail!(
+            "--data-dir {} is not a folder: point it at a folder holding mnist/ and \
+             fashion-mnist/ (e.g. fixtures/fmnist-mini)",
+            data_dir.display()
+        );
+    }
+    let setting = Setting {
+        profile: args.profile.map_or(Profile::Quick, Profile::from),
+        target_share: args.target_share,
+    };
+    let rows: Vec<Row> = if args.rows.is_empty() {
+        Row::ALL.to_vec()
+    } else {
+        let mut rows = Vec::new();
+        for &row in &args.rows {
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+        rows
+    };
+    // Seed-major: after the first seed every row has a value, and a US row's encoder,
+    // cached per seed, is trained once for both US rows.
+    let jobs: Vec<(Row, u64)> = (0..args.seeds)
+        .flat_map(|seed| rows.iter().map(move |&row| (row, seed)))
+        .collect();
+    let runs_dir = args.out.join("runs");
+    std::fs::create_dir_all(&runs_dir)
+        .with_context(|| format!("cannot create {}", runs_dir.display()))?;
+    let options = tdal_loop::RunOptions {
+        out: runs_dir.clone(),
+        cache_dir: args.out.join("cache"),
+        resume: true,
+        device: tdal_encoders::DeviceChoice::Cpu,
+    };
+    let context = report::Context {
+        command,
+        seeds_requested: Some(args.seeds),
+    };
+
+    let mut progress = progress::Progress::new(jobs.len(), args.quiet);
+    let mut failures = Vec::new();
+    for &(row, seed) in &jobs {
+        let cfg = setting.config(row, seed, Some(&data_dir));
+        let run_id = cfg.run_id();
+        let finished_before = runs_dir.join(&run_id).join("summary.json").is_file();
+        progress.begin(row, seed, &run_id);
+        reset_peak_rss();
+        let started = Instant::now();
+        match tdal_loop::run(&cfg, &options, &mut progress) {
+            Ok(summary) => {
+                progress.finish(row, seed, &summary, finished_before, started.elapsed());
+                // Keep the report current, so a long run can be read while it goes on.
+                if let Err(e) =
+                    report::build(&args.out, report::Selection::Exact(setting), &context)
+                        .and_then(|(_, r)| report::write(&args.out, &r))
+                {
+                    progress.warn(&format!("cannot update the report yet: {e:#}"));
+                }
+            }
+            Err(e) => {
+                progress.warn(&format!("{} seed {seed} ({run_id}) failed: {e}", row.key()));
+                failures.push(format!("{} seed {seed}: {e}", row.key()));
+            }
+        }
+    }
+    progress.done();
+
+    let written = match report::build(&args.out, report::Selection::Exact(setting), &context) {
+        Ok((_, report)) => report::write(&args.out, &report)?,
+        Err(e) if failures.is_empty() => return Err(e),
+        Err(e) => {
+            eprintln!("no report: {e:#}");
+            Vec::new()
+        }
+    };
+    if !args.quiet && !written.is_empty() {
+        println!("table1 ({}): {}", setting.describe(), written.join(", "));
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} of {} runs failed:", failures.len(), jobs.len());
+        for failure in &failures {
+            eprintln!("  {failure}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Resets this process's peak resident memory (`VmHWM`) so each run's
+/// `peak_rss_bytes` is its own, not the largest of the runs before it in this process.
+/// Linux ≥ 4.0 (`/proc/self/clear_refs`, value 5); elsewhere nothing happens and the
+/// peaks are cumulative.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

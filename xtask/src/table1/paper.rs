@@ -1,0 +1,198 @@
+//! The paper's numbers for F+MNIST, copied from `paper/RESULTS.md` (Tables 1, 5 and 6 of
+//! Ashouritaklimi & Rainforth): mean ± 1 s.e. over 4 seeds. Nothing here is computed.
+
+use serde::Serialize;
+
+use super::Row;
+
+/// A published mean ± standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Published {
+    /// Mean over the paper's 4 seeds.
+    pub mean: f64,
+    /// One standard error.
+    pub se: f64,
+}
+
+const fn published(mean: f64, se: f64) -> Option<Published> {
+    Some(Published { mean, se })
+}
+
+/// One row of the paper's Table 1 with its F+MNIST numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct PaperRow {
+    /// Row number in Table 1.
+    pub number: usize,
+    /// The method as the paper names it.
+    pub method: &'static str,
+    /// Our row that reproduces it, if implemented.
+    pub ours: Option<Row>,
+    /// Table 1: final test accuracy, %, 500 labels.
+    pub accuracy: Published,
+    /// Table 5: target-class points among the 500 acquired labels, when the paper gives them.
+    pub target_acquired: Option<Published>,
+    /// Which Table 5 row `target_acquired` comes from, when it is not this method's own
+    /// (random acquisition has a single, model-independent row).
+    pub target_acquired_from: Option<&'static str>,
+    /// Table 6: wall time of a whole run in minutes on one H100, when the paper gives it.
+    pub minutes: Option<Published>,
+}
+
+/// The eleven rows of Table 1, in the paper's order.
+pub const TABLE1: [PaperRow; 11] = [
+    PaperRow {
+        number: 1,
+        method: "SIMILAR (Kothawade et al., 2021)",
+        ours: None,
+        accuracy: Published {
+            mean: 93.82,
+            se: 0.18,
+        },
+        target_acquired: published(486.0, 6.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 2,
+        method: "GALAXY (Zhang et al., 2022)",
+        ours: None,
+        accuracy: Published {
+            mean: 84.74,
+            se: 0.74,
+        },
+        target_acquired: published(118.0, 13.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 3,
+        method: "Cluster Margin (Citovsky et al., 2021)",
+        ours: None,
+        accuracy: Published {
+            mean: 94.24,
+            se: 0.17,
+        },
+        target_acquired: published(32.0, 1.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 4,
+        method: "US+EPIG (SimCLRv2, Bickford Smith et al. (2024))",
+        ours: None,
+        accuracy: Published {
+            mean: 98.53,
+            se: 0.12,
+        },
+        target_acquired: published(119.0, 8.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 5,
+        method: "US+EPIG (VAE, Bickford Smith et al. (2024))",
+        ours: Some(Row::UsEpig),
+        accuracy: Published {
+            mean: 94.50,
+            se: 0.34,
+        },
+        target_acquired: published(118.0, 4.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 6,
+        method: "US Random (SimCLRv2)",
+        ours: None,
+        accuracy: Published {
+            mean: 92.76,
+            se: 2.37,
+        },
+        target_acquired: published(31.0, 2.0),
+        target_acquired_from: Some("Random"),
+        minutes: None,
+    },
+    PaperRow {
+        number: 7,
+        method: "US Random (VAE)",
+        ours: Some(Row::UsRandom),
+        accuracy: Published {
+            mean: 86.50,
+            se: 2.24,
+        },
+        target_acquired: published(31.0, 2.0),
+        target_acquired_from: Some("Random"),
+        minutes: None,
+    },
+    PaperRow {
+        number: 8,
+        method: "TD-FT Random",
+        ours: None,
+        accuracy: Published {
+            mean: 96.23,
+            se: 0.37,
+        },
+        target_acquired: published(31.0, 2.0),
+        target_acquired_from: Some("Random"),
+        minutes: None,
+    },
+    PaperRow {
+        number: 9,
+        method: "TD-SPLIT Random",
+        ours: Some(Row::TdSplitRandom),
+        accuracy: Published {
+            mean: 88.19,
+            se: 2.62,
+        },
+        target_acquired: published(31.0, 2.0),
+        target_acquired_from: Some("Random"),
+        minutes: None,
+    },
+    PaperRow {
+        number: 10,
+        method: "TD-SPLIT (Ours)",
+        ours: Some(Row::TdSplit),
+        accuracy: Published {
+            mean: 98.46,
+            se: 0.17,
+        },
+        target_acquired: published(141.0, 14.0),
+        target_acquired_from: None,
+        minutes: published(43.0, 10.0),
+    },
+    PaperRow {
+        number: 11,
+        method: "TD-FT (Ours)",
+        ours: None,
+        accuracy: Published {
+            mean: 99.56,
+            se: 0.10,
+        },
+        target_acquired: published(206.0, 38.0),
+        target_acquired_from: None,
+        minutes: published(57.0, 5.0),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_implemented_row_appears_exactly_once_in_table1() {
+        for row in Row::ALL {
+            let hits = TABLE1.iter().filter(|p| p.ours == Some(row)).count();
+            assert_eq!(hits, 1, "{row:?}");
+            let paper = TABLE1.iter().find(|p| p.ours == Some(row)).unwrap();
+            let expected = match row {
+                Row::UsEpig => "US+EPIG (VAE, Bickford Smith et al. (2024))",
+                Row::UsRandom => "US Random (VAE)",
+                Row::TdSplit => "TD-SPLIT (Ours)",
+                Row::TdSplitRandom => "TD-SPLIT Random",
+            };
+            assert_eq!(paper.method, expected);
+        }
+        let numbers: Vec<usize> = TABLE1.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, (1..=11).collect::<Vec<_>>());
+    }
+}

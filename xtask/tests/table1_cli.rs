@@ -1,0 +1,245 @@
+//! `cargo xtask table1` from the outside: argument errors, `--report-only` on run folders
+//! written here with the loop's record types, and a real smoke run on the bundled
+//! `fixtures/fmnist-mini`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tdal_loop::record::{self, files};
+use tdal_loop::{
+    Accuracies, AcquisitionKind, Profile, RepresentationKind, RoundRecord, RunConfig, RunSummary,
+    StageSeconds,
+};
+
+/// `xtask table1 …` with `TDAL_DATA_DIR` cleared.
+fn table1() -> Command {
+    let mut cmd = Command::cargo_bin("xtask").unwrap();
+    cmd.env_remove("TDAL_DATA_DIR").arg("table1");
+    cmd
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs `cmd` expecting failure; returns stderr, which must mention `needle`.
+fn fails(cmd: &mut Command, needle: &str) -> String {
+    let output = cmd.output().unwrap();
+    assert!(!output.status.success(), "expected failure for {cmd:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(needle),
+        "stderr should mention {needle:?}: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
+    stderr
+}
+
+#[test]
+fn unknown_rows_are_rejected_with_the_list_of_rows() {
+    let out = tempfile::tempdir().unwrap();
+    let err = fails(
+        table1()
+            .args(["--rows", "us-epig,td-ft", "--data-dir", "."])
+            .arg("--out")
+            .arg(out.path()),
+        "td-ft",
+    );
+    assert!(
+        err.contains("us-random") && err.contains("td-split-random"),
+        "{err}"
+    );
+    assert!(!out.path().join("runs").exists());
+}
+
+#[test]
+fn bad_numbers_are_rejected() {
+    let out = tempfile::tempdir().unwrap();
+    fails(
+        table1()
+            .args(["--seeds", "0", "--data-dir", "."])
+            .arg("--out")
+            .arg(out.path()),
+        "--seeds",
+    );
+    fails(
+        table1()
+            .args(["--target-share", "1.5", "--data-dir", "."])
+            .arg("--out")
+            .arg(out.path()),
+        "(0, 1)",
+    );
+    fails(
+        table1()
+            .args(["--target-share", "six", "--data-dir", "."])
+            .arg("--out")
+            .arg(out.path()),
+        "fraction",
+    );
+    fails(
+        table1()
+            .args(["--profile", "huge", "--data-dir", "."])
+            .arg("--out")
+            .arg(out.path()),
+        "quick",
+    );
+    fails(table1().args(["--data-dir", "."]), "--out");
+}
+
+#[test]
+fn a_run_needs_a_data_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let err = fails(table1().arg("--out").arg(out.path()), "--data-dir");
+    assert!(err.starts_with("error: "), "{err}");
+    let missing = out.path().join("no-such-data");
+    fails(
+        table1()
+            .arg("--data-dir")
+            .arg(&missing)
+            .arg("--out")
+            .arg(out.path()),
+        "is not a folder",
+    );
+    assert!(!out.path().join("runs").exists());
+}
+
+#[test]
+fn report_only_without_runs_says_what_to_do() {
+    let out = tempfile::tempdir().unwrap();
+    fails(
+        table1().arg("--report-only").arg("--out").arg(out.path()),
+        "no runs in",
+    );
+}
+
+/// A finished smoke run of US Random (VAE) with final primary accuracy `primary`.
+fn finished_run(runs: &Path, seed: u64, primary: f64) {
+    let mut cfg = RunConfig::preset(Profile::Smoke);
+    cfg.seed = seed;
+    cfg.representation = RepresentationKind::UsVae;
+    cfg.acquisition = AcquisitionKind::Random;
+    let dir = runs.join(cfg.run_id());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(files::CONFIG), cfg.to_toml().unwrap()).unwrap();
+    let accuracy = Accuracies {
+        primary,
+        targets_only: primary,
+        balanced: primary,
+    };
+    for round in 0..4 {
+        record::append_round(
+            &dir,
+            &RoundRecord {
+                round,
+                n_labelled: 6 + 10 * round,
+                accuracy,
+                retrained: false,
+                acquired: Vec::new(),
+                target_acquired: round,
+                seconds: StageSeconds::default(),
+                peak_rss_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+    }
+    let summary = RunSummary {
+        run_id: cfg.run_id(),
+        final_accuracy: accuracy,
+        n_labelled: 36,
+        target_acquired: 3,
+        rounds: 4,
+        loop_seconds: 30.0,
+        initialise_seconds: 30.0,
+        encoder_cached: false,
+        peak_rss_bytes: 1 << 30,
+    };
+    std::fs::write(
+        dir.join(files::SUMMARY),
+        serde_json::to_string(&summary).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn report_only_rewrites_the_report_from_existing_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = out.path().join("runs");
+    finished_run(&runs, 0, 0.40);
+    finished_run(&runs, 1, 0.50);
+    table1()
+        .arg("--report-only")
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
+    // 40 and 50 %: mean 45, sample sd 7.07, s.e. 5.
+    assert!(
+        md.contains("| 7 | **US Random (VAE)** | 86.50 ± 2.24 | **45.00 ± 5.00** | 2 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("--report-only"),
+        "the command is recorded: {md}"
+    );
+    assert!(md.contains("profile: `smoke`"), "{md}");
+    assert_eq!(md.matches("not implemented yet").count(), 14);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("table1.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"][6]["ours"]["seeds"], serde_json::json!([0, 1]));
+    let svg = std::fs::read_to_string(out.path().join("curves.svg")).unwrap();
+    assert!(roxmltree::Document::parse(&svg).is_ok());
+}
+
+/// The whole path on the bundled small F+MNIST: one smoke run, then the same command again
+/// skips it (the run is finished) and rewrites the same numbers.
+#[test]
+fn smoke_table_on_the_bundled_fixture() {
+    let out = tempfile::tempdir().unwrap();
+    let data = workspace().join("fixtures/fmnist-mini");
+    let args = |cmd: &mut Command| {
+        cmd.args([
+            "--profile",
+            "smoke",
+            "--seeds",
+            "1",
+            "--rows",
+            "us-random",
+            "--quiet",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(out.path());
+    };
+    let started = std::time::Instant::now();
+    let mut first = table1();
+    args(&mut first);
+    first.assert().success();
+    let first_took = started.elapsed();
+    let md = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("| 7 | **US Random (VAE)**"))
+        .unwrap_or_else(|| panic!("no finished US Random row: {md}"));
+    assert!(line.contains("(n=1)"), "{line}");
+    assert_eq!(
+        std::fs::read_dir(out.path().join("runs")).unwrap().count(),
+        1
+    );
+
+    let started = std::time::Instant::now();
+    let mut again = table1();
+    args(&mut again);
+    again.assert().success();
+    assert!(
+        started.elapsed() < first_took,
+        "a finished run is skipped, not redone"
+    );
+    let md_again = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
+    assert!(md_again.contains(line), "{md_again}");
+}
