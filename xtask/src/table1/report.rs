@@ -557,6 +557,15 @@ fn minutes(e: &Estimate) -> Estimate {
     e.scaled(1.0 / 60.0)
 }
 
+/// Wall time of seconds as `12.3 ± 0.4 min`, or in seconds below two minutes (smoke runs).
+fn duration(seconds: &Estimate) -> String {
+    if seconds.mean < 120.0 {
+        format!("{} s", seconds.show(1))
+    } else {
+        format!("{} min", minutes(seconds).show(1))
+    }
+}
+
 /// `table1.md`.
 #[must_use]
 pub fn markdown(r: &Report) -> String {
@@ -662,8 +671,8 @@ fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
         }
         let wall = o.wall_seconds.map_or_else(String::new, |w| {
             format!(
-                "{} min (encoder from cache in {} of {})",
-                minutes(&w).show(1),
+                "{} (encoder from cache in {} of {})",
+                duration(&w),
                 o.encoders_cached,
                 o.seeds.len()
             )
@@ -727,7 +736,7 @@ fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
     )?;
     writeln!(
         s,
-        "| Method | Runs | initialise | retrain | embed | fit | evaluate | predict | score | select | other | total (min) | Paper (min) |"
+        "| Method | Runs | initialise | retrain | embed | fit | evaluate | predict | score | select | other | total | Paper (min) |"
     )?;
     writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let mut any_time = false;
@@ -747,7 +756,7 @@ fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
         }
         let total = o
             .wall_seconds
-            .map_or_else(|| format!("{:.1}", f[9] / 60.0), |w| minutes(&w).show(1));
+            .map_or_else(|| format!("{:.1} s", f[9]), |w| duration(&w));
         writeln!(s, " {total} | {paper} |")?;
     }
     if !any_time {
