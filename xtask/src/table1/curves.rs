@@ -86,6 +86,8 @@ pub fn svg(report: &Report) -> Result<String> {
             .configure_mesh()
             .x_desc("labelled points")
             .y_desc("test accuracy (%)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(draw_error)?;
         for (row, points) in &curves {

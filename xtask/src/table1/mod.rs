@@ -37,7 +37,7 @@ pub struct Table1Args {
     /// the profile of the runs found.
     #[arg(long, value_enum)]
     profile: Option<ProfileArg>,
-    /// Seeds 0..N per row.
+    /// Run seeds 0 to N−1 of every row.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Rows to run (comma-separated or repeated; default all).

@@ -66,10 +66,10 @@ impl Progress {
         let how = if skipped {
             "already finished".to_owned()
         } else {
-            let run_minutes = (summary.loop_seconds + summary.initialise_seconds) / 60.0;
             format!(
-                "{:.1} min this session, {run_minutes:.1} min in all",
-                took.as_secs_f64() / 60.0
+                "{} this session, {} in all",
+                readable(took.as_secs_f64()),
+                readable(summary.loop_seconds + summary.initialise_seconds)
             )
         };
         self.line(&format!(
@@ -107,6 +107,15 @@ impl Progress {
         if !self.quiet {
             self.multi.suspend(|| println!("{text}"));
         }
+    }
+}
+
+/// Seconds as `42.0 s` or, from two minutes on, `12.5 min`.
+fn readable(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.1} s")
+    } else {
+        format!("{:.1} min", seconds / 60.0)
     }
 }
 

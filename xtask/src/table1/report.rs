@@ -559,10 +559,14 @@ fn minutes(e: &Estimate) -> Estimate {
 
 /// Wall time of seconds as `12.3 ± 0.4 min`, or in seconds below two minutes (smoke runs).
 fn duration(seconds: &Estimate) -> String {
-    if seconds.mean < 120.0 {
-        format!("{} s", seconds.show(1))
+    let (value, unit) = if seconds.mean < 120.0 {
+        (*seconds, "s")
     } else {
-        format!("{} min", minutes(seconds).show(1))
+        (minutes(seconds), "min")
+    };
+    match value.se {
+        Some(se) => format!("{:.1} ± {se:.1} {unit}", value.mean),
+        None => format!("{:.1} {unit} (n=1)", value.mean),
     }
 }
 
@@ -977,6 +981,13 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("cargo xtask table1 --test"));
+        assert!(
+            md.contains("| 83.0 ± 0.0 s (encoder from cache in 2 of 3) | 202 MiB |"),
+            "{md}"
+        );
+        let long = Estimate::of(&[600.0, 660.0]).unwrap();
+        assert_eq!(duration(&long), "10.5 ± 0.5 min");
+        assert_eq!(duration(&Estimate::of(&[30.0]).unwrap()), "30.0 s (n=1)");
         // Table 5: targets 0+1+2+0 = 3 for every seed.
         assert!(
             md.contains(
