@@ -22,8 +22,8 @@ use rayon::prelude::*;
 
 use super::gemm::{Mat, matmul};
 use super::{
-    Activation, FusedLayer, Grads, Real, activation_grad, add_column_sums, bias_activation,
-    float_dtype, layer_bwd, layer_fwd, sum_partials,
+    Activation, FusedLayer, Grads, Real, Scratch, activation_grad, add_column_sums,
+    bias_activation, float_dtype, layer_bwd, layer_fwd, sum_partials,
 };
 
 /// Target number of patch rows (small-side pixels) per block: a 256 × 512 f32 patch matrix
@@ -130,11 +130,11 @@ impl Geometry {
 
     /// Gathers the patch rows of `images` big-side images (`big`, channels-last) into `col`
     /// (`images · small_pixels` rows of [`Geometry::patch_len`]).
-    fn im2col<T: Real>(&self, big: &[T], images: usize, col: &mut Vec<T>) {
+    /// `col` must hold exactly `images · small_pixels · patch_len` elements; every one is
+    /// written (zeros outside the image), so a reused buffer needs no clearing.
+    fn im2col<T: Real>(&self, big: &[T], images: usize, col: &mut [T]) {
         let (k, c, len) = (self.kernel, self.big_c, self.patch_len());
-        // Every element is written below (zeros outside the image), so a reused buffer
-        // is not cleared first.
-        col.resize(images * self.small_pixels() * len, T::zero());
+        debug_assert_eq!(col.len(), images * self.small_pixels() * len);
         let mut rows = col.chunks_exact_mut(len);
         for image in big.chunks_exact(self.big_image_len()).take(images) {
             for oh in 0..self.small_h {
@@ -339,6 +339,10 @@ pub fn conv_transpose2d_nhwc(
     )
 }
 
+fn scratch_pair<T: Real>() -> (Scratch<T>, Scratch<T>) {
+    (Scratch::take(), Scratch::take())
+}
+
 /// The custom op: a convolution (`transposed == false`, big → small) or a transposed one.
 pub(crate) struct ConvOp {
     geometry: Geometry,
@@ -404,11 +408,11 @@ impl FusedLayer for ConvOp {
             let mut y = vec![T::zero(); g.batch * g.big_image_len()];
             y.par_chunks_mut(g.images_per_block() * g.big_image_len())
                 .enumerate()
-                .for_each_init(Vec::new, |col, (block, y_block)| {
+                .for_each_init(Scratch::take, |scratch, (block, y_block)| {
                     let images = g.block_images(block);
                     let rows = images.len() * rows_per_image;
                     // Overwritten whole by the product below.
-                    col.resize(rows * g.patch_len(), T::zero());
+                    let col = scratch.slice(rows * g.patch_len());
                     let x_block =
                         &x[images.start * g.small_image_len()..images.end * g.small_image_len()];
                     matmul(
@@ -427,11 +431,12 @@ impl FusedLayer for ConvOp {
             let mut y = vec![T::zero(); g.batch * g.small_image_len()];
             y.par_chunks_mut(g.images_per_block() * g.small_image_len())
                 .enumerate()
-                .for_each_init(Vec::new, |col, (block, y_block)| {
+                .for_each_init(Scratch::take, |scratch, (block, y_block)| {
                     let images = g.block_images(block);
                     let rows = images.len() * rows_per_image;
                     let x_block =
                         &x[images.start * g.big_image_len()..images.end * g.big_image_len()];
+                    let col = scratch.slice(rows * g.patch_len());
                     g.im2col(x_block, images.len(), col);
                     matmul(
                         y_block,
@@ -464,10 +469,12 @@ impl FusedLayer for ConvOp {
         } else {
             (g.small_image_len(), g.big_image_len(), g.small_c)
         };
-        let block = |block: usize, dx: Option<&mut [T]>, scratch: &mut (Vec<T>, Vec<T>)| {
+        let block = |block: usize, dx: Option<&mut [T]>, scratch: &mut (Scratch<T>, Scratch<T>)| {
             let (col, dz) = scratch;
             let images = g.block_images(block);
             let rows = images.len() * rows_per_image;
+            let col = col.slice(rows * len);
+            let dz = dz.vec();
             let span = |per: usize| images.start * per..images.end * per;
             activation_grad(
                 dz,
@@ -482,7 +489,7 @@ impl FusedLayer for ConvOp {
             if self.transposed {
                 // The patches of the big-side output gradient.
                 g.im2col(dz, images.len(), col);
-                let patches = Mat::row_major(col.as_slice(), rows, len);
+                let patches = Mat::row_major(&*col, rows, len);
                 let x_mat = Mat::row_major(x_block, rows, g.small_c);
                 matmul(&mut weight_grad, patches.t(), x_mat, false, false);
                 if let Some(dx) = dx {
@@ -499,7 +506,7 @@ impl FusedLayer for ConvOp {
                 let dz_mat = Mat::row_major(dz.as_slice(), rows, g.small_c);
                 matmul(
                     &mut weight_grad,
-                    Mat::row_major(col.as_slice(), rows, len).t(),
+                    Mat::row_major(&*col, rows, len).t(),
                     dz_mat,
                     false,
                     false,
@@ -523,7 +530,7 @@ impl FusedLayer for ConvOp {
             let partials: Vec<(Vec<T>, Vec<T>)> = dx
                 .par_chunks_mut(g.images_per_block() * in_len)
                 .enumerate()
-                .map_init(Default::default, |scratch, (i, dx_block)| {
+                .map_init(scratch_pair, |scratch, (i, dx_block)| {
                     block(i, Some(dx_block), scratch)
                 })
                 .collect();
@@ -531,7 +538,7 @@ impl FusedLayer for ConvOp {
         } else {
             let partials = (0..g.blocks())
                 .into_par_iter()
-                .map_init(Default::default, |scratch, i| block(i, None, scratch))
+                .map_init(scratch_pair, |scratch, i| block(i, None, scratch))
                 .collect();
             (None, partials)
         };

@@ -45,12 +45,60 @@ pub enum Activation {
 pub(crate) trait Real:
     WithDType + std::ops::Neg<Output = Self> + Copy + Send + Sync + 'static
 {
+    fn scratch_pool() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Vec<Self>>>>;
     fn exp(self) -> Self;
     fn ln_1p(self) -> Self;
     fn abs(self) -> Self;
 }
 
+thread_local! {
+    static SCRATCH_F32: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH_F64: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A per-thread scratch vector that goes back to its thread's pool when dropped, so the
+/// patch buffers of the convolution blocks are allocated (and first touched) once per
+/// thread rather than once per block and step. Its length only grows; callers take
+/// [`Scratch::slice`] of the length they need.
+pub(crate) struct Scratch<T: Real>(Vec<T>);
+
+impl<T: Real> Scratch<T> {
+    pub(crate) fn take() -> Self {
+        Self(
+            T::scratch_pool()
+                .try_with(|pool| pool.borrow_mut().pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The first `len` elements (contents unspecified: callers overwrite them).
+    pub(crate) fn slice(&mut self, len: usize) -> &mut [T] {
+        if self.0.len() < len {
+            self.0.resize(len, T::zero());
+        }
+        &mut self.0[..len]
+    }
+
+    /// The underlying vector (for `clear` + `extend` users).
+    pub(crate) const fn vec(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
+}
+
+impl<T: Real> Drop for Scratch<T> {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.0);
+        // During thread teardown the pool may be gone; the buffer is then just freed.
+        let _ = T::scratch_pool().try_with(|pool| pool.borrow_mut().push(buffer));
+    }
+}
+
 impl Real for f32 {
+    fn scratch_pool() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Vec<Self>>>> {
+        &SCRATCH_F32
+    }
     fn exp(self) -> Self {
         Self::exp(self)
     }
@@ -63,6 +111,9 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    fn scratch_pool() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Vec<Self>>>> {
+        &SCRATCH_F64
+    }
     fn exp(self) -> Self {
         Self::exp(self)
     }
