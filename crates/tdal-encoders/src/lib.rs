@@ -8,6 +8,12 @@
 //! the configuration beside them. The training loops live in [`train`]. The device is
 //! chosen at run time ([`DeviceChoice`]; CUDA needs the `cuda` feature).
 //!
+//! On the CPU the layers run as the fused custom ops of [`ops`] (im2col/col2im
+//! convolutions on channels-last activations, fused bias + ReLU, summed BCE), training
+//! steps are differentiated by hand through them without an autograd graph and updated by
+//! the one-pass [`Adam`], and embedding runs graph-free: about 10× candle's out-of-the-box
+//! CPU speed (docs/PERFORMANCE.md). Results do not depend on the thread count.
+//!
 //! ```
 //! use ndarray::Array4;
 //! use tdal_encoders::{DeviceChoice, Embedder, VaeConfig, VaeModel, train};

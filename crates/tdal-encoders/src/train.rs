@@ -6,7 +6,7 @@
 //! KL annealing: β rises linearly from 0 to its final value over `kl_warmup_epochs`
 //! (Bowman et al. 2016), counted in steps.
 //!
-//! On the CPU a step is the hand-differentiated loss of [`crate::step`] (fused layers, no
+//! On the CPU a step is the hand-differentiated loss (`step.rs`: fused layers, no
 //! autograd graph) followed by the one-pass [`crate::Adam`]; elsewhere it is candle's
 //! autograd and candle-nn's `AdamW`. Both compute the same update.
 
