@@ -352,3 +352,47 @@ fn vae_step_is_bitwise_identical_on_one_and_two_threads() {
         );
     }
 }
+
+#[test]
+fn train_vae_weights_are_bitwise_identical_on_one_and_two_threads() {
+    use ndarray::Array4;
+    use tdal_encoders::{DeviceChoice, VaeConfig, VaeModel, VaeTrainConfig, train_vae};
+    let images = Array4::from_shape_fn((48, 1, 28, 28), |(n, _, h, w)| {
+        ((n * 7 + h * 3 + w) % 11) as f32 / 10.0
+    });
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut model = VaeModel::new(&VaeConfig::default(), 6, DeviceChoice::Cpu).unwrap();
+            let cfg = VaeTrainConfig {
+                epochs: 1,
+                batch_size: 24,
+                seed: 1,
+                ..VaeTrainConfig::default()
+            };
+            train_vae(&mut model, images.view(), &cfg).unwrap();
+            let vars = model.varmap().data().lock().unwrap().clone();
+            let mut weights: Vec<(String, Vec<f32>)> = vars
+                .iter()
+                .map(|(name, v)| {
+                    (
+                        name.clone(),
+                        v.as_tensor()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap(),
+                    )
+                })
+                .collect();
+            weights.sort_by(|a, b| a.0.cmp(&b.0));
+            weights
+        })
+    };
+    for ((name, one), (_, two)) in run(1).iter().zip(&run(2)) {
+        assert!(one == two, "{name} differs between 1 and 2 threads");
+    }
+}
