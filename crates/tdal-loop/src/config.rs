@@ -255,7 +255,7 @@ impl RunConfig {
                 batch_size: 200,
                 us_epochs: match profile {
                     Profile::Smoke => 2,
-                    Profile::Quick => 10,
+                    Profile::Quick => 30,
                     Profile::Paper => 500,
                 },
                 us_learning_rate: 5e-4,
@@ -284,12 +284,13 @@ impl RunConfig {
             path: origin.to_path_buf(),
             message,
         };
-        let overlay: toml::Table = toml::from_str(text).map_err(|e| file_error(e.to_string()))?;
+        let overlay: toml::Table =
+            toml::from_str(text).map_err(|e| file_error(one_line(&e, Some(text))))?;
         let mut base = toml::Table::try_from(self).map_err(|e| file_error(e.to_string()))?;
         merge(&mut base, overlay);
         let merged: Self = toml::Value::Table(base)
             .try_into()
-            .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+            .map_err(|e: toml::de::Error| file_error(one_line(&e, None)))?;
         merged.check()?;
         Ok(merged)
     }
@@ -419,6 +420,22 @@ fn kebab<T: Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// A TOML error as one line: "line L: message" when the position is known.
+fn one_line(err: &toml::de::Error, text: Option<&str>) -> String {
+    let message = err
+        .message()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (text, err.span()) {
+        (Some(text), Some(span)) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        _ => message,
+    }
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced.

@@ -17,6 +17,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use record::{Accuracies, Acquired, RoundRecord, RunSummary, StageSeconds};
+pub use tdal_encoders::DeviceChoice;
 pub mod cache;
 pub mod metrics;
 pub mod oracle;

@@ -22,6 +22,8 @@ pub mod files {
     pub const CONFIG: &str = "config.toml";
     /// Written when the run has finished.
     pub const SUMMARY: &str = "summary.json";
+    /// blake3 of the pool's pixels the run was made from.
+    pub const DATA_HASH: &str = "data.blake3";
     /// Encoder checkpoints of task-driven representations, one folder per update round.
     pub const STATE: &str = "state";
 }

@@ -106,19 +106,46 @@ pub struct Task {
 /// errors; [`Error::Config`] when no data directory is given.
 pub fn run(cfg: &RunConfig, opts: &RunOptions, observer: &mut dyn Observer) -> Result<RunSummary> {
     cfg.check()?;
+    opts.device.open()?; // fail before any work when the device is unavailable
+    let (task, mut oracle) = build_task(cfg)?;
+    check_budget(cfg, &task)?;
     let dir = opts.out.join(cfg.run_id());
-    if let Some(summary) = prepare_dir(cfg, &dir, opts.resume)? {
+    let finished = prepare_dir(cfg, &dir, opts.resume)?;
+    check_data(&dir, &task)?;
+    if let Some(summary) = finished {
         return Ok(summary);
     }
-    let (task, mut oracle) = build_task(cfg)?;
     run_task(cfg, opts, &task, &mut oracle, observer)
+}
+
+/// Records the hash of the pool's pixels in a new run folder, or checks it in an existing
+/// one: the run id leaves the data directory out, so the same configuration on other data
+/// (a fixture, another copy) must not resume or reuse a run made from different images.
+fn check_data(dir: &Path, task: &Task) -> Result<()> {
+    let path = dir.join(files::DATA_HASH);
+    let hash = crate::cache::images_hash(task.pool.view());
+    match std::fs::read_to_string(&path) {
+        Ok(stored) if stored.trim() == hash => Ok(()),
+        Ok(_) => Err(Error::Resume {
+            path: dir.to_path_buf(),
+            message: "it was made from a different pool (other data directory or files); \
+                      choose another --out"
+                .into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            record::write_atomic(&path, hash.as_bytes())
+        }
+        Err(e) => Err(Error::io("cannot read", &path, e)),
+    }
 }
 
 /// Creates the run folder (writing `config.toml`) or checks an existing one; returns the
 /// summary of a finished run.
 fn prepare_dir(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<Option<RunSummary>> {
     let config_path = dir.join(files::CONFIG);
-    if config_path.exists() {
+    let started = config_path.exists()
+        && (dir.join(files::SUMMARY).exists() || !record::read_rounds(dir)?.is_empty());
+    if started {
         if !resume {
             return Err(Error::RunExists(dir.to_path_buf()));
         }
@@ -132,6 +159,8 @@ fn prepare_dir(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<Option<RunSu
         return record::read_summary(dir);
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    // A folder from an attempt that failed before its first round holds nothing to keep.
+    let _ = std::fs::remove_file(dir.join(files::DATA_HASH));
     record::write_atomic(&config_path, cfg.to_toml()?.as_bytes())?;
     Ok(None)
 }
@@ -230,13 +259,7 @@ pub fn run_task(
     let dir = opts.out.join(&run_id);
     let n_pool = task.pool.len_of(Axis(0));
     let budget = cfg.active.budget;
-    if budget <= task.initial.len() || budget > n_pool {
-        return Err(Error::Config(format!(
-            "loop.budget must be above the {} initial labels and at most the pool size {n_pool}, \
-             got {budget}",
-            task.initial.len()
-        )));
-    }
+    check_budget(cfg, task)?;
     let total = total_rounds(task.initial.len(), budget, cfg.active.batch_size);
     let cache = Cache::new(&opts.cache_dir);
     let channels = task.pool.len_of(Axis(1));
@@ -258,6 +281,7 @@ pub fn run_task(
         )),
     };
 
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
     // Replay what earlier sessions of this run completed.
     let mut history = record::read_rounds(&dir)?;
     history.truncate(total);
@@ -415,6 +439,20 @@ pub fn run_task(
         history.push(record);
     }
     finish(&dir, &run_id, &history, init.seconds, init.cached)
+}
+
+/// The budget must exceed the initial labels and fit in the pool.
+fn check_budget(cfg: &RunConfig, task: &Task) -> Result<()> {
+    let n_pool = task.pool.len_of(Axis(0));
+    let budget = cfg.active.budget;
+    if budget <= task.initial.len() || budget > n_pool {
+        return Err(Error::Config(format!(
+            "loop.budget must be above the {} initial labels and at most the pool size {n_pool}, \
+             got {budget}",
+            task.initial.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The run's checkpoint folder for the update of `round`.

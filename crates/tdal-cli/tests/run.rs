@@ -1,0 +1,221 @@
+//! `tdal run` on the fmnist-mini fixture with the smoke profile: the printed result and
+//! the run folder, `kill -9` mid-run then `--resume` ending exactly as an uninterrupted
+//! run, and the failure contract for bad input.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{error_line, path_str, tdal};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fmnist-mini")
+}
+
+/// Arguments of a smoke run writing under `out`.
+fn smoke_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        "--profile",
+        "smoke",
+        "--representation",
+        "td-split",
+        "--acquisition",
+        "epig",
+        "--quiet",
+        "--data-dir",
+        path_str(&fixture()),
+        "--out",
+        path_str(out),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+/// The only run folder under `out` (the cache folder aside).
+fn run_dir(out: &Path) -> PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("config.toml").exists())
+        .expect("a run folder")
+}
+
+/// Rounds without timings and memory, as JSON values.
+fn outcome(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("rounds.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let obj = v.as_object_mut().unwrap();
+            obj.remove("seconds");
+            obj.remove("peak_rss_bytes");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_smoke_run_prints_its_result_and_writes_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tdal().args(smoke_args(tmp.path(), &[])).assert().success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("final test accuracy"), "{stdout}");
+    assert!(stdout.contains("run folder"), "{stdout}");
+    let dir = run_dir(tmp.path());
+    assert_eq!(outcome(&dir).len(), 4);
+    assert!(dir.join("summary.json").exists());
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(config.contains("profile = \"smoke\""), "{config}");
+
+    // Again without --resume: refused, the folder untouched.
+    let line = error_line(&mut tdal().args(smoke_args(tmp.path(), &[])), "--resume");
+    assert!(line.contains("already holds a run"), "{line}");
+    // With --resume: the finished result again, no work.
+    let again = tdal()
+        .args(smoke_args(tmp.path(), &["--resume"]))
+        .assert()
+        .success();
+    assert_eq!(again.get_output().stdout, out.get_output().stdout);
+}
+
+#[test]
+fn kill_9_then_resume_ends_exactly_as_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let extra = ["--budget", "66", "--cache-dir", path_str(&cache)];
+    let whole = tmp.path().join("whole");
+    tdal().args(smoke_args(&whole, &extra)).assert().success();
+
+    let killed = tmp.path().join("killed");
+    let bin = assert_cmd::cargo::cargo_bin("tdal");
+    let mut child = std::process::Command::new(&bin)
+        .args(smoke_args(&killed, &extra))
+        .env_remove("TDAL_DATA_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for two completed rounds, then SIGKILL (std's kill is SIGKILL on Unix).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let lines = std::fs::read_dir(&killed)
+            .ok()
+            .and_then(|_| std::fs::read_to_string(run_dir(&killed).join("rounds.jsonl")).ok())
+            .map_or(0, |t| t.lines().count());
+        if lines >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never got to round 2");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = run_dir(&killed);
+    assert!(
+        !dir.join("summary.json").exists(),
+        "killed too late to test anything"
+    );
+
+    tdal()
+        .args(smoke_args(&killed, &[&extra[..], &["--resume"]].concat()))
+        .assert()
+        .success();
+    assert_eq!(outcome(&dir), outcome(&run_dir(&whole)));
+    assert_eq!(outcome(&dir).len(), 7);
+}
+
+#[test]
+fn bad_input_gives_one_clear_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = path_str(tmp.path());
+    // No data directory.
+    error_line(
+        &mut tdal().args(["run", "--profile", "smoke", "--quiet", "--out", out]),
+        "TDAL_DATA_DIR",
+    );
+    // A data directory without the files.
+    error_line(
+        &mut tdal().args([
+            "run",
+            "--profile",
+            "smoke",
+            "--quiet",
+            "--out",
+            out,
+            "--data-dir",
+            out,
+        ]),
+        "mnist",
+    );
+    // Invalid values.
+    error_line(
+        &mut tdal().args(smoke_args(tmp.path(), &["--ir", "0.5"])),
+        "ir",
+    );
+    error_line(
+        &mut tdal().args(smoke_args(tmp.path(), &["--budget", "3"])),
+        "budget",
+    );
+    // A config file with an unknown key or bad syntax.
+    let config = tmp.path().join("run.toml");
+    std::fs::write(&config, "[loop]\nbudgett = 5\n").unwrap();
+    error_line(
+        &mut tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
+        "budgett",
+    );
+    std::fs::write(&config, "seed = [\n").unwrap();
+    error_line(
+        &mut tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
+        "run.toml",
+    );
+    // CUDA from a CPU build.
+    if !cfg!(feature = "cuda") {
+        error_line(
+            &mut tdal().args(smoke_args(tmp.path(), &["--device", "cuda:0"])),
+            "CUDA",
+        );
+    }
+}
+
+#[test]
+fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "profile = \"smoke\"\nseed = 7\n[loop]\nbudget = 26\n",
+    )
+    .unwrap();
+    let out = tdal()
+        .args([
+            "run",
+            "--print-config",
+            "--config",
+            path_str(&config),
+            "--beta",
+            "2",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for needle in [
+        "profile = \"smoke\"",
+        "seed = 7",
+        "budget = 26",
+        "beta = 2.0",
+        "[encoder]",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+}
