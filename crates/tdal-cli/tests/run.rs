@@ -75,7 +75,7 @@ fn a_smoke_run_prints_its_result_and_writes_its_folder() {
     assert!(config.contains("profile = \"smoke\""), "{config}");
 
     // Again without --resume: refused, the folder untouched.
-    let line = error_line(&mut tdal().args(smoke_args(tmp.path(), &[])), "--resume");
+    let line = error_line(tdal().args(smoke_args(tmp.path(), &[])), "--resume");
     assert!(line.contains("already holds a run"), "{line}");
     // With --resume: the finished result again, no work.
     let again = tdal()
@@ -141,12 +141,12 @@ fn bad_input_gives_one_clear_error_line() {
     let out = path_str(tmp.path());
     // No data directory.
     error_line(
-        &mut tdal().args(["run", "--profile", "smoke", "--quiet", "--out", out]),
+        tdal().args(["run", "--profile", "smoke", "--quiet", "--out", out]),
         "TDAL_DATA_DIR",
     );
     // A data directory without the files.
     error_line(
-        &mut tdal().args([
+        tdal().args([
             "run",
             "--profile",
             "smoke",
@@ -159,30 +159,27 @@ fn bad_input_gives_one_clear_error_line() {
         "mnist",
     );
     // Invalid values.
+    error_line(tdal().args(smoke_args(tmp.path(), &["--ir", "0.5"])), "ir");
     error_line(
-        &mut tdal().args(smoke_args(tmp.path(), &["--ir", "0.5"])),
-        "ir",
-    );
-    error_line(
-        &mut tdal().args(smoke_args(tmp.path(), &["--budget", "3"])),
+        tdal().args(smoke_args(tmp.path(), &["--budget", "3"])),
         "budget",
     );
     // A config file with an unknown key or bad syntax.
     let config = tmp.path().join("run.toml");
     std::fs::write(&config, "[loop]\nbudgett = 5\n").unwrap();
     error_line(
-        &mut tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
+        tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
         "budgett",
     );
     std::fs::write(&config, "seed = [\n").unwrap();
     error_line(
-        &mut tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
+        tdal().args(smoke_args(tmp.path(), &["--config", path_str(&config)])),
         "run.toml",
     );
     // CUDA from a CPU build.
     if !cfg!(feature = "cuda") {
         error_line(
-            &mut tdal().args(smoke_args(tmp.path(), &["--device", "cuda:0"])),
+            tdal().args(smoke_args(tmp.path(), &["--device", "cuda:0"])),
             "CUDA",
         );
     }

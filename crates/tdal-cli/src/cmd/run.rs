@@ -211,7 +211,10 @@ impl Args {
 pub fn run(args: &Args) -> Result<()> {
     let cfg = args.config()?;
     if args.print_config {
-        print!("{}", cfg.to_toml()?);
+        #[allow(clippy::print_stdout)]
+        {
+            print!("{}", cfg.to_toml()?);
+        }
         return Ok(());
     }
     let opts = RunOptions {
