@@ -46,6 +46,6 @@ pub use optim::Adam;
 pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
 pub use train::{
     LabelledSchedule, SplitTrainConfig, TrainReport, VaeTrainConfig, negative_elbo, train_split,
-    train_vae,
+    train_split_with_progress, train_vae, train_vae_with_progress,
 };
 pub use vae::{Vae, VaeConfig, bce_with_logits};

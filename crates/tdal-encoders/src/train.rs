@@ -227,6 +227,23 @@ pub fn train_vae(
     images: ArrayView4<'_, f32>,
     cfg: &VaeTrainConfig,
 ) -> Result<TrainReport> {
+    train_vae_with_progress(model, images, cfg, &mut |_, _| {})
+}
+
+/// [`train_vae`] calling `progress(steps done, total steps)` after every step (for
+/// progress bars; the library itself never prints).
+///
+/// # Shapes
+/// As [`train_vae`].
+///
+/// # Errors
+/// As [`train_vae`].
+pub fn train_vae_with_progress(
+    model: &mut VaeModel,
+    images: ArrayView4<'_, f32>,
+    cfg: &VaeTrainConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<TrainReport> {
     cfg.check()?;
     // Batches are padded as they are gathered: the images are never copied whole.
     check_images(&images, model.vae().config())?;
@@ -259,6 +276,7 @@ pub fn train_vae(
             )?;
             total += neg_elbo;
             report.steps += 1;
+            progress(report.steps, cfg.epochs * steps_per_epoch);
         }
         #[allow(clippy::cast_precision_loss)]
         report.epoch_neg_elbo.push(total / steps_per_epoch as f64);
@@ -426,6 +444,25 @@ pub fn train_split(
     labels: &[u32],
     cfg: &SplitTrainConfig,
 ) -> Result<TrainReport> {
+    train_split_with_progress(model, pool, labelled, labels, cfg, &mut |_, _| {})
+}
+
+/// [`train_split`] calling `progress(unlabelled steps done, total unlabelled steps)` after
+/// every unlabelled step.
+///
+/// # Shapes
+/// As [`train_split`].
+///
+/// # Errors
+/// As [`train_split`].
+pub fn train_split_with_progress(
+    model: &mut SplitModel,
+    pool: ArrayView4<'_, f32>,
+    labelled: ArrayView4<'_, f32>,
+    labels: &[u32],
+    cfg: &SplitTrainConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<TrainReport> {
     cfg.check()?;
     let split_cfg = model.model().config().clone();
     check_images(&pool, &split_cfg.vae)?;
@@ -496,6 +533,7 @@ pub fn train_split(
             elbo_total += neg_elbo;
             report.steps += 1;
             unlabelled_step += 1;
+            progress(unlabelled_step, cfg.epochs * steps_per_epoch);
             // Labelled steps due after unlabelled step i (of steps_per_epoch) this epoch:
             // ⌊(i+1)·L/U⌋ − ⌊i·L/U⌋ spreads L of them evenly over the U unlabelled steps.
             let due = ((i + 1) * labelled_per_epoch / steps_per_epoch)

@@ -13,7 +13,7 @@ use std::time::Instant;
 use ndarray::{Array2, Array4, ArrayView4, Axis};
 use tdal_encoders::{
     DeviceChoice, Embedder, LabelledSchedule, SplitConfig, SplitModel, SplitTrainConfig, VaeConfig,
-    VaeModel, VaeTrainConfig, train_split, train_vae,
+    VaeModel, VaeTrainConfig, train_split_with_progress, train_vae_with_progress,
 };
 
 use crate::cache::{Cache, hash_parts, images_hash};
@@ -32,17 +32,23 @@ pub struct Initialised {
 
 /// A representation of images for the prediction head.
 pub trait Representation {
-    /// Obtains the initial encoder for `pool` (trains it, or loads it from the cache).
+    /// Obtains the initial encoder for `pool` (trains it, or loads it from the cache),
+    /// calling `progress(done, total)` as training advances.
     ///
     /// # Shapes
     /// `pool` `[N, C, H, W]` in `[0, 1]`.
     ///
     /// # Errors
     /// Encoder training or cache errors.
-    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised>;
+    fn initialise(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Initialised>;
 
     /// Retrains with the labels so far; returns whether the representation changed
-    /// (`false` for fixed representations, which ignore the call).
+    /// (`false` for fixed representations, which ignore the call); `progress(done,
+    /// total)` follows the training steps.
     ///
     /// # Shapes
     /// `pool` `[N, C, H, W]`; `labelled` `[L, C, H, W]` with `labels` `[L]`.
@@ -55,6 +61,7 @@ pub trait Representation {
         labelled: ArrayView4<'_, f32>,
         labels: &[u32],
         round: usize,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<bool>;
 
     /// Features for the head.
@@ -126,6 +133,7 @@ impl UsVaeRecipe {
         device: DeviceChoice,
         pool: ArrayView4<'_, f32>,
         pool_hash: &str,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(VaeModel, String, Initialised)> {
         let start = Instant::now();
         let key = self.key(pool_hash);
@@ -142,7 +150,7 @@ impl UsVaeRecipe {
             ));
         }
         let mut model = VaeModel::new(&self.vae, self.init_seed, device)?;
-        let report = train_vae(&mut model, pool, &self.train)?;
+        let report = train_vae_with_progress(&mut model, pool, &self.train, progress)?;
         let seconds = start.elapsed().as_secs_f64();
         cache.store_encoder("us-vae", &key, |dir| {
             model.save(dir)?;
@@ -197,11 +205,15 @@ fn not_initialised() -> Error {
 }
 
 impl Representation for Fixed {
-    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised> {
+    fn initialise(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Initialised> {
         let pool_hash = images_hash(pool);
         let (model, key, info) =
             self.recipe
-                .load_or_train(&self.cache, self.device, pool, &pool_hash)?;
+                .load_or_train(&self.cache, self.device, pool, &pool_hash, progress)?;
         self.model = Some((model, key));
         Ok(info)
     }
@@ -212,6 +224,7 @@ impl Representation for Fixed {
         _labelled: ArrayView4<'_, f32>,
         _labels: &[u32],
         _round: usize,
+        _progress: &mut dyn FnMut(usize, usize),
     ) -> Result<bool> {
         Ok(false)
     }
@@ -307,7 +320,11 @@ impl SplitVae {
 }
 
 impl Representation for SplitVae {
-    fn initialise(&mut self, pool: ArrayView4<'_, f32>) -> Result<Initialised> {
+    fn initialise(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Initialised> {
         let classifier_seed = stream_seed(self.seed, "td-split-init", 0);
         if !self.warm_start {
             let start = Instant::now();
@@ -321,7 +338,7 @@ impl Representation for SplitVae {
         let pool_hash = images_hash(pool);
         let (vae, _, info) =
             self.recipe
-                .load_or_train(&self.cache, self.device, pool, &pool_hash)?;
+                .load_or_train(&self.cache, self.device, pool, &pool_hash, progress)?;
         self.model = Some(SplitModel::from_vae(&vae, &self.split, classifier_seed)?);
         Ok(info)
     }
@@ -332,6 +349,7 @@ impl Representation for SplitVae {
         labelled: ArrayView4<'_, f32>,
         labels: &[u32],
         round: usize,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<bool> {
         let model = self.model.as_mut().ok_or_else(not_initialised)?;
         let train = SplitTrainConfig {
@@ -345,10 +363,17 @@ impl Representation for SplitVae {
                 let mut idx = rand::seq::index::sample(&mut rng, n, m).into_vec();
                 idx.sort_unstable();
                 let subset: Array4<f32> = pool.select(Axis(0), &idx);
-                train_split(model, subset.view(), labelled, labels, &train)?;
+                train_split_with_progress(
+                    model,
+                    subset.view(),
+                    labelled,
+                    labels,
+                    &train,
+                    progress,
+                )?;
             }
             _ => {
-                train_split(model, pool, labelled, labels, &train)?;
+                train_split_with_progress(model, pool, labelled, labels, &train, progress)?;
             }
         }
         Ok(true)

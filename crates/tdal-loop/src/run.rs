@@ -65,6 +65,15 @@ pub enum Event<'a> {
         /// `initialise`, `retrain`, `embed`, `fit`, `evaluate`, `predict`, `score`, `select`.
         stage: &'static str,
     },
+    /// Encoder training advanced (`what`: `us-vae` or `td-split`).
+    Progress {
+        /// Which training.
+        what: &'static str,
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+    },
     /// A round finished and was recorded.
     Round(&'a RoundRecord),
 }
@@ -320,7 +329,13 @@ pub fn run_task(
         round: usize::MAX,
         stage: "initialise",
     });
-    let init = rep.initialise(task.pool.view())?;
+    let init = rep.initialise(task.pool.view(), &mut |done, total| {
+        observer.event(Event::Progress {
+            what: "us-vae",
+            done,
+            total,
+        });
+    })?;
     let start_round = history.len();
     if rep.is_adaptive()
         && let Some(last) = history.iter().rposition(|r| r.retrained)
@@ -341,7 +356,19 @@ pub fn run_task(
         if retrained {
             let t = stage("retrain", observer);
             let images: Array4<f32> = task.pool.select(Axis(0), &labelled.indices);
-            rep.update(task.pool.view(), images.view(), &labelled.labels, round)?;
+            rep.update(
+                task.pool.view(),
+                images.view(),
+                &labelled.labels,
+                round,
+                &mut |done, total| {
+                    observer.event(Event::Progress {
+                        what: "td-split",
+                        done,
+                        total,
+                    });
+                },
+            )?;
             let state = state_dir(&dir, round);
             if state.exists() {
                 std::fs::remove_dir_all(&state)

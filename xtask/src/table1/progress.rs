@@ -142,6 +142,12 @@ impl Observer for Progress {
                     self.rounds.set_message(format!("round {round}: {stage}"));
                 }
             }
+            Event::Progress { what, done, total } => {
+                if done == total || done % 50 == 0 {
+                    self.rounds
+                        .set_message(format!("training {what}: step {done}/{total}"));
+                }
+            }
             Event::Round(record) => {
                 self.rounds.set_position(record.round as u64 + 1);
                 self.rounds.set_message(format!(

@@ -246,6 +246,11 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
 /// Progress bars: one over rounds (with ETA), one spinner for the current stage.
 struct Progress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
@@ -264,10 +269,7 @@ impl Progress {
                 .progress_chars("=> "),
         );
         let stage = multi.add(ProgressBar::new_spinner());
-        stage.set_style(
-            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
+        stage.set_style(spinner_style());
         stage.enable_steady_tick(Duration::from_millis(200));
         Self {
             bars: Some((multi, rounds, stage)),
@@ -301,6 +303,8 @@ impl Observer for Progress {
             Event::Stage { round, stage } => {
                 tracing::debug!(round, stage, "stage");
                 if let Some((_, _, bar)) = &self.bars {
+                    bar.set_style(spinner_style());
+                    bar.unset_length();
                     let what = match stage {
                         "initialise" => "training (or loading) the US VAE".to_owned(),
                         "retrain" => format!("round {round}: retraining TD-SPLIT"),
@@ -308,6 +312,23 @@ impl Observer for Progress {
                     };
                     bar.set_message(what);
                     bar.reset_elapsed();
+                }
+            }
+            Event::Progress { what, done, total } => {
+                if let Some((_, _, bar)) = &self.bars {
+                    if bar.length() != Some(total as u64) {
+                        bar.set_length(total as u64);
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "  training {prefix} [{bar:30}] step {pos}/{len} (ETA {eta})",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                        );
+                        bar.set_prefix(what);
+                        bar.reset_eta();
+                    }
+                    bar.set_position(done as u64);
                 }
             }
             Event::Round(record) => {
