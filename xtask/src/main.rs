@@ -4,13 +4,20 @@
 //! - `cargo xtask table1 …`: runs the implemented rows of the paper's Table 1 over seeds
 //!   and writes `table1.md`, `table1.json` and `curves.svg` ([`table1`]; SPEC §8,
 //!   docs/REPRODUCING.md).
+//! - `cargo xtask repr-quality …`: the representation-quality figure of issue 6 (a random
+//!   forest on 100 labelled pool points with the US VAE's latents vs TD-SPLIT's z_c;
+//!   [`repr_quality`]).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod repr_quality;
 mod table1;
 mod tidy;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Repository chores for tdal.
 #[derive(Debug, Parser)]
@@ -29,6 +36,10 @@ enum Command {
     /// (resuming finished and interrupted runs) and write table1.md, table1.json and
     /// curves.svg beside the paper's numbers.
     Table1(table1::Table1Args),
+    /// Representation quality (issue 6): test accuracy of a random forest on a fixed set of
+    /// labelled pool points with the US VAE's z, its first |z_c| coordinates and TD-SPLIT's
+    /// z_c after one update with those labels.
+    ReprQuality(repr_quality::ReprQualityArgs),
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -50,6 +61,13 @@ fn main() -> ExitCode {
         }
         Command::Table1(args) => match table1::main(&args) {
             Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::ReprQuality(args) => match repr_quality::main(&args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE

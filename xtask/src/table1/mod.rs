@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tdal_loop::{AcquisitionKind, Profile, RepresentationKind, RunConfig};
 
-mod clock;
+pub(crate) mod clock;
 mod curves;
 pub mod paper;
 mod progress;
@@ -210,7 +210,7 @@ pub const fn profile_name(profile: Profile) -> &'static str {
 }
 
 /// The command line as typed (`cargo xtask table1 …`).
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     let mut words = vec!["cargo".to_owned(), "xtask".to_owned()];
     for arg in std::env::args().skip(1) {
         if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
