@@ -26,28 +26,31 @@ fn weights(varmap: &candle_nn::VarMap) -> Vec<(String, Vec<f32>)> {
 }
 
 #[test]
-fn elbo_improves_over_a_few_dozen_steps_on_fmnist_mini() {
+fn elbo_improves_over_a_few_hundred_steps_on_fmnist_mini() {
     let images = fashion_train().images.slice_move(s![..160, .., .., ..]);
     let mut model = VaeModel::new(&VaeConfig::default(), 1, DeviceChoice::Cpu).unwrap();
     let before = negative_elbo(model.vae(), model.device(), images.view(), 1.0, 9).unwrap();
     let run = VaeTrainConfig {
-        epochs: 4,
+        epochs: 30,
         batch_size: 20,
-        kl_warmup_epochs: 1.0,
+        kl_warmup_epochs: 2.0,
         seed: 2,
         ..VaeTrainConfig::default()
     };
     let report = train_vae(&mut model, images.view(), &run).unwrap();
-    assert_eq!(report.steps, 32);
+    assert_eq!(report.steps, 240);
     let after = negative_elbo(model.vae(), model.device(), images.view(), 1.0, 9).unwrap();
     assert!(after.is_finite());
-    // Untrained: ≈ 1024 · ln 2 ≈ 710 nats per image; a few dozen Adam steps more than
-    // reconstruct the mean image.
+    // Untrained: ≈ 1024 · ln 2 ≈ 710 nats per image. A few hundred Adam steps get well
+    // past the mean image (≈ 0.5 · before) and keep improving after the KL warm-up.
     assert!(
-        after < 0.7 * before,
+        after < 0.5 * before,
         "negative ELBO {before:.1} → {after:.1} nats"
     );
-    assert!(report.epoch_neg_elbo.last() < report.epoch_neg_elbo.first());
+    let epochs = &report.epoch_neg_elbo;
+    let late: f64 = epochs[25..].iter().sum::<f64>() / 5.0;
+    let early: f64 = epochs[3..8].iter().sum::<f64>() / 5.0;
+    assert!(late < early, "epochs 3-7 {early:.1} nats, 25-29 {late:.1}");
 }
 
 #[test]
