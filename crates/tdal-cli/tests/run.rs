@@ -36,14 +36,18 @@ fn smoke_args(out: &Path, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// The only run folder under `out` (the cache folder aside).
-fn run_dir(out: &Path) -> PathBuf {
+/// The run folder under `out` (the one with a `config.toml`), if there is one yet.
+fn find_run_dir(out: &Path) -> Option<PathBuf> {
     std::fs::read_dir(out)
-        .unwrap()
+        .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.join("config.toml").exists())
-        .expect("a run folder")
+}
+
+/// The only run folder under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    find_run_dir(out).expect("a run folder")
 }
 
 /// Rounds without timings and memory, as JSON values.
@@ -105,9 +109,8 @@ fn kill_9_then_resume_ends_exactly_as_an_uninterrupted_run() {
     // Wait for two completed rounds, then SIGKILL (std's kill is SIGKILL on Unix).
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let lines = std::fs::read_dir(&killed)
-            .ok()
-            .and_then(|_| std::fs::read_to_string(run_dir(&killed).join("rounds.jsonl")).ok())
+        let lines = find_run_dir(&killed)
+            .and_then(|dir| std::fs::read_to_string(dir.join("rounds.jsonl")).ok())
             .map_or(0, |t| t.lines().count());
         if lines >= 2 {
             break;
