@@ -137,15 +137,8 @@ value_enum!(StrategyArg => StrategyKind {
 });
 
 fn parse_device(text: &str) -> Result<DeviceChoice, String> {
-    match text {
-        "cpu" => Ok(DeviceChoice::Cpu),
-        "cuda" => Ok(DeviceChoice::Cuda(0)),
-        _ => text
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(DeviceChoice::Cuda)
-            .ok_or_else(|| format!("expected cpu, cuda or cuda:N, got `{text}`")),
-    }
+    text.parse()
+        .map_err(|e: tdal_encoders::Error| e.to_string())
 }
 
 impl Args {
