@@ -237,23 +237,7 @@ impl Bar {
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a binary's report to its user
 pub fn main(args: &ReprQualityArgs) -> Result<()> {
     let command = crate::table1::command_line();
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => match std::env::var_os("TDAL_DATA_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => bail!(
-                "no data: pass --data-dir DIR (a folder holding mnist/ and fashion-mnist/, \
-                 e.g. fixtures/fmnist-mini) or set TDAL_DATA_DIR"
-            ),
-        },
-    };
-    if !data_dir.is_dir() {
-        bail!(
-            "--data-dir {} is not a folder: point it at a folder holding mnist/ and \
-             fashion-mnist/ (e.g. fixtures/fmnist-mini)",
-            data_dir.display()
-        );
-    }
+    let data_dir = crate::table1::data_dir(args.data_dir.as_deref())?;
     let cache_dir = args
         .cache_dir
         .clone()

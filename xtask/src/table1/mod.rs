@@ -250,23 +250,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => match std::env::var_os("TDAL_DATA_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => bail!(
-                "no data: pass --data-dir DIR (a folder holding mnist/ and fashion-mnist/, \
-                 e.g. fixtures/fmnist-mini) or set TDAL_DATA_DIR"
-            ),
-        },
-    };
-    if !data_dir.is_dir() {
-        bail!(
-            "--data-dir {} is not a folder: point it at a folder holding mnist/ and \
-             fashion-mnist/ (e.g. fixtures/fmnist-mini)",
-            data_dir.display()
-        );
-    }
+    let data_dir = crate::table1::data_dir(args.data_dir.as_deref())?;
     let setting = Setting {
         profile: args.profile.map_or(Profile::Quick, Profile::from),
         target_share: args.target_share,
@@ -357,4 +341,29 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
 /// peaks are cumulative.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The data folder: `--data-dir`, else `TDAL_DATA_DIR`; it must be a folder.
+///
+/// # Errors
+/// Neither is given, or the path is not a folder.
+pub(crate) fn data_dir(arg: Option<&std::path::Path>) -> Result<PathBuf> {
+    let data_dir = match arg {
+        Some(dir) => dir.to_path_buf(),
+        None => match std::env::var_os("TDAL_DATA_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => bail!(
+                "no data: pass --data-dir DIR (a folder holding mnist/ and fashion-mnist/, \
+                 e.g. fixtures/fmnist-mini) or set TDAL_DATA_DIR"
+            ),
+        },
+    };
+    if !data_dir.is_dir() {
+        bail!(
+            "--data-dir {} is not a folder: point it at a folder holding mnist/ and \
+             fashion-mnist/ (e.g. fixtures/fmnist-mini)",
+            data_dir.display()
+        );
+    }
+    Ok(data_dir)
 }
