@@ -254,6 +254,36 @@ fn stump_split_on_a_large_node_matches_brute_force() {
     assert!((partition_impurity(&probs) - best).abs() < 1e-5);
 }
 
+#[test]
+fn thresholds_are_midpoints_of_the_node_s_own_values() {
+    // Feature 0 splits the root (group H, pure class 2, from group G); G then splits on
+    // feature 1 between its own values 1 and 9, so scikit-learn's threshold is 5. H's
+    // feature-1 values 2..=8 lie in that gap: a threshold taken against the next value
+    // of the whole training set would be 1.5 and send (0, 4) to class 1.
+    let mut rows: Vec<[f32; 3]> = vec![
+        [0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 9.0, 1.0],
+        [0.0, 10.0, 1.0],
+    ];
+    rows.extend((2..=8).map(|v| [100.0, v as f32, 2.0]));
+    let x = Array2::from_shape_fn((rows.len(), 2), |(i, j)| rows[i][j]);
+    let y: Vec<u32> = rows.iter().map(|r| r[2] as u32).collect();
+    let mut tree = RandomForest::new(ForestParams {
+        n_trees: 1,
+        posterior_samples: 1,
+        max_features: MaxFeatures::All,
+        max_depth: None,
+        bootstrap: false,
+        n_classes: Some(3),
+    })
+    .unwrap();
+    tree.fit_seeded(x.view(), &y, 0).unwrap();
+    let test = array![[0.0, 4.9], [0.0, 5.1], [60.0, 5.0], [40.0, 5.0f32]];
+    let predicted = argmax_rows(&tree.predict_mean(test.view()).unwrap());
+    assert_eq!(predicted, vec![0, 1, 2, 0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

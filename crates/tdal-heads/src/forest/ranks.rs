@@ -58,11 +58,13 @@ impl RankTable {
         &self.ranks[feature * self.rows..(feature + 1) * self.rows]
     }
 
-    /// A float threshold `t` with `value(rank) <= t < value(rank + 1)`: the midpoint, as
-    /// scikit-learn uses, or the lower value when the midpoint rounds up to the upper one.
-    pub(crate) fn threshold(&self, feature: usize, rank: u32) -> f32 {
+    /// A float threshold `t` with `value(rank) <= t < value(upper)` (`rank < upper`): the
+    /// midpoint, as scikit-learn uses, or the lower value when the midpoint rounds up to
+    /// the upper one.
+    pub(crate) fn threshold(&self, feature: usize, rank: u32, upper: u32) -> f32 {
+        debug_assert!(rank < upper);
         let lower = self.values[feature][rank as usize];
-        let upper = self.values[feature][rank as usize + 1];
+        let upper = self.values[feature][upper as usize];
         #[allow(clippy::cast_possible_truncation)]
         let mid = ((f64::from(lower) + f64::from(upper)) / 2.0) as f32;
         if mid >= lower && mid < upper {

@@ -60,6 +60,11 @@ struct Split {
     feature: usize,
     /// Samples with rank `<= rank` in `feature` go left.
     rank: u32,
+    /// The smallest rank among the node's samples that go right: the threshold is the
+    /// midpoint of the two values the node's samples leave a gap between, as in
+    /// scikit-learn, not of `rank` and the next rank of the whole training set (a value
+    /// of a row outside the node, often far closer to the left side).
+    right_rank: u32,
     n_left: usize,
 }
 
@@ -139,7 +144,9 @@ impl Tree {
             let left = tree.nodes.len() as u32;
             tree.nodes[pending.node as usize] = Node {
                 feature: split.feature as u32,
-                threshold: spec.ranks.threshold(split.feature, split.rank),
+                threshold: spec
+                    .ranks
+                    .threshold(split.feature, split.rank, split.right_rank),
                 left,
                 right: left + 1,
             };
@@ -310,6 +317,7 @@ fn best_split(
                     best = Some(Split {
                         feature,
                         rank: (keys[i] >> 32) as u32,
+                        right_rank: (keys[i + 1] >> 32) as u32,
                         n_left: i + 1,
                     });
                 }
