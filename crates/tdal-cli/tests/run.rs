@@ -205,6 +205,10 @@ fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
             path_str(&config),
             "--beta",
             "2",
+            "--target-share",
+            "0.06",
+            "--max-pool",
+            "1500",
         ])
         .assert()
         .success();
@@ -214,6 +218,8 @@ fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
         "seed = 7",
         "budget = 26",
         "beta = 2.0",
+        "target_share = 0.06",
+        "max_pool = 1500",
         "[encoder]",
     ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");

@@ -47,6 +47,13 @@ pub struct Table1Args {
     /// imbalance ratio 10 (0.06 is what the paper's Table 5 Random row implies).
     #[arg(long, value_parser = parse_share)]
     target_share: Option<f64>,
+    /// Cap on the pool size: redundant and target counts shrink proportionally (default:
+    /// the profile's; none for quick and paper). On ../shared/data, `--target-share 0.06
+    /// --max-pool 20000` keeps the 600 images per digit of the paper's pool among 18,800
+    /// Fashion-MNIST images instead of 60,000 (its MNIST sample has too few digits for a
+    /// 6 % share of the full pool).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_pool: Option<u64>,
     /// Folder with mnist/ and fashion-mnist/ (else TDAL_DATA_DIR); not needed with
     /// --report-only.
     #[arg(long, value_name = "DIR")]
@@ -78,6 +85,12 @@ impl From<ProfileArg> for Profile {
             ProfileArg::Paper => Self::Paper,
         }
     }
+}
+
+fn max_pool(args: &Table1Args) -> Result<Option<usize>> {
+    args.max_pool
+        .map(|cap| usize::try_from(cap).context("--max-pool does not fit this machine's usize"))
+        .transpose()
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {
@@ -166,6 +179,8 @@ pub struct Setting {
     pub profile: Profile,
     /// `data.target_share` (`None`: the paper's imbalance ratio).
     pub target_share: Option<f64>,
+    /// `data.max_pool` when it differs from the profile's (`None`: the profile's).
+    pub max_pool: Option<usize>,
 }
 
 impl Setting {
@@ -177,6 +192,9 @@ impl Setting {
         cfg.representation = row.representation();
         cfg.acquisition = row.acquisition();
         cfg.data.target_share = self.target_share;
+        if let Some(cap) = self.max_pool {
+            cfg.data.max_pool = Some(cap);
+        }
         cfg.data.dir = data_dir.map(Path::to_path_buf);
         cfg
     }
@@ -188,14 +206,29 @@ impl Setting {
         Row::of(cfg).is_some_and(|row| self.config(row, cfg.seed, None).run_id() == run_id)
     }
 
-    /// `quick`, `quick, target share 0.06`.
+    /// The setting of a run's configuration (a pool cap equal to the profile's is no
+    /// override).
+    #[must_use]
+    pub fn of(cfg: &RunConfig) -> Self {
+        let preset = RunConfig::preset(cfg.profile).data.max_pool;
+        Self {
+            profile: cfg.profile,
+            target_share: cfg.data.target_share,
+            max_pool: cfg.data.max_pool.filter(|&cap| Some(cap) != preset),
+        }
+    }
+
+    /// `quick`, `quick, target share 0.06, pool cap 20000`.
     #[must_use]
     pub fn describe(&self) -> String {
-        let profile = profile_name(self.profile);
-        match self.target_share {
-            Some(share) => format!("{profile}, target share {share}"),
-            None => profile.to_owned(),
+        let mut text = profile_name(self.profile).to_owned();
+        if let Some(share) = self.target_share {
+            text.push_str(&format!(", target share {share}"));
         }
+        if let Some(cap) = self.max_pool {
+            text.push_str(&format!(", pool cap {cap}"));
+        }
+        text
     }
 }
 
@@ -237,6 +270,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
             report::Selection::Infer {
                 profile: args.profile.map(Profile::from),
                 target_share: args.target_share,
+                max_pool: max_pool(args)?,
             },
             &report::Context {
                 command,
@@ -254,6 +288,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
     let setting = Setting {
         profile: args.profile.map_or(Profile::Quick, Profile::from),
         target_share: args.target_share,
+        max_pool: max_pool(args)?,
     };
     let rows: Vec<Row> = if args.rows.is_empty() {
         Row::ALL.to_vec()

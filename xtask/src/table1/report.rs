@@ -41,6 +41,8 @@ pub enum Selection {
         profile: Option<Profile>,
         /// Only runs with this target share.
         target_share: Option<f64>,
+        /// Only runs with this pool cap.
+        max_pool: Option<usize>,
     },
 }
 
@@ -340,7 +342,8 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
         Selection::Infer {
             profile,
             target_share,
-        } => infer_setting(out, &runs, profile, target_share)?,
+            max_pool,
+        } => infer_setting(out, &runs, profile, target_share, max_pool)?,
     };
     let mut ignored: Vec<String> = unreadable;
     let mut by_row: BTreeMap<Row, Vec<&RunFolder>> = BTreeMap::new();
@@ -399,16 +402,15 @@ fn infer_setting(
     runs: &[RunFolder],
     profile: Option<Profile>,
     target_share: Option<f64>,
+    max_pool: Option<usize>,
 ) -> Result<Setting> {
     let mut found: Vec<Setting> = Vec::new();
     for run in runs {
-        let setting = Setting {
-            profile: run.config.profile,
-            target_share: run.config.data.target_share,
-        };
+        let setting = Setting::of(&run.config);
         if setting.owns(&run.id, &run.config)
             && profile.is_none_or(|p| p == setting.profile)
             && target_share.is_none_or(|s| Some(s) == setting.target_share)
+            && max_pool.is_none_or(|c| Some(c) == setting.max_pool)
             && !found.contains(&setting)
         {
             found.push(setting);
@@ -418,19 +420,20 @@ fn infer_setting(
         [one] => Ok(*one),
         [] => bail!(
             "no runs of the table's rows{} in {}",
-            match (profile, target_share) {
-                (None, None) => String::new(),
-                (p, s) => format!(
-                    " with{}{}",
+            match (profile, target_share, max_pool) {
+                (None, None, None) => String::new(),
+                (p, s, c) => format!(
+                    " with{}{}{}",
                     p.map(|p| format!(" profile {}", profile_name(p)))
                         .unwrap_or_default(),
-                    s.map(|s| format!(" target share {s}")).unwrap_or_default()
+                    s.map(|s| format!(" target share {s}")).unwrap_or_default(),
+                    c.map(|c| format!(" pool cap {c}")).unwrap_or_default()
                 ),
             },
             out.join("runs").display()
         ),
         many => bail!(
-            "{} holds runs of several settings ({}); choose one with --profile and --target-share",
+            "{} holds runs of several settings ({}); choose one with --profile, --target-share and --max-pool",
             out.join("runs").display(),
             many.iter()
                 .map(Setting::describe)
@@ -580,10 +583,13 @@ pub fn markdown(r: &Report) -> String {
 }
 
 fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
-    let share = r.setting.target_share.map_or_else(
+    let mut share = r.setting.target_share.map_or_else(
         || "imbalance ratio 10 (the paper's; ≈ 2 % targets)".to_owned(),
         |t| format!("target share {t} (instead of imbalance ratio 10)"),
     );
+    if let Some(cap) = r.setting.max_pool {
+        share.push_str(&format!(", at most {cap} images"));
+    }
     writeln!(
         s,
         "# Table 1 on F+MNIST — profile `{}`\n",
@@ -915,6 +921,7 @@ mod tests {
         Setting {
             profile: Profile::Smoke,
             target_share: None,
+            max_pool: None,
         }
     }
 
@@ -1065,6 +1072,7 @@ mod tests {
         let quick = Setting {
             profile: Profile::Quick,
             target_share: None,
+            max_pool: None,
         };
         synthetic_run(&runs, &quick.config(Row::TdSplit, 0, None), 0.1, 4, true);
         std::fs::create_dir_all(runs.join("junk")).unwrap();
@@ -1096,6 +1104,7 @@ mod tests {
         let infer = |profile, target_share| Selection::Infer {
             profile,
             target_share,
+            max_pool: None,
         };
         assert!(
             build(out.path(), infer(None, None), &ctx())
@@ -1106,6 +1115,7 @@ mod tests {
         let shared = Setting {
             profile: Profile::Smoke,
             target_share: Some(0.06),
+            max_pool: None,
         };
         synthetic_run(&runs, &shared.config(Row::UsRandom, 0, None), 0.7, 3, true);
         let (setting, _) = build(out.path(), infer(None, None), &ctx()).unwrap();
@@ -1124,6 +1134,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("profile paper"), "{err}");
+
+        // A pool cap is part of the setting: the smoke preset's own cap is no override,
+        // another cap is, and --max-pool picks it out.
+        assert_eq!(
+            Setting::of(&smoke().config(Row::UsRandom, 0, None)),
+            smoke()
+        );
+        let capped = Setting {
+            max_pool: Some(1_500),
+            ..shared
+        };
+        let cfg = capped.config(Row::UsRandom, 0, None);
+        assert_eq!(cfg.data.max_pool, Some(1_500));
+        assert_eq!(Setting::of(&cfg), capped);
+        synthetic_run(&runs, &cfg, 0.6, 3, true);
+        let err = build(out.path(), infer(None, Some(0.06)), &ctx())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pool cap 1500") && err.contains("--max-pool"),
+            "{err}"
+        );
+        let pick = Selection::Infer {
+            profile: None,
+            target_share: Some(0.06),
+            max_pool: Some(1_500),
+        };
+        let (setting, report) = build(out.path(), pick, &ctx()).unwrap();
+        assert_eq!(setting, capped);
+        assert!(markdown(&report).contains("at most 1500 images"));
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Args {
     /// Instead of --ir: the pool's target-class share, in (0, 1).
     #[arg(long, value_name = "FRACTION")]
     pub target_share: Option<f64>,
+    /// Cap on the pool size: redundant and target counts shrink proportionally (with
+    /// --target-share 0.06, 20000 keeps the 600 images per digit that --ir 10 gives).
+    #[arg(long, value_name = "N")]
+    pub max_pool: Option<usize>,
     /// Total labels at the end, initial labels included.
     #[arg(long)]
     pub budget: Option<usize>,
@@ -178,6 +182,9 @@ impl Args {
         if let Some(v) = self.target_share {
             cfg.data.target_share = Some(v);
             cfg.data.ir = None;
+        }
+        if let Some(v) = self.max_pool {
+            cfg.data.max_pool = Some(v);
         }
         if let Some(v) = self.budget {
             cfg.active.budget = v;
