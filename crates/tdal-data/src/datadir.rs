@@ -73,6 +73,22 @@ impl KnownDataset {
     }
 }
 
+/// The data directory: `explicit` (`--data-dir`, a config's `data.dir`), else the
+/// `TDAL_DATA_DIR` environment variable when it is set and not empty. Whether the folder
+/// exists is checked by [`locate`].
+///
+/// # Errors
+/// [`Error::NoDataDir`] when neither is given.
+pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    match std::env::var_os("TDAL_DATA_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Err(Error::NoDataDir),
+    }
+}
+
 /// Finds `dataset`'s folder inside `data_dir`.
 ///
 /// `allow_direct` accepts `data_dir` itself when it holds the dataset's files directly
@@ -135,4 +151,19 @@ pub fn locate(data_dir: &Path, dataset: KnownDataset, allow_direct: bool) -> Res
         ),
         hint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_folder_wins_and_none_is_a_clear_error() {
+        let dir = Path::new("some/where");
+        assert_eq!(resolve(Some(dir)).unwrap(), dir);
+        // The environment is shared by the test threads, so only the error text is checked
+        // here; the CLI tests run without TDAL_DATA_DIR and check the whole message.
+        let text = Error::NoDataDir.to_string();
+        assert!(text.contains("--data-dir") && text.contains("TDAL_DATA_DIR"), "{text}");
+    }
 }

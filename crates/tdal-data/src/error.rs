@@ -8,6 +8,12 @@ use std::path::PathBuf;
 /// Everything that can go wrong while reading datasets or building a messy pool.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Neither `--data-dir` nor `TDAL_DATA_DIR` names a data directory.
+    #[error(
+        "no data directory: pass --data-dir DIR or set TDAL_DATA_DIR to a folder holding one \
+         sub-folder per dataset (e.g. DIR/mnist/ and DIR/fashion-mnist/)"
+    )]
+    NoDataDir,
     /// A file or folder the reader needs does not exist.
     #[error("{what} not found (looked for {looked_for}); {hint}")]
     Missing {

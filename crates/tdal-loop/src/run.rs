@@ -112,7 +112,7 @@ pub struct Task {
 /// # Errors
 /// [`Error::RunExists`] when the run folder exists and `resume` is off; [`Error::Resume`]
 /// when its records belong to another configuration; data, encoder, head and acquisition
-/// errors; [`Error::Config`] when no data directory is given.
+/// errors ([`tdal_data::Error::NoDataDir`] when no data directory is given).
 pub fn run(cfg: &RunConfig, opts: &RunOptions, observer: &mut dyn Observer) -> Result<RunSummary> {
     cfg.check()?;
     opts.device.open()?; // fail before any work when the device is unavailable
@@ -177,20 +177,9 @@ fn prepare_dir(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<Option<RunSu
 /// Builds the named pool and splits it into what the loop may see and the oracle.
 ///
 /// # Errors
-/// [`Error::Config`] without a data directory; data errors.
+/// Data errors, among them [`tdal_data::Error::NoDataDir`] without a data directory.
 pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
-    let data_dir = cfg
-        .data
-        .dir
-        .clone()
-        .or_else(|| std::env::var_os("TDAL_DATA_DIR").map(PathBuf::from))
-        .ok_or_else(|| {
-            Error::Config(
-                "no data directory: pass --data-dir DIR (or data.dir in the config) or set \
-                 TDAL_DATA_DIR"
-                    .into(),
-            )
-        })?;
+    let data_dir = tdal_data::datadir::resolve(cfg.data.dir.as_deref())?;
     let options = PoolOptions {
         targets: cfg.data.targets.clone(),
         imbalance: cfg

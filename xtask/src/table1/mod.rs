@@ -383,16 +383,7 @@ fn reset_peak_rss() {
 /// # Errors
 /// Neither is given, or the path is not a folder.
 pub(crate) fn data_dir(arg: Option<&std::path::Path>) -> Result<PathBuf> {
-    let data_dir = match arg {
-        Some(dir) => dir.to_path_buf(),
-        None => match std::env::var_os("TDAL_DATA_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => bail!(
-                "no data: pass --data-dir DIR (a folder holding mnist/ and fashion-mnist/, \
-                 e.g. fixtures/fmnist-mini) or set TDAL_DATA_DIR"
-            ),
-        },
-    };
+    let data_dir = tdal_data::datadir::resolve(arg)?;
     if !data_dir.is_dir() {
         bail!(
             "--data-dir {} is not a folder: point it at a folder holding mnist/ and \

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use tdal_data::chexpert::ChexpertOptions;
 use tdal_data::preview::{PreviewOptions, render_preview, save_png};
@@ -91,15 +91,7 @@ pub struct PoolArgs {
 
 impl PoolArgs {
     fn data_dir(&self) -> Result<PathBuf> {
-        if let Some(dir) = &self.data_dir {
-            return Ok(dir.clone());
-        }
-        match std::env::var_os("TDAL_DATA_DIR") {
-            Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-            _ => bail!(
-                "no data directory: pass --data-dir DIR or set TDAL_DATA_DIR to a folder holding mnist/ and fashion-mnist/ (IDX files)"
-            ),
-        }
+        Ok(tdal_data::datadir::resolve(self.data_dir.as_deref())?)
     }
 
     fn options(&self) -> PoolOptions {
