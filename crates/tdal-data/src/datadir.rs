@@ -164,6 +164,9 @@ mod tests {
         // The environment is shared by the test threads, so only the error text is checked
         // here; the CLI tests run without TDAL_DATA_DIR and check the whole message.
         let text = Error::NoDataDir.to_string();
-        assert!(text.contains("--data-dir") && text.contains("TDAL_DATA_DIR"), "{text}");
+        assert!(
+            text.contains("--data-dir") && text.contains("TDAL_DATA_DIR"),
+            "{text}"
+        );
     }
 }
