@@ -285,10 +285,13 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
     }
 
     let data_dir = crate::table1::data_dir(args.data_dir.as_deref())?;
+    let profile = args.profile.map_or(Profile::Quick, Profile::from);
+    // As `Setting::of` reads it back: a cap equal to the profile's is no override.
+    let preset_cap = RunConfig::preset(profile).data.max_pool;
     let setting = Setting {
-        profile: args.profile.map_or(Profile::Quick, Profile::from),
+        profile,
         target_share: args.target_share,
-        max_pool: max_pool(args)?,
+        max_pool: max_pool(args)?.filter(|&cap| Some(cap) != preset_cap),
     };
     let rows: Vec<Row> = if args.rows.is_empty() {
         Row::ALL.to_vec()
