@@ -2,35 +2,14 @@
 //! empty cache, and the whole figure on the bundled `fixtures/fmnist-mini` (smoke profile,
 //! seconds), twice: the second time the US VAE comes from the cache.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use assert_cmd::Command;
+use common::{fails, fixture, xtask};
 
 /// `xtask repr-quality …` with `TDAL_DATA_DIR` cleared.
 fn repr_quality() -> Command {
-    let mut cmd = Command::cargo_bin("xtask").unwrap();
-    cmd.env_remove("TDAL_DATA_DIR").arg("repr-quality");
-    cmd
-}
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("fixtures/fmnist-mini")
-}
-
-/// Runs `cmd` expecting failure; returns stderr, which must mention `needle`.
-fn fails(cmd: &mut Command, needle: &str) -> String {
-    let output = cmd.output().unwrap();
-    assert!(!output.status.success(), "expected failure for {cmd:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains(needle),
-        "stderr should mention {needle:?}: {stderr}"
-    );
-    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
-    stderr
+    xtask("repr-quality")
 }
 
 #[test]

@@ -2,9 +2,12 @@
 //! written here with the loop's record types, and a real smoke run on the bundled
 //! `fixtures/fmnist-mini`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use common::{fails, fixture, xtask};
 use tdal_loop::record::{self, files};
 use tdal_loop::{
     Accuracies, AcquisitionKind, Profile, RepresentationKind, RoundRecord, RunConfig, RunSummary,
@@ -13,29 +16,7 @@ use tdal_loop::{
 
 /// `xtask table1 …` with `TDAL_DATA_DIR` cleared.
 fn table1() -> Command {
-    let mut cmd = Command::cargo_bin("xtask").unwrap();
-    cmd.env_remove("TDAL_DATA_DIR").arg("table1");
-    cmd
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Runs `cmd` expecting failure; returns stderr, which must mention `needle`.
-fn fails(cmd: &mut Command, needle: &str) -> String {
-    let output = cmd.output().unwrap();
-    assert!(!output.status.success(), "expected failure for {cmd:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains(needle),
-        "stderr should mention {needle:?}: {stderr}"
-    );
-    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
-    stderr
+    xtask("table1")
 }
 
 #[test]
@@ -200,7 +181,7 @@ fn report_only_rewrites_the_report_from_existing_runs() {
 #[test]
 fn smoke_table_on_the_bundled_fixture() {
     let out = tempfile::tempdir().unwrap();
-    let data = workspace().join("fixtures/fmnist-mini");
+    let data = fixture();
     let args = |cmd: &mut Command| {
         cmd.args([
             "--profile",
