@@ -8,6 +8,7 @@
 //! new folder instead of mixing results. The report ([`report`]) only reads run folders,
 //! so `--report-only` can rewrite it at any time, also while runs are in progress.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -52,8 +53,8 @@ pub struct Table1Args {
     /// --max-pool 20000` keeps the 600 images per digit of the paper's pool among 18,800
     /// Fashion-MNIST images instead of 60,000 (its MNIST sample has too few digits for a
     /// 6 % share of the full pool).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    max_pool: Option<u64>,
+    #[arg(long, value_name = "N")]
+    max_pool: Option<NonZeroUsize>,
     /// Folder with mnist/ and fashion-mnist/ (else TDAL_DATA_DIR); not needed with
     /// --report-only.
     #[arg(long, value_name = "DIR")]
@@ -85,12 +86,6 @@ impl From<ProfileArg> for Profile {
             ProfileArg::Paper => Self::Paper,
         }
     }
-}
-
-fn max_pool(args: &Table1Args) -> Result<Option<usize>> {
-    args.max_pool
-        .map(|cap| usize::try_from(cap).context("--max-pool does not fit this machine's usize"))
-        .transpose()
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {
@@ -270,7 +265,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
             report::Selection::Infer {
                 profile: args.profile.map(Profile::from),
                 target_share: args.target_share,
-                max_pool: max_pool(args)?,
+                max_pool: args.max_pool.map(NonZeroUsize::get),
             },
             &report::Context {
                 command,
@@ -291,7 +286,10 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
     let setting = Setting {
         profile,
         target_share: args.target_share,
-        max_pool: max_pool(args)?.filter(|&cap| Some(cap) != preset_cap),
+        max_pool: args
+            .max_pool
+            .map(NonZeroUsize::get)
+            .filter(|&cap| Some(cap) != preset_cap),
     };
     let rows: Vec<Row> = if args.rows.is_empty() {
         Row::ALL.to_vec()
