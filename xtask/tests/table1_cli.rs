@@ -67,6 +67,15 @@ fn bad_numbers_are_rejected() {
             .arg(out.path()),
         "quick",
     );
+    for flag in ["--max-pool", "--min-update-steps"] {
+        fails(
+            table1()
+                .args([flag, "0", "--data-dir", "."])
+                .arg("--out")
+                .arg(out.path()),
+            flag,
+        );
+    }
     fails(table1().args(["--data-dir", "."]), "--out");
 }
 

@@ -191,6 +191,12 @@ pub struct EncoderConfig {
     /// absent: the whole pool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_images: Option<usize>,
+    /// Least unlabelled steps per TD-SPLIT update: an update makes as many whole passes
+    /// over its images (at least `split_epochs`) as it takes to reach this many steps, so
+    /// a smaller pool gets as much training per update as the full one (absent:
+    /// `split_epochs` passes whatever the pool's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_update_steps: Option<usize>,
 }
 
 /// Everything that defines a run.
@@ -269,6 +275,7 @@ impl RunConfig {
                     ScheduleKind::AfterEvery
                 },
                 update_images: None,
+                min_update_steps: None,
             },
         }
     }
@@ -366,6 +373,9 @@ impl RunConfig {
         }
         if e.update_images == Some(0) {
             return bad("encoder.update_images must be ≥ 1 when given".into());
+        }
+        if e.min_update_steps == Some(0) {
+            return bad("encoder.min_update_steps must be ≥ 1 when given".into());
         }
         let d = &self.data;
         if d.ir.is_some() && d.target_share.is_some() {

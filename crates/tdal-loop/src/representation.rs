@@ -263,6 +263,7 @@ pub struct SplitVae {
     train: SplitTrainConfig,
     warm_start: bool,
     update_images: Option<usize>,
+    min_update_steps: Option<usize>,
     seed: u64,
     cache: Cache,
     device: DeviceChoice,
@@ -311,6 +312,7 @@ impl SplitVae {
             train,
             warm_start: cfg.split_warm_start,
             update_images: cfg.update_images,
+            min_update_steps: cfg.min_update_steps,
             seed,
             cache,
             device,
@@ -352,29 +354,26 @@ impl Representation for SplitVae {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<bool> {
         let model = self.model.as_mut().ok_or_else(not_initialised)?;
+        let n = pool.len_of(Axis(0));
+        let images = self.update_images.map_or(n, |m| m.min(n));
         let train = SplitTrainConfig {
             seed: stream_seed(self.seed, "td-split-update", round),
+            epochs: update_passes(
+                self.train.epochs,
+                self.min_update_steps,
+                images,
+                self.train.batch_size,
+            ),
             ..self.train.clone()
         };
-        let n = pool.len_of(Axis(0));
-        match self.update_images {
-            Some(m) if m < n => {
-                let mut rng = crate::seeds::rng(self.seed, "td-split-subsample", round);
-                let mut idx = rand::seq::index::sample(&mut rng, n, m).into_vec();
-                idx.sort_unstable();
-                let subset: Array4<f32> = pool.select(Axis(0), &idx);
-                train_split_with_progress(
-                    model,
-                    subset.view(),
-                    labelled,
-                    labels,
-                    &train,
-                    progress,
-                )?;
-            }
-            _ => {
-                train_split_with_progress(model, pool, labelled, labels, &train, progress)?;
-            }
+        if images < n {
+            let mut rng = crate::seeds::rng(self.seed, "td-split-subsample", round);
+            let mut idx = rand::seq::index::sample(&mut rng, n, images).into_vec();
+            idx.sort_unstable();
+            let subset: Array4<f32> = pool.select(Axis(0), &idx);
+            train_split_with_progress(model, subset.view(), labelled, labels, &train, progress)?;
+        } else {
+            train_split_with_progress(model, pool, labelled, labels, &train, progress)?;
         }
         Ok(true)
     }
@@ -403,5 +402,51 @@ impl Representation for SplitVae {
         }
         self.model = Some(model);
         Ok(())
+    }
+}
+
+/// Whole passes over `images` unlabelled images, `batch` per step, that one TD-SPLIT update
+/// makes: at least `epochs`, and enough to reach `min_steps` steps when given.
+fn update_passes(epochs: usize, min_steps: Option<usize>, images: usize, batch: usize) -> usize {
+    let steps_per_pass = images.div_ceil(batch.max(1)).max(1);
+    min_steps.map_or(epochs, |steps| epochs.max(steps.div_ceil(steps_per_pass)))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::update_passes;
+
+    #[test]
+    fn a_smaller_pool_gets_as_many_steps_as_the_full_one() {
+        // The F+MNIST pool: 61,200 images are 306 steps of 200, so one pass already
+        // reaches 300 steps; the 20,000-image pool (100 steps a pass) needs three.
+        assert_eq!(update_passes(1, Some(300), 61_200, 200), 1);
+        assert_eq!(update_passes(1, Some(300), 20_000, 200), 3);
+        assert_eq!(update_passes(1, None, 20_000, 200), 1);
+        assert_eq!(update_passes(4, Some(300), 20_000, 200), 4);
+    }
+
+    proptest! {
+        #[test]
+        fn passes_are_the_fewest_that_reach_the_steps(
+            epochs in 1_usize..10,
+            min_steps in proptest::option::of(1_usize..5_000),
+            images in 1_usize..100_000,
+            batch in 1_usize..512,
+        ) {
+            let passes = update_passes(epochs, min_steps, images, batch);
+            let per_pass = images.div_ceil(batch);
+            prop_assert!(passes >= epochs);
+            if let Some(steps) = min_steps {
+                prop_assert!(passes * per_pass >= steps);
+                if passes > epochs {
+                    prop_assert!((passes - 1) * per_pass < steps);
+                }
+            } else {
+                prop_assert_eq!(passes, epochs);
+            }
+        }
     }
 }

@@ -55,6 +55,13 @@ pub struct Table1Args {
     /// 6 % share of the full pool).
     #[arg(long, value_name = "N")]
     max_pool: Option<NonZeroUsize>,
+    /// Least unlabelled steps per TD-SPLIT update (`encoder.min_update_steps`): an update
+    /// makes as many whole passes over the pool as reach N. The quick profile's one pass
+    /// is 306 steps on the full pool; with --max-pool 20000 it is 100, and
+    /// `--min-update-steps 300` gives the smaller pool three passes, as much training per
+    /// update as the full pool gets.
+    #[arg(long, value_name = "N")]
+    min_update_steps: Option<NonZeroUsize>,
     /// Folder with mnist/ and fashion-mnist/ (else TDAL_DATA_DIR); not needed with
     /// --report-only.
     #[arg(long, value_name = "DIR")]
@@ -176,6 +183,8 @@ pub struct Setting {
     pub target_share: Option<f64>,
     /// `data.max_pool` when it differs from the profile's (`None`: the profile's).
     pub max_pool: Option<usize>,
+    /// `encoder.min_update_steps` (`None`: the profile's passes whatever the pool size).
+    pub min_update_steps: Option<usize>,
 }
 
 impl Setting {
@@ -190,6 +199,7 @@ impl Setting {
         if let Some(cap) = self.max_pool {
             cfg.data.max_pool = Some(cap);
         }
+        cfg.encoder.min_update_steps = self.min_update_steps;
         cfg.data.dir = data_dir.map(Path::to_path_buf);
         cfg
     }
@@ -210,6 +220,7 @@ impl Setting {
             profile: cfg.profile,
             target_share: cfg.data.target_share,
             max_pool: cfg.data.max_pool.filter(|&cap| Some(cap) != preset),
+            min_update_steps: cfg.encoder.min_update_steps,
         }
     }
 
@@ -222,6 +233,9 @@ impl Setting {
         }
         if let Some(cap) = self.max_pool {
             text.push_str(&format!(", pool cap {cap}"));
+        }
+        if let Some(steps) = self.min_update_steps {
+            text.push_str(&format!(", ≥ {steps} steps per TD-SPLIT update"));
         }
         text
     }
@@ -266,6 +280,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
                 profile: args.profile.map(Profile::from),
                 target_share: args.target_share,
                 max_pool: args.max_pool.map(NonZeroUsize::get),
+                min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
             },
             &report::Context {
                 command,
@@ -290,6 +305,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
             .max_pool
             .map(NonZeroUsize::get)
             .filter(|&cap| Some(cap) != preset_cap),
+        min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
     };
     let rows: Vec<Row> = if args.rows.is_empty() {
         Row::ALL.to_vec()

@@ -43,6 +43,8 @@ pub enum Selection {
         target_share: Option<f64>,
         /// Only runs with this pool cap.
         max_pool: Option<usize>,
+        /// Only runs with this least number of steps per TD-SPLIT update.
+        min_update_steps: Option<usize>,
     },
 }
 
@@ -343,7 +345,17 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
             profile,
             target_share,
             max_pool,
-        } => infer_setting(out, &runs, profile, target_share, max_pool)?,
+            min_update_steps,
+        } => infer_setting(
+            out,
+            &runs,
+            Wanted {
+                profile,
+                target_share,
+                max_pool,
+                min_update_steps,
+            },
+        )?,
     };
     let mut ignored: Vec<String> = unreadable;
     let mut by_row: BTreeMap<Row, Vec<&RunFolder>> = BTreeMap::new();
@@ -397,20 +409,53 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
     Ok((setting, report))
 }
 
-fn infer_setting(
-    out: &Path,
-    runs: &[RunFolder],
+/// The narrowing flags of `--report-only` (`None`: any).
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
     profile: Option<Profile>,
     target_share: Option<f64>,
     max_pool: Option<usize>,
-) -> Result<Setting> {
+    min_update_steps: Option<usize>,
+}
+
+impl Wanted {
+    fn admits(&self, setting: &Setting) -> bool {
+        self.profile.is_none_or(|p| p == setting.profile)
+            && self
+                .target_share
+                .is_none_or(|s| Some(s) == setting.target_share)
+            && self.max_pool.is_none_or(|c| Some(c) == setting.max_pool)
+            && self
+                .min_update_steps
+                .is_none_or(|m| Some(m) == setting.min_update_steps)
+    }
+
+    /// ` with profile quick target share 0.06`, or nothing when no flag narrows.
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            self.profile.map(|p| format!("profile {}", profile_name(p))),
+            self.target_share.map(|s| format!("target share {s}")),
+            self.max_pool.map(|c| format!("pool cap {c}")),
+            self.min_update_steps
+                .map(|m| format!("≥ {m} steps per TD-SPLIT update")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", parts.join(" "))
+        }
+    }
+}
+
+fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> Result<Setting> {
     let mut found: Vec<Setting> = Vec::new();
     for run in runs {
         let setting = Setting::of(&run.config);
         if setting.owns(&run.id, &run.config)
-            && profile.is_none_or(|p| p == setting.profile)
-            && target_share.is_none_or(|s| Some(s) == setting.target_share)
-            && max_pool.is_none_or(|c| Some(c) == setting.max_pool)
+            && wanted.admits(&setting)
             && !found.contains(&setting)
         {
             found.push(setting);
@@ -420,20 +465,11 @@ fn infer_setting(
         [one] => Ok(*one),
         [] => bail!(
             "no runs of the table's rows{} in {}",
-            match (profile, target_share, max_pool) {
-                (None, None, None) => String::new(),
-                (p, s, c) => format!(
-                    " with{}{}{}",
-                    p.map(|p| format!(" profile {}", profile_name(p)))
-                        .unwrap_or_default(),
-                    s.map(|s| format!(" target share {s}")).unwrap_or_default(),
-                    c.map(|c| format!(" pool cap {c}")).unwrap_or_default()
-                ),
-            },
+            wanted.describe(),
             out.join("runs").display()
         ),
         many => bail!(
-            "{} holds runs of several settings ({}); choose one with --profile, --target-share and --max-pool",
+            "{} holds runs of several settings ({}); choose one with --profile, --target-share, --max-pool and --min-update-steps",
             out.join("runs").display(),
             many.iter()
                 .map(Setting::describe)
@@ -589,6 +625,11 @@ fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
     );
     if let Some(cap) = r.setting.max_pool {
         share.push_str(&format!(", at most {cap} images"));
+    }
+    if let Some(steps) = r.setting.min_update_steps {
+        share.push_str(&format!(
+            ", TD-SPLIT updates of at least {steps} unlabelled steps (whole passes over the pool)"
+        ));
     }
     writeln!(
         s,
@@ -922,6 +963,7 @@ mod tests {
             profile: Profile::Smoke,
             target_share: None,
             max_pool: None,
+            min_update_steps: None,
         }
     }
 
@@ -1073,6 +1115,7 @@ mod tests {
             profile: Profile::Quick,
             target_share: None,
             max_pool: None,
+            min_update_steps: None,
         };
         synthetic_run(&runs, &quick.config(Row::TdSplit, 0, None), 0.1, 4, true);
         std::fs::create_dir_all(runs.join("junk")).unwrap();
@@ -1105,6 +1148,7 @@ mod tests {
             profile,
             target_share,
             max_pool: None,
+            min_update_steps: None,
         };
         assert!(
             build(out.path(), infer(None, None), &ctx())
@@ -1116,6 +1160,7 @@ mod tests {
             profile: Profile::Smoke,
             target_share: Some(0.06),
             max_pool: None,
+            min_update_steps: None,
         };
         synthetic_run(&runs, &shared.config(Row::UsRandom, 0, None), 0.7, 3, true);
         let (setting, _) = build(out.path(), infer(None, None), &ctx()).unwrap();
@@ -1156,14 +1201,40 @@ mod tests {
             err.contains("pool cap 1500") && err.contains("--max-pool"),
             "{err}"
         );
-        let pick = Selection::Infer {
+        let pick = |min_update_steps| Selection::Infer {
             profile: None,
             target_share: Some(0.06),
             max_pool: Some(1_500),
+            min_update_steps,
         };
-        let (setting, report) = build(out.path(), pick, &ctx()).unwrap();
+        let (setting, report) = build(out.path(), pick(None), &ctx()).unwrap();
         assert_eq!(setting, capped);
         assert!(markdown(&report).contains("at most 1500 images"));
+
+        // So are the steps per TD-SPLIT update: they reach every row's configuration,
+        // and --min-update-steps picks them out.
+        let longer = Setting {
+            min_update_steps: Some(300),
+            ..capped
+        };
+        let cfg = longer.config(Row::TdSplit, 0, None);
+        assert_eq!(cfg.encoder.min_update_steps, Some(300));
+        assert_eq!(Setting::of(&cfg), longer);
+        synthetic_run(&runs, &cfg, 0.8, 3, true);
+        let err = build(out.path(), pick(None), &ctx())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("≥ 300 steps per TD-SPLIT update") && err.contains("--min-update-steps"),
+            "{err}"
+        );
+        let (setting, report) = build(out.path(), pick(Some(300)), &ctx()).unwrap();
+        assert_eq!(setting, longer);
+        assert!(
+            markdown(&report).contains("TD-SPLIT updates of at least 300 unlabelled steps"),
+            "{}",
+            markdown(&report)
+        );
     }
 
     #[test]
