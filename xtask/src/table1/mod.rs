@@ -188,6 +188,23 @@ pub struct Setting {
 }
 
 impl Setting {
+    /// The setting of these values; a pool cap equal to the profile's is no override.
+    #[must_use]
+    pub fn new(
+        profile: Profile,
+        target_share: Option<f64>,
+        max_pool: Option<usize>,
+        min_update_steps: Option<usize>,
+    ) -> Self {
+        let preset = RunConfig::preset(profile).data.max_pool;
+        Self {
+            profile,
+            target_share,
+            max_pool: max_pool.filter(|&cap| Some(cap) != preset),
+            min_update_steps,
+        }
+    }
+
     /// The configuration of one (row, seed); `data_dir` does not change the run id.
     #[must_use]
     pub fn config(&self, row: Row, seed: u64, data_dir: Option<&Path>) -> RunConfig {
@@ -215,13 +232,12 @@ impl Setting {
     /// override).
     #[must_use]
     pub fn of(cfg: &RunConfig) -> Self {
-        let preset = RunConfig::preset(cfg.profile).data.max_pool;
-        Self {
-            profile: cfg.profile,
-            target_share: cfg.data.target_share,
-            max_pool: cfg.data.max_pool.filter(|&cap| Some(cap) != preset),
-            min_update_steps: cfg.encoder.min_update_steps,
-        }
+        Self::new(
+            cfg.profile,
+            cfg.data.target_share,
+            cfg.data.max_pool,
+            cfg.encoder.min_update_steps,
+        )
     }
 
     /// `quick`, `quick, target share 0.06, pool cap 20000`.
@@ -295,18 +311,12 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
     }
 
     let data_dir = crate::table1::data_dir(args.data_dir.as_deref())?;
-    let profile = args.profile.map_or(Profile::Quick, Profile::from);
-    // As `Setting::of` reads it back: a cap equal to the profile's is no override.
-    let preset_cap = RunConfig::preset(profile).data.max_pool;
-    let setting = Setting {
-        profile,
-        target_share: args.target_share,
-        max_pool: args
-            .max_pool
-            .map(NonZeroUsize::get)
-            .filter(|&cap| Some(cap) != preset_cap),
-        min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
-    };
+    let setting = Setting::new(
+        args.profile.map_or(Profile::Quick, Profile::from),
+        args.target_share,
+        args.max_pool.map(NonZeroUsize::get),
+        args.min_update_steps.map(NonZeroUsize::get),
+    );
     let rows: Vec<Row> = if args.rows.is_empty() {
         Row::ALL.to_vec()
     } else {
