@@ -292,12 +292,12 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
     if args.report_only {
         let (setting, report) = report::build(
             &args.out,
-            report::Selection::Infer {
+            report::Selection::Infer(report::Wanted {
                 profile: args.profile.map(Profile::from),
                 target_share: args.target_share,
                 max_pool: args.max_pool.map(NonZeroUsize::get),
                 min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
-            },
+            }),
             &report::Context {
                 command,
                 seeds_requested: None,

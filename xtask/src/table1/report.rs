@@ -35,17 +35,8 @@ pub struct Context {
 pub enum Selection {
     /// Exactly this setting (the runner's).
     Exact(Setting),
-    /// The one setting the run folders hold, optionally narrowed by profile and share.
-    Infer {
-        /// Only runs of this profile.
-        profile: Option<Profile>,
-        /// Only runs with this target share.
-        target_share: Option<f64>,
-        /// Only runs with this pool cap.
-        max_pool: Option<usize>,
-        /// Only runs with this least number of steps per TD-SPLIT update.
-        min_update_steps: Option<usize>,
-    },
+    /// The one setting the run folders hold, optionally narrowed by the flags.
+    Infer(Wanted),
 }
 
 /// One run folder as read from disk.
@@ -341,21 +332,7 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
     let (runs, unreadable) = scan(out)?;
     let setting = match selection {
         Selection::Exact(setting) => setting,
-        Selection::Infer {
-            profile,
-            target_share,
-            max_pool,
-            min_update_steps,
-        } => infer_setting(
-            out,
-            &runs,
-            Wanted {
-                profile,
-                target_share,
-                max_pool,
-                min_update_steps,
-            },
-        )?,
+        Selection::Infer(wanted) => infer_setting(out, &runs, wanted)?,
     };
     let mut ignored: Vec<String> = unreadable;
     let mut by_row: BTreeMap<Row, Vec<&RunFolder>> = BTreeMap::new();
@@ -410,12 +387,16 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
 }
 
 /// The narrowing flags of `--report-only` (`None`: any).
-#[derive(Debug, Clone, Copy)]
-struct Wanted {
-    profile: Option<Profile>,
-    target_share: Option<f64>,
-    max_pool: Option<usize>,
-    min_update_steps: Option<usize>,
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wanted {
+    /// Only runs of this profile.
+    pub profile: Option<Profile>,
+    /// Only runs with this target share.
+    pub target_share: Option<f64>,
+    /// Only runs with this pool cap.
+    pub max_pool: Option<usize>,
+    /// Only runs with this least number of steps per TD-SPLIT update.
+    pub min_update_steps: Option<usize>,
 }
 
 impl Wanted {
@@ -1144,11 +1125,12 @@ mod tests {
     fn report_only_infers_the_one_setting_or_asks_for_flags() {
         let out = tempfile::tempdir().unwrap();
         let runs = out.path().join("runs");
-        let infer = |profile, target_share| Selection::Infer {
-            profile,
-            target_share,
-            max_pool: None,
-            min_update_steps: None,
+        let infer = |profile, target_share| {
+            Selection::Infer(Wanted {
+                profile,
+                target_share,
+                ..Wanted::default()
+            })
         };
         assert!(
             build(out.path(), infer(None, None), &ctx())
@@ -1201,11 +1183,13 @@ mod tests {
             err.contains("pool cap 1500") && err.contains("--max-pool"),
             "{err}"
         );
-        let pick = |min_update_steps| Selection::Infer {
-            profile: None,
-            target_share: Some(0.06),
-            max_pool: Some(1_500),
-            min_update_steps,
+        let pick = |min_update_steps| {
+            Selection::Infer(Wanted {
+                profile: None,
+                target_share: Some(0.06),
+                max_pool: Some(1_500),
+                min_update_steps,
+            })
         };
         let (setting, report) = build(out.path(), pick(None), &ctx()).unwrap();
         assert_eq!(setting, capped);
