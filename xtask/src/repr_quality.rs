@@ -31,8 +31,8 @@ use ndarray::{Array2, Array4, ArrayView2, Axis, s};
 use tdal_heads::{ForestParams, RandomForest};
 use tdal_loop::cache::Cache;
 use tdal_loop::{
-    Accuracies, DeviceChoice, Fixed, Initialised, Oracle, Profile, Representation, RunConfig,
-    SplitVae, Task, seeds,
+    Accuracies, AcquisitionKind, DeviceChoice, EncoderConfig, Fixed, Initialised, Oracle, Profile,
+    Representation, RepresentationKind, RunConfig, SplitVae, Task, seeds,
 };
 
 use crate::table1::clock;
@@ -50,8 +50,8 @@ Rows: US VAE z (all |z| dims), US VAE z[..|z_c|] (its first |z_c| coordinates) a
 pub struct ReprQualityArgs {
     /// Experiment size: smoke (a 2,000-image pool, seconds) or quick (the full pool with
     /// the CPU-sized encoder training of `tdal run --profile quick`).
-    #[arg(long, value_enum, default_value_t = ProfileArg::Quick)]
-    profile: ProfileArg,
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    profile: Profile,
     /// Seed of the pool, the encoders and the draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -77,22 +77,6 @@ pub struct ReprQualityArgs {
     /// No progress bar (the table is still printed).
     #[arg(long)]
     quiet: bool,
-}
-
-/// `--profile` values (the paper profile's 500 epochs are out of scope here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ProfileArg {
-    Smoke,
-    Quick,
-}
-
-impl From<ProfileArg> for Profile {
-    fn from(p: ProfileArg) -> Self {
-        match p {
-            ProfileArg::Smoke => Self::Smoke,
-            ProfileArg::Quick => Self::Quick,
-        }
-    }
 }
 
 /// How the labelled pool points are drawn.
@@ -253,8 +237,16 @@ pub fn main(args: &ReprQualityArgs) -> Result<()> {
         }
         draws
     };
-    let profile = Profile::from(args.profile);
-    let mut cfg = RunConfig::preset(profile);
+    let profile = args.profile;
+    if profile == Profile::Paper {
+        bail!(
+            "--profile paper (500 epochs per encoder training) is out of scope here: use smoke or quick"
+        );
+    }
+    let mut cfg = RunConfig::method(profile, RepresentationKind::TdSplit, AcquisitionKind::Epig);
+    let EncoderConfig::TdSplit(split_settings) = cfg.encoder.clone() else {
+        bail!("the TD-SPLIT preset is not a TD-SPLIT encoder");
+    };
     cfg.seed = args.seed;
     cfg.data.dir = Some(data_dir);
     let seed = cfg.seed;
@@ -283,7 +275,7 @@ pub fn main(args: &ReprQualityArgs) -> Result<()> {
         .collect();
 
     let channels = task.pool.len_of(Axis(1));
-    let content_dim = cfg.encoder.content_dim;
+    let content_dim = split_settings.content_dim;
     let require_cached = args.require_cached;
     let cache_shown = cache_dir.display().to_string();
     let mut guard = |done: usize, total: usize| {
@@ -301,7 +293,7 @@ pub fn main(args: &ReprQualityArgs) -> Result<()> {
     // US VAE: load (or train) once, embed pool and test (cached embeddings when present).
     bar.stage("US VAE: load or train");
     let mut us = Fixed::new(
-        &cfg.encoder,
+        &split_settings.pretrain,
         channels,
         seed,
         Cache::new(&cache_dir),
@@ -345,7 +337,7 @@ pub fn main(args: &ReprQualityArgs) -> Result<()> {
         bar.stage(&format!("TD-SPLIT update, {}", draw.key()));
         let start = Instant::now();
         let mut split = SplitVae::new(
-            &cfg.encoder,
+            &split_settings,
             channels,
             task.num_classes,
             seed,
@@ -440,7 +432,7 @@ fn markdown(r: &Report<'_>) -> String {
         md,
         "- profile: `{}`, seed {}; pool of {} images, {} label-map classes (0 = other); test \
          set {} images ({} of target classes)",
-        crate::table1::profile_name(r.profile),
+        r.profile.as_str(),
         r.seed,
         r.n_pool,
         r.task.num_classes,

@@ -107,10 +107,12 @@ fn report_only_without_runs_says_what_to_do() {
 
 /// A finished smoke run of US Random (VAE) with final primary accuracy `primary`.
 fn finished_run(runs: &Path, seed: u64, primary: f64) {
-    let mut cfg = RunConfig::preset(Profile::Smoke);
+    let mut cfg = RunConfig::method(
+        Profile::Smoke,
+        RepresentationKind::UsVae,
+        AcquisitionKind::Random,
+    );
     cfg.seed = seed;
-    cfg.representation = RepresentationKind::UsVae;
-    cfg.acquisition = AcquisitionKind::Random;
     let dir = runs.join(cfg.run_id());
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(files::CONFIG), cfg.to_toml().unwrap()).unwrap();

@@ -33,17 +33,32 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 ];
 
 /// A named dataset configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Dataset {
-    /// MNIST targets among Fashion-MNIST redundancy.
+    /// MNIST digit targets among all ten Fashion-MNIST classes (needs DIR/mnist/ and
+    /// DIR/fashion-mnist/).
     Fmnist,
-    /// CIFAR-10 targets among CIFAR-100 redundancy.
+    /// CIFAR-10 classes 0-4 among all CIFAR-100 classes (needs DIR/cifar-10-batches-bin/
+    /// and DIR/cifar-100-binary/).
     Cifar,
-    /// CheXpert pleural effusion.
+    /// CheXpert pleural effusion, uncertain and blank labels dropped (needs
+    /// DIR/CheXpert-v1.0-small/).
     Chexpert,
 }
 
 impl Dataset {
+    /// The name used in files, run ids and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fmnist => "fmnist",
+            Self::Cifar => "cifar",
+            Self::Chexpert => "chexpert",
+        }
+    }
+
     /// Default target classes.
     #[must_use]
     pub fn default_targets(self) -> Vec<u32> {

@@ -316,10 +316,9 @@ impl LaplaceHead {
 }
 
 impl PredictionHead for LaplaceHead {
-    /// Draws a seed from `rng`, then fits as [`LaplaceHead::fit_seeded`].
-    fn fit(&mut self, x: ArrayView2<'_, f32>, y: &[u32], rng: &mut dyn RngCore) -> Result<()> {
-        let seed = rng.next_u64();
-        self.fit_seeded(x, y, seed)
+    /// As [`LaplaceHead::fit_seeded`].
+    fn fit_seeded(&mut self, x: ArrayView2<'_, f32>, y: &[u32], seed: u64) -> Result<()> {
+        Self::fit_seeded(self, x, y, seed)
     }
 
     /// Probabilities of the K sampled networks, `[N, K, C]`, computed in parallel over

@@ -32,7 +32,7 @@ mod forest;
 mod laplace;
 mod validate;
 
-use ndarray::{Array3, ArrayView2};
+use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rand::RngCore;
 
 pub use error::{Error, Result};
@@ -41,17 +41,32 @@ pub use laplace::{LaplaceHead, LaplaceParams};
 
 /// A head that can be fitted on labelled embeddings and sampled from.
 ///
-/// Object-safe (the randomness comes in as `&mut dyn RngCore`) so the active-learning
-/// loop can hold any head as `Box<dyn PredictionHead>`.
+/// Object-safe (the randomness comes in as `&mut dyn RngCore` or a seed) so the
+/// active-learning loop can hold any head as `Box<dyn PredictionHead>`. A head is refitted
+/// from the labelled set every round and keeps nothing across fits, so a resumed loop
+/// needs no saved head state.
 pub trait PredictionHead {
-    /// Fits the head, replacing any earlier fit.
+    /// Fits the head from `seed` alone, replacing any earlier fit: the same data and seed
+    /// give the same head on any thread count.
     ///
     /// # Shapes
     /// `x`: `[N, d]` embeddings; `y`: `[N]` class labels in `0..C`.
     ///
     /// # Errors
     /// Mismatched lengths, too few rows, NaN/inf features, labels out of range.
-    fn fit(&mut self, x: ArrayView2<'_, f32>, y: &[u32], rng: &mut dyn RngCore) -> Result<()>;
+    fn fit_seeded(&mut self, x: ArrayView2<'_, f32>, y: &[u32], seed: u64) -> Result<()>;
+
+    /// Fits the head with a seed drawn from `rng`, as [`PredictionHead::fit_seeded`].
+    ///
+    /// # Shapes
+    /// `x`: `[N, d]` embeddings; `y`: `[N]` class labels in `0..C`.
+    ///
+    /// # Errors
+    /// As [`PredictionHead::fit_seeded`].
+    fn fit(&mut self, x: ArrayView2<'_, f32>, y: &[u32], rng: &mut dyn RngCore) -> Result<()> {
+        let seed = rng.next_u64();
+        self.fit_seeded(x, y, seed)
+    }
 
     /// Posterior predictive samples.
     ///
@@ -61,4 +76,21 @@ pub trait PredictionHead {
     /// # Errors
     /// Not fitted, a different `d` from training, NaN/inf features.
     fn predict_samples(&self, x: ArrayView2<'_, f32>) -> Result<Array3<f32>>;
+
+    /// The mean prediction (what accuracy is measured on): by default the mean of the
+    /// posterior samples; a head with a better estimate (the forest averages *all* its
+    /// trees, not only the K sampled) overrides it.
+    ///
+    /// # Shapes
+    /// `x`: `[N, d]` → `[N, C]`, each row a probability vector.
+    ///
+    /// # Errors
+    /// As [`PredictionHead::predict_samples`].
+    fn predict_mean(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        let samples = self.predict_samples(x)?;
+        let (n, _, c) = samples.dim();
+        Ok(samples
+            .mean_axis(Axis(1))
+            .unwrap_or_else(|| Array2::zeros((n, c))))
+    }
 }

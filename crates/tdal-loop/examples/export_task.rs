@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let mut rep = Fixed::new(
-        &cfg.encoder,
+        cfg.encoder.us_vae(),
         task.pool.len_of(Axis(1)),
         cfg.seed,
         Cache::new(cache_dir),

@@ -2,7 +2,14 @@
 //! preset ([`RunConfig::preset`]) with a user's TOML file and command-line flags laid over
 //! it ([`RunConfig::overlay_toml`]).
 //!
-//! Profiles (SPEC §4, docs/REPRODUCING.md):
+//! The parts of a round each have a section that is a serde enum tagged by `kind`:
+//! `[encoder]` ([`EncoderConfig`]: `us-vae`, `td-split`), `[head]` ([`HeadConfig`]:
+//! `forest`) and `[acquisition]` ([`AcquisitionConfig`]: `epig`, `bald`, `entropy`,
+//! `confidence`, `margin`, `random`). A method's settings live in its own variant, so
+//! adding a method adds a variant and changes neither another method's keys nor any
+//! existing run id (the run id hashes the serialised configuration).
+//!
+//! Profiles (docs/REPRODUCING.md):
 //! - `smoke`: the whole code path on a pool capped at 2,000 images, three rounds, two
 //!   encoder epochs: under a minute on 2 cores (CI runs it).
 //! - `quick`: the paper's F+MNIST protocol (budget 500, batch 10, power β = 4, EPIG with
@@ -13,23 +20,41 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+pub use tdal_data::Dataset;
 
 use crate::{Error, Result};
 
 /// Named experiment sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
-    /// A tiny pool and a few rounds: the code path in under a minute.
+    /// A pool capped at 2,000 images, three rounds, two encoder epochs: seconds.
     Smoke,
     /// The paper's protocol with CPU-sized encoder training.
     Quick,
-    /// The paper's settings (500 epochs per encoder training).
+    /// The paper's settings (500 epochs per encoder training; GPU-scale).
     Paper,
 }
 
-/// Which representation the head sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+impl Profile {
+    /// Every profile.
+    pub const ALL: [Self; 3] = [Self::Smoke, Self::Quick, Self::Paper];
+
+    /// The name used in files, run ids and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Smoke => "smoke",
+            Self::Quick => "quick",
+            Self::Paper => "paper",
+        }
+    }
+}
+
+/// Which representation the head sees: the `kind` of [`EncoderConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum RepresentationKind {
     /// A fixed unsupervised VAE trained once on the pool (US).
@@ -38,13 +63,25 @@ pub enum RepresentationKind {
     TdSplit,
 }
 
-/// Which acquisition function scores the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+impl RepresentationKind {
+    /// The name used in files, run ids and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UsVae => "us-vae",
+            Self::TdSplit => "td-split",
+        }
+    }
+}
+
+/// Which acquisition picks the batch: the `kind` of [`AcquisitionConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum AcquisitionKind {
     /// Expected predictive information gain against sampled target inputs.
     Epig,
-    /// Mutual information between label and parameters.
+    /// Mutual information between the label and the head's parameters.
     Bald,
     /// Predictive entropy.
     Entropy,
@@ -56,49 +93,45 @@ pub enum AcquisitionKind {
     Random,
 }
 
+impl AcquisitionKind {
+    /// The name used in files, run ids and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Epig => "epig",
+            Self::Bald => "bald",
+            Self::Entropy => "entropy",
+            Self::Confidence => "confidence",
+            Self::Margin => "margin",
+            Self::Random => "random",
+        }
+    }
+}
+
 /// How a batch is drawn from the scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     /// The B highest scores.
+    #[serde(rename = "topk", alias = "top-k")]
+    #[cfg_attr(feature = "clap", value(name = "topk"))]
     TopK,
     /// Without replacement, ∝ score^β.
     Power,
     /// Without replacement, ∝ exp(β · score).
     Softmax,
     /// Without replacement, ∝ rank^-β.
+    #[serde(rename = "softrank", alias = "soft-rank")]
+    #[cfg_attr(feature = "clap", value(name = "softrank"))]
     SoftRank,
-}
-
-/// The named messy pools of `tdal-data`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    /// MNIST digits among Fashion-MNIST.
-    Fmnist,
-    /// CIFAR-10 classes among CIFAR-100.
-    Cifar,
-    /// CheXpert pleural effusion.
-    Chexpert,
-}
-
-impl DatasetName {
-    /// The `tdal-data` configuration.
-    #[must_use]
-    pub const fn dataset(self) -> tdal_data::Dataset {
-        match self {
-            Self::Fmnist => tdal_data::Dataset::Fmnist,
-            Self::Cifar => tdal_data::Dataset::Cifar,
-            Self::Chexpert => tdal_data::Dataset::Chexpert,
-        }
-    }
 }
 
 /// Labelling schedule of TD-SPLIT updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScheduleKind {
-    /// One labelled step after every unlabelled step (quick; SPEC §4).
+    /// One labelled step after every unlabelled step (quick profile).
     AfterEvery,
     /// The paper's: one pass over the labelled set per epoch, evenly spaced.
     EvenlySpaced,
@@ -109,7 +142,7 @@ pub enum ScheduleKind {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// Named configuration.
-    pub dataset: DatasetName,
+    pub dataset: Dataset,
     /// Data directory (else `TDAL_DATA_DIR`); not part of the run's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
@@ -141,62 +174,378 @@ pub struct LoopConfig {
     pub budget: usize,
     /// Labels acquired per round.
     pub batch_size: usize,
-    /// Batch selection.
-    pub strategy: StrategyKind,
-    /// Exponent / temperature of the stochastic strategies.
-    pub beta: f64,
-    /// M: target inputs sampled (with replacement when fewer exist) each round for EPIG.
-    pub target_samples: usize,
-    /// Retrain a task-driven representation every k rounds (and before round 0).
+    /// Update the representation before round 0 and every k rounds (a fixed
+    /// representation ignores the update).
     pub retrain_every: usize,
+}
+
+/// `[encoder]`: the representation the head sees, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EncoderConfig {
+    /// `us-vae`: the unsupervised VAE, trained once on the pool (cached) and fixed.
+    UsVae(VaeSettings),
+    /// `td-split`: the split-latent VAE, started from the US VAE of `[encoder.pretrain]`
+    /// and retrained with the labels.
+    TdSplit(SplitSettings),
+}
+
+/// The US VAE and its training (Burgess et al. 2018; Adam, KL warm-up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeSettings {
+    /// |z|.
+    pub latent_dim: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Passes over the pool.
+    pub epochs: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Linear KL warm-up, in epochs.
+    pub kl_warmup_epochs: f64,
+}
+
+/// TD-SPLIT's updates; the US VAE it starts from is `pretrain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSettings {
+    /// |z_c| (the head sees these first coordinates of z).
+    pub content_dim: usize,
+    /// Guidance weight α.
+    pub alpha: f64,
+    /// Images per step (unlabelled and labelled).
+    pub batch_size: usize,
+    /// Passes over the pool per update.
+    pub epochs: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Interleaving of labelled steps.
+    pub schedule: ScheduleKind,
+    /// Whether the model starts from the (cached) US VAE's weights.
+    pub warm_start: bool,
+    /// Unlabelled pool images per update (a fresh seeded subsample each update; absent:
+    /// the whole pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_images: Option<usize>,
+    /// Least unlabelled steps per update: an update makes as many whole passes over its
+    /// images (at least `epochs`) as it takes to reach this many steps, so a smaller pool
+    /// gets as much training per update as the full one (absent: `epochs` passes whatever
+    /// the pool's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_update_steps: Option<usize>,
+    /// The US VAE the model starts from (and its architecture, |z| included).
+    pub pretrain: VaeSettings,
+}
+
+impl EncoderConfig {
+    /// The profile's settings for `kind`.
+    #[must_use]
+    pub fn preset(kind: RepresentationKind, profile: Profile) -> Self {
+        let vae = VaeSettings {
+            latent_dim: 10,
+            batch_size: 200,
+            epochs: match profile {
+                Profile::Smoke => 2,
+                Profile::Quick => 30,
+                Profile::Paper => 500,
+            },
+            learning_rate: 5e-4,
+            kl_warmup_epochs: if profile == Profile::Smoke { 0.5 } else { 2.0 },
+        };
+        match kind {
+            RepresentationKind::UsVae => Self::UsVae(vae),
+            RepresentationKind::TdSplit => Self::TdSplit(SplitSettings {
+                content_dim: 3,
+                alpha: 20.0,
+                batch_size: 200,
+                epochs: if profile == Profile::Paper { 500 } else { 1 },
+                learning_rate: 2e-4,
+                schedule: if profile == Profile::Paper {
+                    ScheduleKind::EvenlySpaced
+                } else {
+                    ScheduleKind::AfterEvery
+                },
+                warm_start: true,
+                update_images: None,
+                min_update_steps: None,
+                pretrain: vae,
+            }),
+        }
+    }
+
+    /// The `kind`.
+    #[must_use]
+    pub const fn kind(&self) -> RepresentationKind {
+        match self {
+            Self::UsVae(_) => RepresentationKind::UsVae,
+            Self::TdSplit(_) => RepresentationKind::TdSplit,
+        }
+    }
+
+    /// This configuration as `kind`: unchanged when it already is; otherwise the
+    /// profile's preset of `kind` sharing this one's US VAE.
+    #[must_use]
+    pub fn with_kind(self, kind: RepresentationKind, profile: Profile) -> Self {
+        if self.kind() == kind {
+            return self;
+        }
+        let vae = self.us_vae().clone();
+        match Self::preset(kind, profile) {
+            Self::UsVae(_) => Self::UsVae(vae),
+            Self::TdSplit(split) => Self::TdSplit(SplitSettings {
+                pretrain: vae,
+                ..split
+            }),
+        }
+    }
+
+    /// The US VAE this representation is or starts from.
+    #[must_use]
+    pub const fn us_vae(&self) -> &VaeSettings {
+        match self {
+            Self::UsVae(vae) => vae,
+            Self::TdSplit(split) => &split.pretrain,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let vae = self.us_vae();
+        if vae.latent_dim == 0 || vae.batch_size == 0 {
+            return bad("encoder: latent_dim and batch_size must be ≥ 1".into());
+        }
+        if let Self::TdSplit(s) = self {
+            if s.content_dim == 0 || s.content_dim > vae.latent_dim {
+                return bad(format!(
+                    "encoder needs 1 ≤ content_dim ≤ pretrain.latent_dim, got {} and {}",
+                    s.content_dim, vae.latent_dim
+                ));
+            }
+            if s.batch_size == 0 || s.epochs == 0 {
+                return bad("encoder.batch_size and encoder.epochs must be ≥ 1".into());
+            }
+            if s.update_images == Some(0) {
+                return bad("encoder.update_images must be ≥ 1 when given".into());
+            }
+            if s.min_update_steps == Some(0) {
+                return bad("encoder.min_update_steps must be ≥ 1 when given".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[head]`: the stochastic prediction head on the representation, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum HeadConfig {
+    /// `forest`: a random forest whose trees are the posterior samples.
+    Forest(ForestSettings),
 }
 
 /// The random-forest head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeadConfig {
+pub struct ForestSettings {
     /// Trees (all of them make the mean prediction used for accuracy).
     pub trees: usize,
     /// K: the first K trees are the posterior samples for the acquisition function.
     pub posterior_samples: usize,
 }
 
-/// The VAE encoders and their training.
+impl HeadConfig {
+    /// The profile's head.
+    #[must_use]
+    pub const fn preset(profile: Profile) -> Self {
+        let smoke = matches!(profile, Profile::Smoke);
+        Self::Forest(ForestSettings {
+            trees: if smoke { 50 } else { 250 },
+            posterior_samples: if smoke { 50 } else { 100 },
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        let Self::Forest(h) = self;
+        if h.trees == 0 || h.posterior_samples == 0 || h.posterior_samples > h.trees {
+            return bad(format!(
+                "head needs 1 ≤ posterior_samples ≤ trees, got {} samples of {} trees",
+                h.posterior_samples, h.trees
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[acquisition]`: how the next batch is picked, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AcquisitionConfig {
+    /// `epig`: EPIG against M target inputs drawn each round, then a sampling strategy.
+    Epig(EpigSettings),
+    /// `bald`: BALD scores, then a sampling strategy.
+    Bald(Sampling),
+    /// `entropy`: predictive entropy, then a sampling strategy.
+    Entropy(Sampling),
+    /// `confidence`: least confidence, then a sampling strategy.
+    Confidence(Sampling),
+    /// `margin`: smallest margin, then a sampling strategy.
+    Margin(Sampling),
+    /// `random`: a uniformly random batch.
+    Random(NoSettings),
+}
+
+/// How a batch is drawn from scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EncoderConfig {
-    /// |z|.
-    pub latent_dim: usize,
-    /// |z_c| of TD-SPLIT (the head sees these coordinates).
-    pub content_dim: usize,
-    /// Guidance weight α.
-    pub alpha: f64,
-    /// Images per step (unlabelled and labelled).
-    pub batch_size: usize,
-    /// Epochs of the US VAE pretraining.
-    pub us_epochs: usize,
-    /// Adam learning rate of the US VAE.
-    pub us_learning_rate: f64,
-    /// Linear KL warm-up of the US VAE, in epochs.
-    pub kl_warmup_epochs: f64,
-    /// Whether TD-SPLIT starts from the (cached) US VAE's weights.
-    pub split_warm_start: bool,
-    /// Passes over the pool per TD-SPLIT update.
-    pub split_epochs: usize,
-    /// Adam learning rate of TD-SPLIT.
-    pub split_learning_rate: f64,
-    /// Interleaving of labelled steps in TD-SPLIT updates.
-    pub split_schedule: ScheduleKind,
-    /// Unlabelled pool images per TD-SPLIT update (a fresh seeded subsample each update;
-    /// absent: the whole pool).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_images: Option<usize>,
-    /// Least unlabelled steps per TD-SPLIT update: an update makes as many whole passes
-    /// over its images (at least `split_epochs`) as it takes to reach this many steps, so
-    /// a smaller pool gets as much training per update as the full one (absent:
-    /// `split_epochs` passes whatever the pool's size).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_update_steps: Option<usize>,
+pub struct Sampling {
+    /// Batch selection.
+    pub strategy: StrategyKind,
+    /// Exponent / temperature of the stochastic strategies.
+    pub beta: f64,
+}
+
+/// EPIG's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpigSettings {
+    /// Batch selection.
+    pub strategy: StrategyKind,
+    /// Exponent / temperature of the stochastic strategies.
+    pub beta: f64,
+    /// M: target inputs sampled (with replacement when fewer exist) each round.
+    pub target_samples: usize,
+}
+
+/// A method without settings (its section holds only `kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+impl AcquisitionConfig {
+    /// The profile's settings for `kind` (power sampling with β = 4; EPIG with M = 500
+    /// target inputs, 100 in the smoke profile).
+    #[must_use]
+    pub const fn preset(kind: AcquisitionKind, profile: Profile) -> Self {
+        let sampling = Sampling {
+            strategy: StrategyKind::Power,
+            beta: 4.0,
+        };
+        match kind {
+            AcquisitionKind::Epig => Self::Epig(EpigSettings {
+                strategy: sampling.strategy,
+                beta: sampling.beta,
+                target_samples: if matches!(profile, Profile::Smoke) {
+                    100
+                } else {
+                    500
+                },
+            }),
+            AcquisitionKind::Bald => Self::Bald(sampling),
+            AcquisitionKind::Entropy => Self::Entropy(sampling),
+            AcquisitionKind::Confidence => Self::Confidence(sampling),
+            AcquisitionKind::Margin => Self::Margin(sampling),
+            AcquisitionKind::Random => Self::Random(NoSettings {}),
+        }
+    }
+
+    /// The `kind`.
+    #[must_use]
+    pub const fn kind(&self) -> AcquisitionKind {
+        match self {
+            Self::Epig(_) => AcquisitionKind::Epig,
+            Self::Bald(_) => AcquisitionKind::Bald,
+            Self::Entropy(_) => AcquisitionKind::Entropy,
+            Self::Confidence(_) => AcquisitionKind::Confidence,
+            Self::Margin(_) => AcquisitionKind::Margin,
+            Self::Random(_) => AcquisitionKind::Random,
+        }
+    }
+
+    /// The sampling strategy of a score-then-sample method (`None` for `random`).
+    #[must_use]
+    pub const fn sampling(&self) -> Option<Sampling> {
+        match self {
+            Self::Epig(e) => Some(Sampling {
+                strategy: e.strategy,
+                beta: e.beta,
+            }),
+            Self::Bald(s) | Self::Entropy(s) | Self::Confidence(s) | Self::Margin(s) => Some(*s),
+            Self::Random(_) => None,
+        }
+    }
+
+    /// This configuration as `kind`: unchanged when it already is; otherwise the
+    /// profile's preset of `kind` with this one's sampling strategy kept.
+    #[must_use]
+    pub fn with_kind(self, kind: AcquisitionKind, profile: Profile) -> Self {
+        if self.kind() == kind {
+            return self;
+        }
+        let mut out = Self::preset(kind, profile);
+        if let Some(sampling) = self.sampling() {
+            out.set_sampling(sampling);
+        }
+        out
+    }
+
+    /// Replaces the strategy and β of a score-then-sample method.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `random`, which draws uniformly and has no strategy.
+    pub fn try_set_sampling(
+        &mut self,
+        strategy: Option<StrategyKind>,
+        beta: Option<f64>,
+    ) -> Result<()> {
+        let Some(mut sampling) = self.sampling() else {
+            return bad(
+                "random acquisition draws a uniform batch: --strategy and --beta do not apply"
+                    .into(),
+            );
+        };
+        if let Some(s) = strategy {
+            sampling.strategy = s;
+        }
+        if let Some(b) = beta {
+            sampling.beta = b;
+        }
+        self.set_sampling(sampling);
+        Ok(())
+    }
+
+    const fn set_sampling(&mut self, sampling: Sampling) {
+        match self {
+            Self::Epig(e) => {
+                e.strategy = sampling.strategy;
+                e.beta = sampling.beta;
+            }
+            Self::Bald(s) | Self::Entropy(s) | Self::Confidence(s) | Self::Margin(s) => {
+                *s = sampling;
+            }
+            Self::Random(_) => {}
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(s) = self.sampling()
+            && !(s.beta.is_finite() && s.beta >= 0.0)
+        {
+            return bad(format!(
+                "acquisition.beta must be finite and ≥ 0, got {}",
+                s.beta
+            ));
+        }
+        if let Self::Epig(e) = self
+            && e.target_samples == 0
+        {
+            return bad("acquisition.target_samples must be ≥ 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn bad(message: String) -> Result<()> {
+    Err(Error::Config(message))
 }
 
 /// Everything that defines a run.
@@ -207,20 +556,22 @@ pub struct RunConfig {
     pub profile: Profile,
     /// Seed of every random choice (pool, encoders, heads, acquisition).
     pub seed: u64,
-    /// Representation strategy.
-    pub representation: RepresentationKind,
-    /// Acquisition function.
-    pub acquisition: AcquisitionKind,
     /// The pool.
     pub data: DataConfig,
     /// The loop.
     #[serde(rename = "loop")]
     pub active: LoopConfig,
+    /// The representation.
+    pub encoder: EncoderConfig,
     /// The head.
     pub head: HeadConfig,
-    /// The encoders.
-    pub encoder: EncoderConfig,
+    /// The acquisition.
+    pub acquisition: AcquisitionConfig,
 }
+
+/// The tagged sections: laying a section with another `kind` over one replaces it by
+/// that kind's preset before its keys are merged.
+const TAGGED: [&str; 3] = ["encoder", "head", "acquisition"];
 
 impl RunConfig {
     /// The preset of a profile (F+MNIST, TD-SPLIT, EPIG, seed 0).
@@ -230,10 +581,8 @@ impl RunConfig {
         Self {
             profile,
             seed: 0,
-            representation: RepresentationKind::TdSplit,
-            acquisition: AcquisitionKind::Epig,
             data: DataConfig {
-                dataset: DatasetName::Fmnist,
+                dataset: Dataset::Fmnist,
                 dir: None,
                 targets: None,
                 ir: None,
@@ -245,43 +594,42 @@ impl RunConfig {
             active: LoopConfig {
                 budget: if smoke { 36 } else { 500 },
                 batch_size: 10,
-                strategy: StrategyKind::Power,
-                beta: 4.0,
-                target_samples: if smoke { 100 } else { 500 },
                 retrain_every: if smoke { 2 } else { 5 },
             },
-            head: HeadConfig {
-                trees: if smoke { 50 } else { 250 },
-                posterior_samples: if smoke { 50 } else { 100 },
-            },
-            encoder: EncoderConfig {
-                latent_dim: 10,
-                content_dim: 3,
-                alpha: 20.0,
-                batch_size: 200,
-                us_epochs: match profile {
-                    Profile::Smoke => 2,
-                    Profile::Quick => 30,
-                    Profile::Paper => 500,
-                },
-                us_learning_rate: 5e-4,
-                kl_warmup_epochs: if smoke { 0.5 } else { 2.0 },
-                split_warm_start: true,
-                split_epochs: if profile == Profile::Paper { 500 } else { 1 },
-                split_learning_rate: 2e-4,
-                split_schedule: if profile == Profile::Paper {
-                    ScheduleKind::EvenlySpaced
-                } else {
-                    ScheduleKind::AfterEvery
-                },
-                update_images: None,
-                min_update_steps: None,
-            },
+            encoder: EncoderConfig::preset(RepresentationKind::TdSplit, profile),
+            head: HeadConfig::preset(profile),
+            acquisition: AcquisitionConfig::preset(AcquisitionKind::Epig, profile),
         }
     }
 
+    /// The preset of a profile with the given representation and acquisition.
+    #[must_use]
+    pub fn method(
+        profile: Profile,
+        representation: RepresentationKind,
+        acquisition: AcquisitionKind,
+    ) -> Self {
+        let mut cfg = Self::preset(profile);
+        cfg.encoder = EncoderConfig::preset(representation, profile);
+        cfg.acquisition = AcquisitionConfig::preset(acquisition, profile);
+        cfg
+    }
+
+    /// The representation's kind.
+    #[must_use]
+    pub const fn representation(&self) -> RepresentationKind {
+        self.encoder.kind()
+    }
+
+    /// The acquisition's kind.
+    #[must_use]
+    pub const fn acquisition_kind(&self) -> AcquisitionKind {
+        self.acquisition.kind()
+    }
+
     /// Lays a TOML document over this configuration: keys present in `text` replace the
-    /// current values (tables merge key by key), and the result is validated.
+    /// current values (tables merge key by key; a tagged section whose `kind` changes
+    /// starts from that kind's preset), and the result is validated.
     ///
     /// # Errors
     /// [`Error::ConfigFile`] for TOML syntax errors, unknown keys or wrong types (the
@@ -291,15 +639,52 @@ impl RunConfig {
             path: origin.to_path_buf(),
             message,
         };
-        let overlay: toml::Table =
+        let mut overlay: toml::Table =
             toml::from_str(text).map_err(|e| file_error(one_line(&e, Some(text))))?;
         let mut base = toml::Table::try_from(self).map_err(|e| file_error(e.to_string()))?;
-        merge(&mut base, overlay);
+        for section in TAGGED {
+            let kind = overlay
+                .get(section)
+                .and_then(|s| s.get("kind"))
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned);
+            let current = base
+                .get(section)
+                .and_then(|s| s.get("kind"))
+                .and_then(toml::Value::as_str);
+            if let Some(kind) = kind
+                && current != Some(kind.as_str())
+            {
+                let preset = self
+                    .section_preset(section, &kind)
+                    .ok_or_else(|| file_error(format!("unknown {section}.kind {kind:?}")))?;
+                base.insert(section.to_owned(), preset);
+            }
+        }
+        merge(&mut base, std::mem::take(&mut overlay));
         let merged: Self = toml::Value::Table(base)
             .try_into()
             .map_err(|e: toml::de::Error| file_error(one_line(&e, None)))?;
         merged.check()?;
         Ok(merged)
+    }
+
+    /// The TOML of `section`'s preset for `kind` (`None` for an unknown kind).
+    fn section_preset(&self, section: &str, kind: &str) -> Option<toml::Value> {
+        let parse = |text: &str| toml::Value::String(text.to_owned());
+        let value = parse(kind);
+        let table = match section {
+            "encoder" => {
+                let kind: RepresentationKind = value.try_into().ok()?;
+                toml::Value::try_from(self.encoder.clone().with_kind(kind, self.profile))
+            }
+            "acquisition" => {
+                let kind: AcquisitionKind = value.try_into().ok()?;
+                toml::Value::try_from(self.acquisition.clone().with_kind(kind, self.profile))
+            }
+            _ => toml::Value::try_from(HeadConfig::preset(self.profile)),
+        };
+        table.ok()
     }
 
     /// Parses a TOML configuration: the preset of `profile` (else the profile the text
@@ -340,43 +725,16 @@ impl RunConfig {
     /// # Errors
     /// [`Error::Config`] naming the first bad value.
     pub fn check(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Config(msg));
         let a = &self.active;
         if a.batch_size == 0 {
             return bad("loop.batch_size must be ≥ 1".into());
         }
-        if !(a.beta.is_finite() && a.beta >= 0.0) {
-            return bad(format!("loop.beta must be finite and ≥ 0, got {}", a.beta));
-        }
-        if a.target_samples == 0 {
-            return bad("loop.target_samples must be ≥ 1".into());
-        }
         if a.retrain_every == 0 {
             return bad("loop.retrain_every must be ≥ 1".into());
         }
-        let h = &self.head;
-        if h.trees == 0 || h.posterior_samples == 0 || h.posterior_samples > h.trees {
-            return bad(format!(
-                "head needs 1 ≤ posterior_samples ≤ trees, got {} samples of {} trees",
-                h.posterior_samples, h.trees
-            ));
-        }
-        let e = &self.encoder;
-        if e.content_dim == 0 || e.content_dim > e.latent_dim {
-            return bad(format!(
-                "encoder needs 1 ≤ content_dim ≤ latent_dim, got {} and {}",
-                e.content_dim, e.latent_dim
-            ));
-        }
-        if e.batch_size == 0 || e.split_epochs == 0 {
-            return bad("encoder.batch_size and encoder.split_epochs must be ≥ 1".into());
-        }
-        if e.update_images == Some(0) {
-            return bad("encoder.update_images must be ≥ 1 when given".into());
-        }
-        if e.min_update_steps == Some(0) {
-            return bad("encoder.min_update_steps must be ≥ 1 when given".into());
-        }
+        self.encoder.check()?;
+        self.head.check()?;
+        self.acquisition.check()?;
         let d = &self.data;
         if d.ir.is_some() && d.target_share.is_some() {
             return bad("give data.ir or data.target_share, not both".into());
@@ -399,16 +757,13 @@ impl RunConfig {
     /// resumes or skips an old run by mistake.
     #[must_use]
     pub fn run_id(&self) -> String {
-        let rep = match self.representation {
-            RepresentationKind::UsVae => "us-vae",
-            RepresentationKind::TdSplit => "td-split",
-        };
         let hash = self.identity_hash();
         format!(
-            "{}-{rep}-{}-{}-s{}-{}",
-            kebab(&self.data.dataset),
-            kebab(&self.acquisition),
-            kebab(&self.profile),
+            "{}-{}-{}-{}-s{}-{}",
+            self.data.dataset.as_str(),
+            self.representation().as_str(),
+            self.acquisition_kind().as_str(),
+            self.profile.as_str(),
             self.seed,
             &hash[..8]
         )
@@ -422,14 +777,6 @@ impl RunConfig {
         let text = serde_json::to_string(&canonical).unwrap_or_default();
         blake3::hash(text.as_bytes()).to_hex().to_string()
     }
-}
-
-/// The serde (kebab-case) name of a unit enum value.
-fn kebab<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// A TOML error as one line: "line L: message" when the position is known.
@@ -464,16 +811,28 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 mod tests {
     use super::*;
 
+    fn x() -> &'static Path {
+        Path::new("x.toml")
+    }
+
     #[test]
     fn presets_are_valid_and_round_trip_through_toml() {
-        for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
-            let cfg = RunConfig::preset(profile);
-            cfg.check().unwrap();
-            let text = cfg.to_toml().unwrap();
-            let back = RunConfig::preset(Profile::Quick)
-                .overlay_toml(&text, Path::new("x.toml"))
-                .unwrap();
-            assert_eq!(back, cfg);
+        for profile in Profile::ALL {
+            for rep in [RepresentationKind::UsVae, RepresentationKind::TdSplit] {
+                for acq in [
+                    AcquisitionKind::Epig,
+                    AcquisitionKind::Bald,
+                    AcquisitionKind::Random,
+                ] {
+                    let cfg = RunConfig::method(profile, rep, acq);
+                    cfg.check().unwrap();
+                    let text = cfg.to_toml().unwrap();
+                    let back = RunConfig::preset(Profile::Quick)
+                        .overlay_toml(&text, x())
+                        .unwrap();
+                    assert_eq!(back, cfg, "{text}");
+                }
+            }
         }
     }
 
@@ -481,26 +840,97 @@ mod tests {
     fn overlay_replaces_only_given_keys() {
         let base = RunConfig::preset(Profile::Quick);
         let cfg = base
-            .overlay_toml("seed = 3\n[loop]\nbudget = 100\n", Path::new("x.toml"))
+            .overlay_toml("seed = 3\n[loop]\nbudget = 100\n", x())
             .unwrap();
         assert_eq!(cfg.seed, 3);
         assert_eq!(cfg.active.budget, 100);
         assert_eq!(cfg.active.batch_size, base.active.batch_size);
+        assert_eq!(cfg.encoder, base.encoder);
         assert_ne!(cfg.run_id(), base.run_id());
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_are_errors() {
+    fn a_new_kind_starts_from_its_preset_and_keeps_what_is_shared() {
+        let base = RunConfig::preset(Profile::Smoke);
+        let cfg = base
+            .overlay_toml("[acquisition]\nkind = \"bald\"\nbeta = 2.0\n", x())
+            .unwrap();
+        assert_eq!(
+            cfg.acquisition,
+            AcquisitionConfig::Bald(Sampling {
+                strategy: StrategyKind::Power,
+                beta: 2.0
+            })
+        );
+        let cfg = base
+            .overlay_toml("[encoder]\nkind = \"us-vae\"\nepochs = 7\n", x())
+            .unwrap();
+        let EncoderConfig::UsVae(vae) = &cfg.encoder else {
+            panic!("{:?}", cfg.encoder)
+        };
+        assert_eq!(vae.epochs, 7);
+        assert_eq!(vae.latent_dim, base.encoder.us_vae().latent_dim);
+        let random = base
+            .overlay_toml("[acquisition]\nkind = \"random\"\n", x())
+            .unwrap();
+        assert_eq!(random.acquisition_kind(), AcquisitionKind::Random);
+        // US and TD-SPLIT rows of one seed share the US VAE's settings (and its cache).
+        let split = EncoderConfig::preset(RepresentationKind::TdSplit, Profile::Quick);
+        let us = split
+            .clone()
+            .with_kind(RepresentationKind::UsVae, Profile::Quick);
+        assert_eq!(us.us_vae(), split.us_vae());
+        assert_eq!(
+            us.with_kind(RepresentationKind::TdSplit, Profile::Quick),
+            split
+        );
+    }
+
+    #[test]
+    fn unknown_keys_kinds_and_bad_values_are_errors() {
         let base = RunConfig::preset(Profile::Quick);
+        for (text, named) in [
+            ("[loop]\nbudgett = 3\n", "budgett"),
+            ("[acquisition]\nkind = \"random\"\nbeta = 3.0\n", "beta"),
+            (
+                "[acquisition]\nkind = \"bald\"\ntarget_samples = 3\n",
+                "target_samples",
+            ),
+            ("[encoder]\nalphaa = 3.0\n", "alphaa"),
+            ("[encoder]\nkind = \"simclr\"\n", "simclr"),
+        ] {
+            let err = base.overlay_toml(text, x()).unwrap_err();
+            assert!(err.to_string().contains(named), "{text}: {err}");
+        }
         let err = base
-            .overlay_toml("[loop]\nbudgett = 3\n", Path::new("x.toml"))
-            .unwrap_err();
-        assert!(err.to_string().contains("budgett"), "{err}");
-        let err = base
-            .overlay_toml("[head]\nposterior_samples = 300\n", Path::new("x.toml"))
+            .overlay_toml("[head]\nposterior_samples = 300\n", x())
             .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
-        assert!(base.overlay_toml("seed = [", Path::new("x.toml")).is_err());
+        assert!(base.overlay_toml("seed = [", x()).is_err());
+        let mut random = RunConfig::method(
+            Profile::Quick,
+            RepresentationKind::UsVae,
+            AcquisitionKind::Random,
+        );
+        assert!(
+            random
+                .acquisition
+                .try_set_sampling(Some(StrategyKind::TopK), None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_method_serialises_only_its_own_settings() {
+        let us = RunConfig::method(
+            Profile::Quick,
+            RepresentationKind::UsVae,
+            AcquisitionKind::Random,
+        );
+        let json = serde_json::to_value(&us).unwrap();
+        assert_eq!(json["encoder"]["kind"], "us-vae");
+        assert!(json["encoder"].get("alpha").is_none());
+        assert_eq!(json["acquisition"], serde_json::json!({ "kind": "random" }));
     }
 
     #[test]

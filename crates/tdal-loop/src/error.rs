@@ -38,6 +38,10 @@ pub enum Error {
     /// A run folder already holds a run and neither resume nor overwrite was asked for.
     #[error("{0} already holds a run; pass --resume to continue it or choose another --out")]
     RunExists(PathBuf),
+    /// A batch selector returned something other than distinct unlabelled pool indices
+    /// of the batch size.
+    #[error("batch selector: {0}")]
+    Selector(String),
     /// The oracle was asked about an index it cannot answer.
     #[error("oracle: {0}")]
     Oracle(String),

@@ -1,30 +1,57 @@
-//! The active-learning loop of tdal (SPEC §7).
+//! The active-learning loop of tdal.
 //!
-//! A run builds the messy pool, obtains a representation (a fixed US VAE, cached on disk,
-//! or TD-SPLIT retrained every k rounds), and then repeats: embed, fit the random forest on
-//! the labelled embeddings, record test accuracy, score the unlabelled pool with the
-//! acquisition function, draw a batch, ask the oracle. Every round is appended to
-//! `runs/<run-id>/rounds.jsonl`; a killed run resumes from its last completed round and
-//! ends with exactly the result of an uninterrupted run.
+//! A run builds the messy pool and the three parts of a round from its configuration
+//! ([`Parts::from_config`]): a [`Representation`] (a fixed US VAE, cached on disk, or
+//! TD-SPLIT retrained every k rounds), a head ([`tdal_heads::PredictionHead`], the random
+//! forest) and a [`BatchSelector`] (score-then-sample acquisition, or a uniformly random
+//! batch). A [`Session`] runs the rounds: embed, fit the head on the labelled embeddings,
+//! record test accuracy, propose a batch ([`Session::next_batch`]) and take its labels
+//! ([`Session::submit`]); [`run_task`] drives it with an [`Oracle`]. Every round is
+//! appended to `runs/<run-id>/rounds.jsonl`; a killed run resumes from its last completed
+//! round, never asks the oracle again for what it answered, and ends with exactly the
+//! result of an uninterrupted run.
+//!
+//! ```no_run
+//! use tdal_loop::{Profile, RunConfig, RunOptions, Silent};
+//!
+//! let mut cfg = RunConfig::preset(Profile::Smoke);
+//! cfg.data.dir = Some("fixtures/fmnist-mini".into());
+//! let opts = RunOptions {
+//!     out: "runs".into(),
+//!     cache_dir: "runs/cache".into(),
+//!     resume: true,
+//!     device: tdal_loop::DeviceChoice::Cpu,
+//! };
+//! let summary = tdal_loop::run(&cfg, &opts, &mut Silent)?;
+//! println!("{:.1} %", 100.0 * summary.final_accuracy.primary);
+//! # Ok::<(), tdal_loop::Error>(())
+//! ```
 
+pub mod cache;
 pub mod config;
 mod error;
-pub mod record;
-
-pub use config::{
-    AcquisitionKind, DataConfig, DatasetName, EncoderConfig, HeadConfig, LoopConfig, Profile,
-    RepresentationKind, RunConfig, ScheduleKind, StrategyKind,
-};
-pub use error::{Error, Result};
-pub use record::{Accuracies, Acquired, RoundRecord, RunSummary, StageSeconds};
-pub use tdal_encoders::DeviceChoice;
-pub mod cache;
 pub mod metrics;
 pub mod oracle;
-pub mod representation;
+pub mod parts;
+pub mod record;
 mod run;
 pub mod seeds;
+pub mod session;
+pub mod stage;
 
+pub use config::{
+    AcquisitionConfig, AcquisitionKind, DataConfig, Dataset, EncoderConfig, EpigSettings,
+    ForestSettings, HeadConfig, LoopConfig, NoSettings, Profile, RepresentationKind, RunConfig,
+    Sampling, ScheduleKind, SplitSettings, StrategyKind, VaeSettings,
+};
+pub use error::{Error, Result};
 pub use oracle::{Oracle, SimulatedOracle};
-pub use representation::{Fixed, Initialised, Representation, SplitVae};
-pub use run::{Event, Observer, RunOptions, Silent, Task, build_task, run, run_task, total_rounds};
+pub use parts::{
+    BatchSelector, Embeddings, Fixed, Initialised, LabelledSet, Parts, Representation, RoundInputs,
+    ScoreThenSample, SplitVae, Streams, UniformRandom,
+};
+pub use record::{Accuracies, Acquired, RoundRecord, RunSummary};
+pub use run::{Event, Observer, RunOptions, Silent, Task, build_task, run, run_task};
+pub use session::{Session, total_rounds};
+pub use stage::{Stage, StageClock, StageSeconds};
+pub use tdal_encoders::DeviceChoice;

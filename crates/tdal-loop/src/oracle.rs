@@ -2,7 +2,9 @@
 //!
 //! [`SimulatedOracle`] holds the pool's hidden labels (the simulated experiment of the
 //! paper) and answers one query per acquired index; the loop itself only ever sees the
-//! pool's images. A human labeller would implement [`Oracle`] the same way.
+//! pool's images. A human labeller would implement [`Oracle`] the same way. A resumed run
+//! never asks again for what was answered: it reads the recorded answers and only asks
+//! the oracle to [`Oracle::confirm`] them.
 
 use tdal_data::{LabelledSplit, Origin};
 
@@ -15,6 +17,16 @@ pub trait Oracle {
     /// # Errors
     /// [`Error::Oracle`] for an index outside the pool or one asked twice.
     fn label(&mut self, indices: &[usize]) -> Result<Vec<Acquired>>;
+
+    /// Takes note of answers recorded in an earlier session (they count as asked) and
+    /// checks them where the oracle can; a person is not asked again and accepts them.
+    ///
+    /// # Errors
+    /// [`Error::Oracle`] for an answer the oracle disagrees with, an index outside the
+    /// pool or one answered twice.
+    fn confirm(&mut self, _answered: &[Acquired]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An oracle that reads the hidden labels of a simulated pool.
@@ -77,21 +89,42 @@ impl SimulatedOracle {
     }
 }
 
+impl SimulatedOracle {
+    /// Marks `index` as asked.
+    fn ask(&mut self, index: usize) -> Result<()> {
+        if index >= self.labels.len() {
+            return Err(Error::Oracle(format!(
+                "index {index} is outside the pool of {}",
+                self.labels.len()
+            )));
+        }
+        if std::mem::replace(&mut self.asked[index], true) {
+            return Err(Error::Oracle(format!("index {index} was already labelled")));
+        }
+        Ok(())
+    }
+}
+
 impl Oracle for SimulatedOracle {
     fn label(&mut self, indices: &[usize]) -> Result<Vec<Acquired>> {
         let mut out = Vec::with_capacity(indices.len());
         for &index in indices {
-            if index >= self.labels.len() {
-                return Err(Error::Oracle(format!(
-                    "index {index} is outside the pool of {}",
-                    self.labels.len()
-                )));
-            }
-            if std::mem::replace(&mut self.asked[index], true) {
-                return Err(Error::Oracle(format!("index {index} was already labelled")));
-            }
+            self.ask(index)?;
             out.push(self.answer(index));
         }
         Ok(out)
+    }
+
+    fn confirm(&mut self, answered: &[Acquired]) -> Result<()> {
+        for a in answered {
+            self.ask(a.index)?;
+            if self.answer(a.index) != *a {
+                return Err(Error::Oracle(format!(
+                    "the recorded answer for pool index {} is not the pool's label",
+                    a.index
+                )));
+            }
+        }
+        Ok(())
     }
 }

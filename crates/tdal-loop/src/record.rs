@@ -10,7 +10,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use crate::stage::StageSeconds;
 
 use crate::{Error, Result};
 
@@ -24,8 +27,13 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// blake3 of the pool's pixels the run was made from.
     pub const DATA_HASH: &str = "data.blake3";
-    /// Encoder checkpoints of task-driven representations, one folder per update round.
+    /// Checkpoints of the parts that changed in a round, one folder per round
+    /// (`state/round-NNNN/representation`, `…/selector`).
     pub const STATE: &str = "state";
+    /// The oracle's answers for the initial labels.
+    pub const INITIAL: &str = "initial.json";
+    /// A proposed batch waiting for its labels.
+    pub const PENDING: &str = "pending.json";
 }
 
 /// One acquired pool point and what the oracle said about it.
@@ -39,27 +47,6 @@ pub struct Acquired {
     pub source: String,
     /// Class name in the source.
     pub class: String,
-}
-
-/// Seconds spent per stage of one round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageSeconds {
-    /// Representation update (TD retraining).
-    pub retrain: f64,
-    /// Embedding pool, target inputs and test set.
-    pub embed: f64,
-    /// Head fit on the labelled set.
-    pub fit: f64,
-    /// Test-set prediction and the accuracies.
-    pub evaluate: f64,
-    /// Posterior samples on the unlabelled pool and the sampled target inputs.
-    pub predict: f64,
-    /// Acquisition scores.
-    pub score: f64,
-    /// Batch selection and the oracle.
-    pub select: f64,
-    /// Wall time of the whole round.
-    pub total: f64,
 }
 
 /// Test accuracies (fractions in [0, 1]) of one round, SPEC §3.
@@ -199,32 +186,54 @@ pub fn rewrite_rounds(dir: &Path, records: &[RoundRecord]) -> Result<()> {
 /// # Errors
 /// [`Error::Io`] for an unreadable file, [`Error::Resume`] for a damaged one.
 pub fn read_summary(dir: &Path) -> Result<Option<RunSummary>> {
-    let path = dir.join(files::SUMMARY);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Resume {
-                path: dir.to_path_buf(),
-                message: format!("{} is damaged: {e}", files::SUMMARY),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("cannot read", &path, e)),
-    }
+    read_json(&dir.join(files::SUMMARY))
 }
 
-/// Writes a file via a temporary sibling and a rename, so readers never see half of it.
+/// Writes a file via a uniquely named temporary sibling ([`tempfile::NamedTempFile`]),
+/// flushed to disk and renamed into place, so readers never see half of it and two
+/// processes writing the same file never share a temporary file.
 ///
 /// # Errors
 /// [`Error::Io`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path)
+        let mut temp = tempfile::NamedTempFile::new_in(parent)?;
+        temp.write_all(bytes)?;
+        temp.as_file().sync_data()?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     };
     write().map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Writes `value` as pretty JSON, atomically ([`write_atomic`]).
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads a JSON file written by [`write_json`]; `None` when it does not exist.
+///
+/// # Errors
+/// [`Error::Io`] for an unreadable file, [`Error::Resume`] for a damaged one.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Resume {
+                path: path.to_path_buf(),
+                message: format!("the file is damaged: {e}"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
 }
 
 /// Peak resident set size of this process in bytes (`VmHWM`), 0 where unknown.

@@ -1,6 +1,6 @@
 //! The loop end to end on `fixtures/fmnist-mini` with the smoke profile: determinism, the
-//! encoder cache, resume after a crash, and that pool labels only reach the loop through
-//! the oracle.
+//! encoder cache, resume after a crash (never asking the oracle twice), that pool labels
+//! only reach the loop through the oracle, and parts of a test's own through the seams.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use tdal_data::{LabelledSplit, PoolOptions};
 use tdal_loop::record::{self, files};
 use tdal_loop::{
-    Acquired, AcquisitionKind, Error, Oracle, Profile, RepresentationKind, RoundRecord, RunConfig,
-    RunOptions, Silent, SimulatedOracle, Task,
+    Acquired, AcquisitionKind, BatchSelector, Error, Oracle, Parts, Profile, RepresentationKind,
+    RoundInputs, RoundRecord, RunConfig, RunOptions, Session, Silent, SimulatedOracle, Stage,
+    StageClock, Task,
 };
 
 fn fixture() -> PathBuf {
@@ -17,9 +18,7 @@ fn fixture() -> PathBuf {
 }
 
 fn smoke(representation: RepresentationKind, acquisition: AcquisitionKind) -> RunConfig {
-    let mut cfg = RunConfig::preset(Profile::Smoke);
-    cfg.representation = representation;
-    cfg.acquisition = acquisition;
+    let mut cfg = RunConfig::method(Profile::Smoke, representation, acquisition);
     cfg.data.dir = Some(fixture());
     cfg
 }
@@ -154,6 +153,15 @@ impl<O: Oracle> Oracle for Recording<O> {
         self.asked.extend_from_slice(indices);
         self.inner.label(indices)
     }
+
+    fn confirm(&mut self, answered: &[Acquired]) -> tdal_loop::Result<()> {
+        self.inner.confirm(answered)
+    }
+}
+
+/// The smoke task and its hidden labels, built as `tdal_loop::build_task` does.
+fn smoke_task(cfg: &RunConfig) -> (Task, SimulatedOracle) {
+    tdal_loop::build_task(cfg).unwrap()
 }
 
 #[test]
@@ -187,7 +195,8 @@ fn hidden_labels_of_unqueried_points_cannot_change_the_run() {
         asked: Vec::new(),
     };
     let opts_a = options(&tmp.path().join("a"), &cache);
-    tdal_loop::run_task(&cfg, &opts_a, &task, &mut honest, &mut Silent).unwrap();
+    let parts = Parts::from_config(&cfg, &task, &opts_a).unwrap();
+    tdal_loop::run_task(&cfg, &opts_a, &task, parts, &mut honest, &mut Silent).unwrap();
     let asked: HashSet<usize> = honest.asked.iter().copied().collect();
     assert_eq!(asked.len(), honest.asked.len(), "a point was asked twice");
 
@@ -207,7 +216,8 @@ fn hidden_labels_of_unqueried_points_cannot_change_the_run() {
         asked: Vec::new(),
     };
     let opts_b = options(&tmp.path().join("b"), &cache);
-    tdal_loop::run_task(&cfg, &opts_b, &task, &mut other, &mut Silent).unwrap();
+    let parts = Parts::from_config(&cfg, &task, &opts_b).unwrap();
+    tdal_loop::run_task(&cfg, &opts_b, &task, parts, &mut other, &mut Silent).unwrap();
     let id = cfg.run_id();
     let a = record::read_rounds(&tmp.path().join("a").join(&id)).unwrap();
     let b = record::read_rounds(&tmp.path().join("b").join(&id)).unwrap();
@@ -236,4 +246,221 @@ fn bad_budgets_and_missing_data_are_clear_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::Data(_)), "{err}");
+}
+
+#[test]
+fn resume_never_asks_the_oracle_again_and_checks_what_it_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Epig);
+    let opts = options(&tmp.path().join("runs"), &cache);
+    let whole = tdal_loop::run(
+        &cfg,
+        &options(&tmp.path().join("whole"), &cache),
+        &mut Silent,
+    )
+    .unwrap();
+    let whole_rounds = record::read_rounds(&tmp.path().join("whole").join(&whole.run_id)).unwrap();
+
+    // First session: stop after two answered batches and a third proposed, unanswered.
+    let (task, oracle) = smoke_task(&cfg);
+    let dir = opts.out.join(cfg.run_id());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(files::CONFIG), cfg.to_toml().unwrap()).unwrap();
+    let mut first = Recording {
+        inner: oracle,
+        asked: Vec::new(),
+    };
+    let parts = Parts::from_config(&cfg, &task, &opts).unwrap();
+    let mut session = Session::open(&cfg, &dir, &task, parts, &mut first, &mut Silent).unwrap();
+    for _ in 0..2 {
+        let batch = session.next_batch(&mut Silent).unwrap().unwrap();
+        let answers = first.label(&batch).unwrap();
+        session.submit(&answers, &mut Silent).unwrap();
+    }
+    let proposed = session.next_batch(&mut Silent).unwrap().unwrap();
+    assert!(dir.join(files::PENDING).exists());
+    // A wrong answer is refused and changes nothing.
+    let wrong: Vec<Acquired> = first.inner.label(&[proposed[0]]).unwrap();
+    assert!(matches!(
+        session.submit(&wrong, &mut Silent),
+        Err(Error::Oracle(_))
+    ));
+    drop(session);
+    let asked_before = first.asked.len();
+    assert_eq!(asked_before, 6 + 20);
+
+    // Second session (a fresh oracle, as after a restart): the same pending batch comes
+    // back, and the oracle is asked only for it and what follows.
+    let (_, oracle) = smoke_task(&cfg);
+    let mut second = Recording {
+        inner: oracle,
+        asked: Vec::new(),
+    };
+    let parts = Parts::from_config(&cfg, &task, &opts).unwrap();
+    let mut session = Session::open(&cfg, &dir, &task, parts, &mut second, &mut Silent).unwrap();
+    assert_eq!(session.history().len(), 2);
+    assert!(
+        second.asked.is_empty(),
+        "reopening asked the oracle {:?}",
+        second.asked
+    );
+    let again = session.next_batch(&mut Silent).unwrap().unwrap();
+    assert_eq!(again, proposed);
+    while let Some(batch) = session.next_batch(&mut Silent).unwrap() {
+        let answers = second.label(&batch).unwrap();
+        session.submit(&answers, &mut Silent).unwrap();
+    }
+    session.finish().unwrap();
+    assert_eq!(second.asked, proposed);
+    assert_eq!(
+        outcome(&record::read_rounds(&dir).unwrap()),
+        outcome(&whole_rounds)
+    );
+
+    // Recorded answers that disagree with the pool's labels stop a resume.
+    let rounds = std::fs::read_to_string(dir.join(files::ROUNDS)).unwrap();
+    let first_label = whole_rounds[0].acquired[0].label;
+    let forged = rounds.replacen(
+        &format!("\"label\":{first_label}"),
+        &format!("\"label\":{}", (first_label + 1) % 3),
+        1,
+    );
+    std::fs::write(dir.join(files::ROUNDS), forged).unwrap();
+    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+    let err = tdal_loop::run(&cfg, &opts, &mut Silent).unwrap_err();
+    assert!(matches!(err, Error::Resume { .. }), "{err}");
+}
+
+/// A test-only representation: 4×4 block means of the image (64 features for 32×32, 49
+/// for 28×28); nothing to train.
+struct BlockMeans;
+
+impl tdal_loop::Representation for BlockMeans {
+    fn name(&self) -> &'static str {
+        "block-means"
+    }
+
+    fn initialise(
+        &mut self,
+        _pool: ndarray::ArrayView4<'_, f32>,
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> tdal_loop::Result<tdal_loop::Initialised> {
+        Ok(tdal_loop::Initialised {
+            seconds: 0.0,
+            cached: false,
+        })
+    }
+
+    fn update(
+        &mut self,
+        _pool: ndarray::ArrayView4<'_, f32>,
+        _labelled: ndarray::ArrayView4<'_, f32>,
+        _labels: &[u32],
+        _round: usize,
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> tdal_loop::Result<bool> {
+        Ok(false)
+    }
+
+    fn embed(
+        &mut self,
+        images: ndarray::ArrayView4<'_, f32>,
+    ) -> tdal_loop::Result<ndarray::Array2<f32>> {
+        let (n, _, h, w) = images.dim();
+        let (bh, bw) = (h / 4, w / 4);
+        Ok(ndarray::Array2::from_shape_fn((n, bh * bw), |(i, b)| {
+            let (by, bx) = (b / bw, b % bw);
+            let block = images.slice(ndarray::s![i, .., by * 4..by * 4 + 4, bx * 4..bx * 4 + 4]);
+            block.mean().unwrap_or(0.0)
+        }))
+    }
+
+    fn save_state(&self, _dir: &Path) -> tdal_loop::Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _dir: &Path) -> tdal_loop::Result<()> {
+        Ok(())
+    }
+}
+
+/// A test-only selector: the unlabelled points the head is least sure of (smallest
+/// largest mean probability), lowest index first among ties; `broken` returns a labelled
+/// index instead.
+struct LeastSure {
+    broken: bool,
+}
+
+impl BatchSelector for LeastSure {
+    fn name(&self) -> &'static str {
+        "least-sure"
+    }
+
+    fn select(
+        &mut self,
+        round: &RoundInputs<'_>,
+        clock: &mut StageClock<'_>,
+    ) -> tdal_loop::Result<Vec<usize>> {
+        if self.broken {
+            return Ok(vec![round.labelled.indices[0]; round.batch_size]);
+        }
+        clock.begin(Stage::Predict);
+        let x = round
+            .embeddings
+            .pool
+            .select(ndarray::Axis(0), round.unlabelled);
+        let mean = round.head.predict_mean(x.view())?;
+        clock.begin(Stage::Select);
+        let mut order: Vec<(f32, usize)> = mean
+            .outer_iter()
+            .zip(round.unlabelled)
+            .map(|(p, &i)| (p.iter().copied().fold(0.0, f32::max), i))
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        Ok(order
+            .into_iter()
+            .take(round.batch_size)
+            .map(|(_, i)| i)
+            .collect())
+    }
+}
+
+#[test]
+fn a_run_takes_parts_of_its_own_through_the_seams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Random);
+    let opts = options(&tmp.path().join("runs"), &tmp.path().join("cache"));
+    let (task, mut oracle) = smoke_task(&cfg);
+    let built = Parts::from_config(&cfg, &task, &opts).unwrap();
+    let parts = Parts {
+        representation: Box::new(BlockMeans),
+        head: built.head,
+        selector: Box::new(LeastSure { broken: false }),
+    };
+    let summary = tdal_loop::run_task(&cfg, &opts, &task, parts, &mut oracle, &mut Silent).unwrap();
+    assert_eq!(summary.n_labelled, cfg.active.budget);
+    let rounds = record::read_rounds(&opts.out.join(&summary.run_id)).unwrap();
+    assert_eq!(rounds.len(), 4);
+    assert!(
+        rounds.iter().all(|r| !r.retrained),
+        "a fixed representation never changes"
+    );
+    assert!(rounds[..3].iter().all(|r| r.acquired.len() == 10));
+    assert!(rounds[0].seconds.get(Stage::Predict) > 0.0);
+    assert_eq!(rounds[0].seconds.get(Stage::Score), 0.0);
+
+    // A selector that breaks the contract is stopped with a clear error.
+    let (task, mut oracle) = smoke_task(&cfg);
+    let built = Parts::from_config(&cfg, &task, &opts).unwrap();
+    let parts = Parts {
+        representation: Box::new(BlockMeans),
+        head: built.head,
+        selector: Box::new(LeastSure { broken: true }),
+    };
+    let other = options(&tmp.path().join("other"), &tmp.path().join("cache"));
+    let err =
+        tdal_loop::run_task(&cfg, &other, &task, parts, &mut oracle, &mut Silent).unwrap_err();
+    assert!(matches!(err, Error::Selector(_)), "{err}");
+    assert!(err.to_string().contains("least-sure"), "{err}");
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tdal_loop::{AcquisitionKind, Profile, RepresentationKind, RunConfig};
+use tdal_loop::{AcquisitionKind, EncoderConfig, Profile, RepresentationKind, RunConfig};
 
 pub(crate) mod clock;
 mod curves;
@@ -37,7 +37,7 @@ pub struct Table1Args {
     /// encoder training), paper (the paper's 500 epochs). Default quick; with --report-only,
     /// the profile of the runs found.
     #[arg(long, value_enum)]
-    profile: Option<ProfileArg>,
+    profile: Option<Profile>,
     /// Run seeds 0 to N−1 of every row.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -75,24 +75,6 @@ pub struct Table1Args {
     /// No progress bars or per-run lines (errors are still printed).
     #[arg(long)]
     quiet: bool,
-}
-
-/// `--profile` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ProfileArg {
-    Smoke,
-    Quick,
-    Paper,
-}
-
-impl From<ProfileArg> for Profile {
-    fn from(p: ProfileArg) -> Self {
-        match p {
-            ProfileArg::Smoke => Self::Smoke,
-            ProfileArg::Quick => Self::Quick,
-            ProfileArg::Paper => Self::Paper,
-        }
-    }
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {
@@ -169,7 +151,7 @@ impl Row {
     #[must_use]
     pub fn of(cfg: &RunConfig) -> Option<Self> {
         Self::ALL.into_iter().find(|r| {
-            r.representation() == cfg.representation && r.acquisition() == cfg.acquisition
+            r.representation() == cfg.representation() && r.acquisition() == cfg.acquisition_kind()
         })
     }
 }
@@ -183,7 +165,8 @@ pub struct Setting {
     pub target_share: Option<f64>,
     /// `data.max_pool` when it differs from the profile's (`None`: the profile's).
     pub max_pool: Option<usize>,
-    /// `encoder.min_update_steps` (`None`: the profile's passes whatever the pool size).
+    /// TD-SPLIT's `encoder.min_update_steps` (`None`: the profile's passes whatever the
+    /// pool size); the US rows have no such setting and are shared by every value.
     pub min_update_steps: Option<usize>,
 }
 
@@ -208,17 +191,26 @@ impl Setting {
     /// The configuration of one (row, seed); `data_dir` does not change the run id.
     #[must_use]
     pub fn config(&self, row: Row, seed: u64, data_dir: Option<&Path>) -> RunConfig {
-        let mut cfg = RunConfig::preset(self.profile);
+        let mut cfg = RunConfig::method(self.profile, row.representation(), row.acquisition());
         cfg.seed = seed;
-        cfg.representation = row.representation();
-        cfg.acquisition = row.acquisition();
         cfg.data.target_share = self.target_share;
         if let Some(cap) = self.max_pool {
             cfg.data.max_pool = Some(cap);
         }
-        cfg.encoder.min_update_steps = self.min_update_steps;
+        if let EncoderConfig::TdSplit(split) = &mut cfg.encoder {
+            split.min_update_steps = self.min_update_steps;
+        }
         cfg.data.dir = data_dir.map(Path::to_path_buf);
         cfg
+    }
+
+    /// Whether this setting's pool and profile are `other`'s (they may differ in
+    /// `min_update_steps`, which only the TD-SPLIT rows have).
+    #[must_use]
+    pub fn same_pool(&self, other: &Self) -> bool {
+        self.profile == other.profile
+            && self.target_share == other.target_share
+            && self.max_pool == other.max_pool
     }
 
     /// Whether a run folder named `run_id` holding `cfg` is this setting's run of its row
@@ -232,18 +224,22 @@ impl Setting {
     /// override).
     #[must_use]
     pub fn of(cfg: &RunConfig) -> Self {
+        let min_update_steps = match &cfg.encoder {
+            EncoderConfig::TdSplit(split) => split.min_update_steps,
+            EncoderConfig::UsVae(_) => None,
+        };
         Self::new(
             cfg.profile,
             cfg.data.target_share,
             cfg.data.max_pool,
-            cfg.encoder.min_update_steps,
+            min_update_steps,
         )
     }
 
     /// `quick`, `quick, target share 0.06, pool cap 20000`.
     #[must_use]
     pub fn describe(&self) -> String {
-        let mut text = profile_name(self.profile).to_owned();
+        let mut text = self.profile.as_str().to_owned();
         if let Some(share) = self.target_share {
             text.push_str(&format!(", target share {share}"));
         }
@@ -254,16 +250,6 @@ impl Setting {
             text.push_str(&format!(", ≥ {steps} steps per TD-SPLIT update"));
         }
         text
-    }
-}
-
-/// The kebab-case name of a profile.
-#[must_use]
-pub const fn profile_name(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Smoke => "smoke",
-        Profile::Quick => "quick",
-        Profile::Paper => "paper",
     }
 }
 
@@ -293,7 +279,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
         let (setting, report) = report::build(
             &args.out,
             report::Selection::Infer(report::Wanted {
-                profile: args.profile.map(Profile::from),
+                profile: args.profile,
                 target_share: args.target_share,
                 max_pool: args.max_pool.map(NonZeroUsize::get),
                 min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
@@ -312,7 +298,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
 
     let data_dir = crate::table1::data_dir(args.data_dir.as_deref())?;
     let setting = Setting::new(
-        args.profile.map_or(Profile::Quick, Profile::from),
+        args.profile.unwrap_or(Profile::Quick),
         args.target_share,
         args.max_pool.map(NonZeroUsize::get),
         args.min_update_steps.map(NonZeroUsize::get),

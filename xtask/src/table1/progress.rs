@@ -135,14 +135,13 @@ impl Observer for Progress {
                         .set_message(format!("resumed after round {}", resumed_rounds - 1));
                 }
             }
-            Event::Stage { round, stage } => {
-                if round == usize::MAX {
-                    self.rounds.set_message(stage.to_owned());
-                } else {
-                    self.rounds.set_message(format!("round {round}: {stage}"));
-                }
-            }
-            Event::Progress { what, done, total } => {
+            Event::Stage { round, stage } => match round {
+                None => self.rounds.set_message(stage.as_str()),
+                Some(round) => self.rounds.set_message(format!("round {round}: {stage}")),
+            },
+            Event::Progress {
+                what, done, total, ..
+            } => {
                 if done == total || done % 50 == 0 {
                     self.rounds
                         .set_message(format!("training {what}: step {done}/{total}"));

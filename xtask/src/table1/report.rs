@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use tdal_loop::record::{self, files};
-use tdal_loop::{Profile, RoundRecord, RunConfig, RunSummary};
+use tdal_loop::{Profile, RoundRecord, RunConfig, RunSummary, Stage};
 
 use super::paper::{self, Published};
 use super::stats::{self, Estimate};
-use super::{Row, Setting, clock, curves, profile_name};
+use super::{Row, Setting, clock, curves};
 
 /// Where the report came from.
 #[derive(Debug, Clone)]
@@ -174,13 +174,13 @@ impl StageSplit {
             ..Self::default()
         };
         for r in &run.rounds {
-            s.retrain += r.seconds.retrain;
-            s.embed += r.seconds.embed;
-            s.fit += r.seconds.fit;
-            s.evaluate += r.seconds.evaluate;
-            s.predict += r.seconds.predict;
-            s.score += r.seconds.score;
-            s.select += r.seconds.select;
+            s.retrain += r.seconds.get(Stage::Retrain);
+            s.embed += r.seconds.get(Stage::Embed);
+            s.fit += r.seconds.get(Stage::Fit);
+            s.evaluate += r.seconds.get(Stage::Evaluate);
+            s.predict += r.seconds.get(Stage::Predict);
+            s.score += r.seconds.get(Stage::Score);
+            s.select += r.seconds.get(Stage::Select);
         }
         let staged = s.initialise
             + s.retrain
@@ -414,7 +414,7 @@ impl Wanted {
     /// ` with profile quick target share 0.06`, or nothing when no flag narrows.
     fn describe(&self) -> String {
         let parts: Vec<String> = [
-            self.profile.map(|p| format!("profile {}", profile_name(p))),
+            self.profile.map(|p| format!("profile {}", p.as_str())),
             self.target_share.map(|s| format!("target share {s}")),
             self.max_pool.map(|c| format!("pool cap {c}")),
             self.min_update_steps
@@ -433,12 +433,23 @@ impl Wanted {
 
 fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> Result<Setting> {
     let mut found: Vec<Setting> = Vec::new();
-    for run in runs {
+    // TD-SPLIT runs first: only they carry `min_update_steps`; a US run's setting counts
+    // when no TD-SPLIT run shares its pool.
+    let mut ordered: Vec<&RunFolder> = runs.iter().collect();
+    ordered.sort_by_key(|r| r.config.representation() != tdal_loop::RepresentationKind::TdSplit);
+    for run in ordered {
         let setting = Setting::of(&run.config);
-        if setting.owns(&run.id, &run.config)
-            && wanted.admits(&setting)
-            && !found.contains(&setting)
-        {
+        let is_split = run.config.representation() == tdal_loop::RepresentationKind::TdSplit;
+        let known = found
+            .iter()
+            .any(|f| *f == setting || (!is_split && f.same_pool(&setting)));
+        let admitted = wanted.admits(&setting)
+            || (!is_split
+                && wanted.admits(&Setting {
+                    min_update_steps: wanted.min_update_steps,
+                    ..setting
+                }));
+        if setting.owns(&run.id, &run.config) && admitted && !known {
             found.push(setting);
         }
     }
@@ -615,14 +626,14 @@ fn write_markdown(s: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(
         s,
         "# Table 1 on F+MNIST — profile `{}`\n",
-        profile_name(r.setting.profile)
+        r.setting.profile.as_str()
     )?;
     writeln!(s, "- command: `{}`", r.command)?;
     writeln!(s, "- date: {}", r.date)?;
     writeln!(
         s,
         "- profile: `{}`; pool: {share}",
-        profile_name(r.setting.profile)
+        r.setting.profile.as_str()
     )?;
     let finished: Vec<u64> = {
         let mut all: Vec<u64> = r
@@ -899,15 +910,21 @@ mod tests {
                     class: "5".into(),
                 }],
                 target_acquired: targets,
-                seconds: StageSeconds {
-                    retrain: 1.0,
-                    embed: 0.5,
-                    fit: 2.0,
-                    evaluate: 0.25,
-                    predict: 0.5,
-                    score: 0.75,
-                    select: 0.125,
-                    total: 5.5,
+                seconds: {
+                    let mut s = StageSeconds::default();
+                    for (stage, seconds) in [
+                        (Stage::Retrain, 1.0),
+                        (Stage::Embed, 0.5),
+                        (Stage::Fit, 2.0),
+                        (Stage::Evaluate, 0.25),
+                        (Stage::Predict, 0.5),
+                        (Stage::Score, 0.75),
+                        (Stage::Select, 0.125),
+                    ] {
+                        s.add(stage, seconds);
+                    }
+                    s.total = 5.5;
+                    s
                 },
                 peak_rss_bytes: 100 << 20,
             };
@@ -1088,8 +1105,10 @@ mod tests {
         let partial = synthetic_run(&runs, &s.config(Row::TdSplit, 1, None), 0.1, 2, false);
         // Same row and seed under an older preset: another hash, so another folder.
         let mut stale = s.config(Row::TdSplit, 2, None);
-        stale.head.trees = 7;
-        stale.head.posterior_samples = 7;
+        stale.head = tdal_loop::HeadConfig::Forest(tdal_loop::ForestSettings {
+            trees: 7,
+            posterior_samples: 7,
+        });
         let stale_id = synthetic_run(&runs, &stale, 0.1, 4, true);
         // Another profile's run and a folder without a configuration.
         let quick = Setting {
@@ -1202,7 +1221,10 @@ mod tests {
             ..capped
         };
         let cfg = longer.config(Row::TdSplit, 0, None);
-        assert_eq!(cfg.encoder.min_update_steps, Some(300));
+        let tdal_loop::EncoderConfig::TdSplit(split) = &cfg.encoder else {
+            panic!("TD-SPLIT row without a TD-SPLIT encoder")
+        };
+        assert_eq!(split.min_update_steps, Some(300));
         assert_eq!(Setting::of(&cfg), longer);
         synthetic_run(&runs, &cfg, 0.8, 3, true);
         let err = build(out.path(), pick(None), &ctx())

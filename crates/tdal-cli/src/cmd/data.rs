@@ -26,17 +26,6 @@ pub enum DataCommand {
     Preview(PreviewArgs),
 }
 
-/// A named dataset configuration (SPEC §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DatasetArg {
-    /// MNIST digit targets among all ten Fashion-MNIST classes (needs DIR/mnist/ and DIR/fashion-mnist/).
-    Fmnist,
-    /// CIFAR-10 classes 0-4 among all CIFAR-100 classes (needs DIR/cifar-10-batches-bin/ and DIR/cifar-100-binary/).
-    Cifar,
-    /// CheXpert pleural effusion, uncertain and blank labels dropped (needs DIR/CheXpert-v1.0-small/).
-    Chexpert,
-}
-
 /// Which test images to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TestSetArg {
@@ -53,7 +42,7 @@ pub enum TestSetArg {
 pub struct PoolArgs {
     /// Named dataset configuration.
     #[arg(long, value_enum, default_value = "fmnist")]
-    pub dataset: DatasetArg,
+    pub dataset: Dataset,
     /// Folder holding one sub-folder per dataset (e.g. DIR/mnist/, DIR/fashion-mnist/);
     /// defaults to the TDAL_DATA_DIR environment variable.
     #[arg(long, value_name = "DIR")]
@@ -120,11 +109,7 @@ impl PoolArgs {
     }
 
     fn build(&self) -> Result<MessyPool> {
-        let dataset = match self.dataset {
-            DatasetArg::Fmnist => Dataset::Fmnist,
-            DatasetArg::Cifar => Dataset::Cifar,
-            DatasetArg::Chexpert => Dataset::Chexpert,
-        };
+        let dataset = self.dataset;
         let dir = self.data_dir()?;
         build_named(dataset, &dir, &self.options())
             .with_context(|| format!("cannot build the {:?} pool", self.dataset).to_lowercase())

@@ -1,4 +1,4 @@
-//! `tdal run`: one active-learning experiment (SPEC §7, §8).
+//! `tdal run`: one active-learning experiment (README, "tdal run").
 //!
 //! The configuration is a profile's preset (`--profile`, default `quick`), then the keys of
 //! `--config run.toml`, then the flags given on the command line. The run lives in
@@ -10,12 +10,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tdal_encoders::DeviceChoice;
 use tdal_loop::{
-    AcquisitionKind, DatasetName, Event, Observer, Profile, RepresentationKind, RunConfig,
-    RunOptions, StrategyKind,
+    AcquisitionKind, Dataset, Event, Observer, Profile, RepresentationKind, RunConfig, RunOptions,
+    Stage, StrategyKind,
 };
 
 /// Arguments of `tdal run`.
@@ -32,16 +31,16 @@ pub struct Args {
     /// Preset: smoke (tiny pool, seconds), quick (paper protocol, CPU-sized encoder
     /// training), paper (500 epochs per encoder training).
     #[arg(long, value_enum)]
-    pub profile: Option<ProfileArg>,
+    pub profile: Option<Profile>,
     /// Named messy pool.
     #[arg(long, value_enum)]
-    pub dataset: Option<DatasetArg>,
+    pub dataset: Option<Dataset>,
     /// Representation the head sees.
     #[arg(long, value_enum)]
-    pub representation: Option<RepresentationArg>,
+    pub representation: Option<RepresentationKind>,
     /// Acquisition function.
     #[arg(long, value_enum)]
-    pub acquisition: Option<AcquisitionArg>,
+    pub acquisition: Option<AcquisitionKind>,
     /// Folder with mnist/ and fashion-mnist/ (IDX); default: TDAL_DATA_DIR.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -69,7 +68,7 @@ pub struct Args {
     pub batch_size: Option<usize>,
     /// Batch selection strategy.
     #[arg(long, value_enum)]
-    pub strategy: Option<StrategyArg>,
+    pub strategy: Option<StrategyKind>,
     /// β of the stochastic strategies (power: ∝ score^β).
     #[arg(long)]
     pub beta: Option<f64>,
@@ -94,52 +93,6 @@ pub struct Args {
     pub device: DeviceChoice,
 }
 
-macro_rules! value_enum {
-    ($arg:ident => $target:ty { $($variant:ident => $value:expr, $doc:literal;)* }) => {
-        #[doc = concat!("Command-line spelling of [`", stringify!($target), "`].")]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-        pub enum $arg {
-            $(#[doc = $doc] $variant,)*
-        }
-        impl From<$arg> for $target {
-            fn from(a: $arg) -> Self {
-                match a {
-                    $($arg::$variant => $value,)*
-                }
-            }
-        }
-    };
-}
-
-value_enum!(ProfileArg => Profile {
-    Smoke => Profile::Smoke, "A pool capped at 2,000 images, three rounds, two encoder epochs.";
-    Quick => Profile::Quick, "The paper's protocol with CPU-sized encoder training.";
-    Paper => Profile::Paper, "The paper's 500 epochs per encoder training (GPU-scale).";
-});
-value_enum!(DatasetArg => DatasetName {
-    Fmnist => DatasetName::Fmnist, "MNIST 5, 6 among Fashion-MNIST (IR 10).";
-    Cifar => DatasetName::Cifar, "CIFAR-10 0-4 among CIFAR-100.";
-    Chexpert => DatasetName::Chexpert, "CheXpert pleural effusion.";
-});
-value_enum!(RepresentationArg => RepresentationKind {
-    UsVae => RepresentationKind::UsVae, "Fixed unsupervised VAE (US).";
-    TdSplit => RepresentationKind::TdSplit, "Split-latent VAE retrained with the labels (TD-SPLIT).";
-});
-value_enum!(AcquisitionArg => AcquisitionKind {
-    Epig => AcquisitionKind::Epig, "Expected predictive information gain (target inputs).";
-    Bald => AcquisitionKind::Bald, "Mutual information with the parameters.";
-    Entropy => AcquisitionKind::Entropy, "Predictive entropy.";
-    Confidence => AcquisitionKind::Confidence, "Least confidence.";
-    Margin => AcquisitionKind::Margin, "Smallest margin.";
-    Random => AcquisitionKind::Random, "Uniform random.";
-});
-value_enum!(StrategyArg => StrategyKind {
-    Topk => StrategyKind::TopK, "The B highest scores.";
-    Power => StrategyKind::Power, "Stochastic, ∝ score^β.";
-    Softmax => StrategyKind::Softmax, "Stochastic, ∝ exp(β·score).";
-    Softrank => StrategyKind::SoftRank, "Stochastic, ∝ rank^-β.";
-});
-
 fn parse_device(text: &str) -> Result<DeviceChoice, String> {
     text.parse()
         .map_err(|e: tdal_encoders::Error| e.to_string())
@@ -148,7 +101,7 @@ fn parse_device(text: &str) -> Result<DeviceChoice, String> {
 impl Args {
     /// The resolved configuration: preset, then the TOML file, then the flags.
     fn config(&self) -> Result<RunConfig> {
-        let profile = self.profile.map(Profile::from);
+        let profile = self.profile;
         let mut cfg = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -158,13 +111,16 @@ impl Args {
             None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
         };
         if let Some(v) = self.dataset {
-            cfg.data.dataset = v.into();
+            cfg.data.dataset = v;
         }
-        if let Some(v) = self.representation {
-            cfg.representation = v.into();
+        if let Some(kind) = self.representation {
+            cfg.encoder = cfg.encoder.with_kind(kind, cfg.profile);
         }
-        if let Some(v) = self.acquisition {
-            cfg.acquisition = v.into();
+        if let Some(kind) = self.acquisition {
+            cfg.acquisition = cfg.acquisition.with_kind(kind, cfg.profile);
+        }
+        if self.strategy.is_some() || self.beta.is_some() {
+            cfg.acquisition.try_set_sampling(self.strategy, self.beta)?;
         }
         if let Some(v) = &self.data_dir {
             cfg.data.dir = Some(v.clone());
@@ -191,12 +147,6 @@ impl Args {
         }
         if let Some(v) = self.batch_size {
             cfg.active.batch_size = v;
-        }
-        if let Some(v) = self.strategy {
-            cfg.active.strategy = v.into();
-        }
-        if let Some(v) = self.beta {
-            cfg.active.beta = v;
         }
         cfg.check()?;
         Ok(cfg)
@@ -301,20 +251,27 @@ impl Observer for Progress {
                 }
             }
             Event::Stage { round, stage } => {
-                tracing::debug!(round, stage, "stage");
+                tracing::debug!(round, stage = stage.as_str(), "stage");
                 if let Some((_, _, bar)) = &self.bars {
                     bar.set_style(spinner_style());
                     bar.unset_length();
-                    let what = match stage {
-                        "initialise" => "training (or loading) the US VAE".to_owned(),
-                        "retrain" => format!("round {round}: retraining TD-SPLIT"),
-                        other => format!("round {round}: {other}"),
+                    let what = match (round, stage) {
+                        (None, _) => {
+                            "obtaining the representation (training, or loading it from the cache)"
+                                .to_owned()
+                        }
+                        (Some(round), Stage::Retrain) => {
+                            format!("round {round}: updating the representation")
+                        }
+                        (Some(round), other) => format!("round {round}: {other}"),
                     };
                     bar.set_message(what);
                     bar.reset_elapsed();
                 }
             }
-            Event::Progress { what, done, total } => {
+            Event::Progress {
+                what, done, total, ..
+            } => {
                 if let Some((_, _, bar)) = &self.bars {
                     if bar.length() != Some(total as u64) {
                         bar.set_length(total as u64);
@@ -325,7 +282,7 @@ impl Observer for Progress {
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
                             .progress_chars("=> "),
                         );
-                        bar.set_prefix(what);
+                        bar.set_prefix(what.to_owned());
                         bar.reset_eta();
                     }
                     bar.set_position(done as u64);

@@ -16,7 +16,7 @@ mod ranks;
 mod tree;
 
 use ndarray::{Array2, Array3, ArrayView2};
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
@@ -429,10 +429,14 @@ fn block_rows(n_features: usize) -> usize {
 }
 
 impl PredictionHead for RandomForest {
-    /// Draws the forest seed from `rng`, then fits as [`RandomForest::fit_seeded`].
-    fn fit(&mut self, x: ArrayView2<'_, f32>, y: &[u32], rng: &mut dyn RngCore) -> Result<()> {
-        let seed = rng.next_u64();
-        self.fit_seeded(x, y, seed)
+    /// As [`RandomForest::fit_seeded`].
+    fn fit_seeded(&mut self, x: ArrayView2<'_, f32>, y: &[u32], seed: u64) -> Result<()> {
+        Self::fit_seeded(self, x, y, seed)
+    }
+
+    /// The mean over *all* trees, as [`RandomForest::predict_mean`].
+    fn predict_mean(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        Self::predict_mean(self, x)
     }
 
     /// The first `posterior_samples` trees' probabilities, `[N, K, C]`.

@@ -1,4 +1,4 @@
-//! Representation strategies: what the head sees (SPEC §2, §4).
+//! Representations: what the head sees.
 //!
 //! - [`Fixed`]: the US VAE, trained once on the pool (or loaded from the [`Cache`]) and never
 //!   updated; the head sees the posterior mean of the whole z.
@@ -6,6 +6,12 @@
 //!   classifier and updated (warm-started) with the labels so far; the head sees z_c.
 //!
 //! The loop drives both through [`Representation`] and never knows which it holds.
+//! Before round 0 the loop calls [`Representation::initialise`]; at the start of round 0
+//! and every `loop.retrain_every` rounds [`Representation::update`] (a fixed
+//! representation returns `false` and nothing else happens); whenever an update changed
+//! the representation, the loop re-embeds and checkpoints it with
+//! [`Representation::save_state`], which `--resume` reads back with
+//! [`Representation::load_state`].
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,7 +23,7 @@ use tdal_encoders::{
 };
 
 use crate::cache::{Cache, hash_parts, images_hash};
-use crate::config::{EncoderConfig, ScheduleKind};
+use crate::config::{ScheduleKind, SplitSettings, VaeSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
 
@@ -32,6 +38,9 @@ pub struct Initialised {
 
 /// A representation of images for the prediction head.
 pub trait Representation {
+    /// A short name for progress messages (`us-vae`, `td-split`).
+    fn name(&self) -> &'static str;
+
     /// Obtains the initial encoder for `pool` (trains it, or loads it from the cache),
     /// calling `progress(done, total)` as training advances.
     ///
@@ -46,9 +55,11 @@ pub trait Representation {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Initialised>;
 
-    /// Retrains with the labels so far; returns whether the representation changed
-    /// (`false` for fixed representations, which ignore the call); `progress(done,
-    /// total)` follows the training steps.
+    /// Retrains with the labels so far at the start of `round`; returns whether the
+    /// representation changed (`false` for fixed representations, which ignore the call:
+    /// then the loop neither re-embeds nor checkpoints); `progress(done, total)` follows
+    /// the training steps. Its randomness comes from `round`, never from earlier calls, so
+    /// a resumed run repeats it exactly.
     ///
     /// # Shapes
     /// `pool` `[N, C, H, W]`; `labelled` `[L, C, H, W]` with `labels` `[L]`.
@@ -73,10 +84,6 @@ pub trait Representation {
     /// Encoder errors; [`Error::Config`] if called before `initialise`.
     fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
 
-    /// Whether [`Representation::update`] can change the representation (then the loop
-    /// checkpoints it after every update for `--resume`).
-    fn is_adaptive(&self) -> bool;
-
     /// Writes the current state into `dir`.
     ///
     /// # Errors
@@ -99,7 +106,7 @@ struct UsVaeRecipe {
 }
 
 impl UsVaeRecipe {
-    fn new(cfg: &EncoderConfig, channels: usize, seed: u64) -> Self {
+    fn new(cfg: &VaeSettings, channels: usize, seed: u64) -> Self {
         Self {
             vae: VaeConfig {
                 channels,
@@ -107,9 +114,9 @@ impl UsVaeRecipe {
                 ..VaeConfig::default()
             },
             train: VaeTrainConfig {
-                epochs: cfg.us_epochs,
+                epochs: cfg.epochs,
                 batch_size: cfg.batch_size,
-                learning_rate: cfg.us_learning_rate,
+                learning_rate: cfg.learning_rate,
                 beta: 1.0,
                 kl_warmup_epochs: cfg.kl_warmup_epochs,
                 seed: stream_seed(seed, "us-vae-train", 0),
@@ -185,7 +192,7 @@ impl Fixed {
     /// A US VAE for images with `channels` channels, trained with the run's `seed`.
     #[must_use]
     pub fn new(
-        cfg: &EncoderConfig,
+        cfg: &VaeSettings,
         channels: usize,
         seed: u64,
         cache: Cache,
@@ -205,6 +212,10 @@ fn not_initialised() -> Error {
 }
 
 impl Representation for Fixed {
+    fn name(&self) -> &'static str {
+        "us-vae"
+    }
+
     fn initialise(
         &mut self,
         pool: ArrayView4<'_, f32>,
@@ -242,10 +253,6 @@ impl Representation for Fixed {
         Ok(z)
     }
 
-    fn is_adaptive(&self) -> bool {
-        false
-    }
-
     fn save_state(&self, _dir: &Path) -> Result<()> {
         Ok(())
     }
@@ -274,14 +281,14 @@ impl SplitVae {
     /// TD-SPLIT for images with `channels` channels and `num_classes` label-map classes.
     #[must_use]
     pub fn new(
-        cfg: &EncoderConfig,
+        cfg: &SplitSettings,
         channels: usize,
         num_classes: usize,
         seed: u64,
         cache: Cache,
         device: DeviceChoice,
     ) -> Self {
-        let recipe = UsVaeRecipe::new(cfg, channels, seed);
+        let recipe = UsVaeRecipe::new(&cfg.pretrain, channels, seed);
         let split = SplitConfig {
             vae: recipe.vae.clone(),
             content_dim: cfg.content_dim,
@@ -289,18 +296,18 @@ impl SplitVae {
             num_classes,
         };
         let train = SplitTrainConfig {
-            epochs: cfg.split_epochs,
+            epochs: cfg.epochs,
             batch_size: cfg.batch_size,
             labelled_batch_size: cfg.batch_size,
-            learning_rate: cfg.split_learning_rate,
+            learning_rate: cfg.learning_rate,
             beta: 1.0,
             alpha: cfg.alpha,
-            kl_warmup_epochs: if cfg.split_warm_start {
+            kl_warmup_epochs: if cfg.warm_start {
                 0.0
             } else {
-                cfg.kl_warmup_epochs
+                cfg.pretrain.kl_warmup_epochs
             },
-            schedule: match cfg.split_schedule {
+            schedule: match cfg.schedule {
                 ScheduleKind::AfterEvery => LabelledSchedule::AfterEvery(1),
                 ScheduleKind::EvenlySpaced => LabelledSchedule::EvenlySpaced,
             },
@@ -310,7 +317,7 @@ impl SplitVae {
             recipe,
             split,
             train,
-            warm_start: cfg.split_warm_start,
+            warm_start: cfg.warm_start,
             update_images: cfg.update_images,
             min_update_steps: cfg.min_update_steps,
             seed,
@@ -322,6 +329,10 @@ impl SplitVae {
 }
 
 impl Representation for SplitVae {
+    fn name(&self) -> &'static str {
+        "td-split"
+    }
+
     fn initialise(
         &mut self,
         pool: ArrayView4<'_, f32>,
@@ -381,10 +392,6 @@ impl Representation for SplitVae {
     fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         let model = self.model.as_ref().ok_or_else(not_initialised)?;
         Ok(model.embed(images)?)
-    }
-
-    fn is_adaptive(&self) -> bool {
-        true
     }
 
     fn save_state(&self, dir: &Path) -> Result<()> {

@@ -1,0 +1,523 @@
+//! A session: the loop turned inside out, so that whoever holds the labels drives it.
+//!
+//! [`Session::next_batch`] runs a round up to its proposal (update the representation
+//! when scheduled, embed, fit the head, record the test accuracies, pick a batch) and
+//! returns the proposed pool indices; [`Session::submit`] takes the oracle's answers and
+//! completes the round. The simulated oracle drives it in [`crate::run_task`]; a person
+//! can drive it the same way. Every call persists what it learned before it returns:
+//!
+//! - `initial.json`: the answers for the initial labels (asked once, when the session is
+//!   created);
+//! - `pending.json`: the proposed batch and the round's record so far, so a restarted
+//!   session proposes the *same* batch without recomputing it;
+//! - `rounds.jsonl`: one line per completed round (see [`crate::record`]);
+//! - `state/round-NNNN/`: checkpoints of the parts that changed in round N (the
+//!   representation after an update, a stateful selector after each batch).
+//!
+//! Reopening a run folder never asks the oracle again for what it already answered: the
+//! recorded labels are read back, and [`Oracle::confirm`] lets a simulated oracle check
+//! that they agree with its hidden labels.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{Array2, Array4, ArrayView4, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::metrics::accuracies;
+use crate::oracle::Oracle;
+use crate::parts::{Embeddings, LabelledSet, Parts, RoundInputs, Streams};
+use crate::record::{self, Acquired, RoundRecord, RunSummary, files, peak_rss_bytes};
+use crate::run::{Event, Observer, Task};
+use crate::stage::{Stage, StageClock};
+use crate::{Error, Result};
+
+/// A proposed batch that has not been answered yet (`pending.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The proposed pool indices, in the order they were picked.
+    pub proposed: Vec<usize>,
+    /// The round's record so far (its `acquired` is empty until the answers come).
+    pub record: RoundRecord,
+}
+
+/// Rounds of a run: one per acquisition until the budget is reached, plus the last
+/// evaluation-only round.
+#[must_use]
+pub fn total_rounds(initial: usize, budget: usize, batch: usize) -> usize {
+    budget.saturating_sub(initial).div_ceil(batch.max(1)) + 1
+}
+
+/// The labelled state and what the parts need to go on.
+pub struct Session<'t> {
+    cfg: RunConfig,
+    dir: PathBuf,
+    task: &'t Task,
+    parts: Parts,
+    labelled: LabelledSet,
+    target_acquired: usize,
+    history: Vec<RoundRecord>,
+    pending: Option<Pending>,
+    total_rounds: usize,
+    /// Set once the representation is initialised and its last checkpoint loaded.
+    initialised: Option<(f64, bool)>,
+    embeddings: Option<Embeddings>,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("dir", &self.dir)
+            .field("parts", &self.parts)
+            .field("rounds", &self.history.len())
+            .field("total_rounds", &self.total_rounds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t> Session<'t> {
+    /// Opens the session of run folder `dir` (which must exist): reads what earlier
+    /// sessions recorded, asks `oracle` for the initial labels the first time only, and
+    /// has it confirm every recorded answer.
+    ///
+    /// # Errors
+    /// [`Error::Resume`] for damaged records or answers the oracle disagrees with;
+    /// [`Error::Config`] when the budget is not above the initial labels or exceeds the
+    /// pool; I/O errors.
+    pub fn open(
+        cfg: &RunConfig,
+        dir: &Path,
+        task: &'t Task,
+        parts: Parts,
+        oracle: &mut dyn Oracle,
+        observer: &mut dyn Observer,
+    ) -> Result<Self> {
+        check_budget(cfg, task)?;
+        let n_pool = task.pool.len_of(Axis(0));
+        let total = total_rounds(task.initial.len(), cfg.active.budget, cfg.active.batch_size);
+        let mut history = record::read_rounds(dir)?;
+        history.truncate(total);
+        record::rewrite_rounds(dir, &history)?;
+        let disagree = |what: String| Error::Resume {
+            path: dir.to_path_buf(),
+            message: format!("{what} disagree with the pool's labels"),
+        };
+
+        let initial_path = dir.join(files::INITIAL);
+        let initial: Vec<Acquired> = match record::read_json::<Vec<Acquired>>(&initial_path)? {
+            Some(answers) => {
+                check_answers(dir, "initial.json", &task.initial, &answers)?;
+                oracle
+                    .confirm(&answers)
+                    .map_err(|_| disagree("the recorded initial labels".into()))?;
+                answers
+            }
+            None => {
+                let answers = oracle.label(&task.initial)?;
+                check_answers(dir, "the oracle's answer", &task.initial, &answers)?;
+                record::write_json(&initial_path, &answers)?;
+                answers
+            }
+        };
+        let mut session = Self {
+            cfg: cfg.clone(),
+            dir: dir.to_path_buf(),
+            task,
+            parts,
+            labelled: LabelledSet {
+                indices: Vec::new(),
+                labels: Vec::new(),
+                mask: vec![false; n_pool],
+            },
+            target_acquired: 0,
+            history: Vec::new(),
+            pending: None,
+            total_rounds: total,
+            initialised: None,
+            embeddings: None,
+        };
+        session.add(&initial, false)?;
+        for r in &history {
+            oracle
+                .confirm(&r.acquired)
+                .map_err(|_| disagree(format!("round {}'s records", r.round)))?;
+            session.add(&r.acquired, true)?;
+        }
+        session.history = history;
+        session.pending = record::read_json::<Pending>(&dir.join(files::PENDING))?
+            .filter(|p| p.record.round == session.history.len());
+        observer.event(Event::Start {
+            run_id: &cfg.run_id(),
+            total_rounds: total,
+            resumed_rounds: session.history.len(),
+        });
+        Ok(session)
+    }
+
+    /// The rounds completed so far.
+    #[must_use]
+    pub fn history(&self) -> &[RoundRecord] {
+        &self.history
+    }
+
+    /// Whether every round has been recorded.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.history.len() >= self.total_rounds
+    }
+
+    /// The labelled set so far.
+    #[must_use]
+    pub const fn labelled(&self) -> &LabelledSet {
+        &self.labelled
+    }
+
+    /// The next batch to label: the pending one if a batch was proposed and not answered,
+    /// else a new round's proposal. In the last round (budget reached) the round is
+    /// evaluated and recorded and `None` is returned; so it is once the run is finished.
+    ///
+    /// # Errors
+    /// Errors of the parts; [`Error::Selector`] when the selector's batch is not a set of
+    /// distinct unlabelled pool indices of the batch size; I/O errors.
+    pub fn next_batch(&mut self, observer: &mut dyn Observer) -> Result<Option<Vec<usize>>> {
+        if self.is_finished() {
+            return Ok(None);
+        }
+        if let Some(pending) = &self.pending {
+            return Ok(Some(pending.proposed.clone()));
+        }
+        self.initialise(observer)?;
+        let round = self.history.len();
+        let mut clock = StageClock::new(Some(round), observer);
+        let retrained = self.retrain(round, &mut clock)?;
+        self.embed(&mut clock)?;
+        let z = self
+            .embeddings
+            .take()
+            .ok_or_else(|| Error::Config("no embeddings".into()))?;
+        let outcome = self.evaluate_and_propose(round, &z, &mut clock);
+        self.embeddings = Some(z);
+        let (accuracy, proposed) = outcome?;
+        let record = RoundRecord {
+            round,
+            n_labelled: self.labelled.indices.len(),
+            accuracy,
+            retrained,
+            acquired: Vec::new(),
+            target_acquired: self.target_acquired,
+            seconds: clock.finish(),
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        if proposed.is_empty() {
+            self.complete(record, observer)?;
+            return Ok(None);
+        }
+        let pending = Pending { proposed, record };
+        record::write_json(&self.dir.join(files::PENDING), &pending)?;
+        let proposed = pending.proposed.clone();
+        self.pending = Some(pending);
+        Ok(Some(proposed))
+    }
+
+    /// Completes the pending round with the answers for its proposed batch (same indices,
+    /// same order).
+    ///
+    /// # Errors
+    /// [`Error::Oracle`] when nothing is pending or the answers are for other indices;
+    /// I/O errors.
+    pub fn submit(&mut self, answers: &[Acquired], observer: &mut dyn Observer) -> Result<()> {
+        let started = Instant::now();
+        let Some(pending) = self.pending.take() else {
+            return Err(Error::Oracle("no batch is waiting for labels".into()));
+        };
+        if let Err(e) = check_answers(&self.dir, "the answers", &pending.proposed, answers) {
+            self.pending = Some(pending);
+            return Err(e);
+        }
+        self.add(answers, true)?;
+        let mut record = pending.record;
+        record.acquired = answers.to_vec();
+        record.target_acquired = self.target_acquired;
+        record.seconds.total += started.elapsed().as_secs_f64();
+        self.complete(record, observer)
+    }
+
+    /// Writes `summary.json` once every round is recorded and returns it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] before the last round; I/O errors.
+    pub fn finish(&self) -> Result<RunSummary> {
+        if !self.is_finished() {
+            return Err(Error::Config(format!(
+                "the run has {} of its {} rounds",
+                self.history.len(),
+                self.total_rounds
+            )));
+        }
+        let (init_seconds, cached) = self.initialised.unwrap_or((0.0, false));
+        let last = self
+            .history
+            .last()
+            .ok_or_else(|| Error::Config("a run without rounds".into()))?;
+        let summary = RunSummary {
+            run_id: self.cfg.run_id(),
+            final_accuracy: last.accuracy,
+            n_labelled: last.n_labelled,
+            target_acquired: last.target_acquired,
+            rounds: self.history.len(),
+            loop_seconds: self.history.iter().map(|r| r.seconds.total).sum(),
+            initialise_seconds: init_seconds,
+            encoder_cached: cached,
+            peak_rss_bytes: self
+                .history
+                .iter()
+                .map(|r| r.peak_rss_bytes)
+                .max()
+                .unwrap_or(0),
+        };
+        record::write_json(&self.dir.join(files::SUMMARY), &summary)?;
+        Ok(summary)
+    }
+
+    fn add(&mut self, answers: &[Acquired], count_targets: bool) -> Result<()> {
+        for a in answers {
+            if a.index >= self.labelled.mask.len() || self.labelled.mask[a.index] {
+                return Err(Error::Resume {
+                    path: self.dir.clone(),
+                    message: format!(
+                        "pool index {} is outside the pool or labelled twice",
+                        a.index
+                    ),
+                });
+            }
+            self.labelled.indices.push(a.index);
+            self.labelled.labels.push(a.label);
+            self.labelled.mask[a.index] = true;
+            if count_targets && a.label != 0 {
+                self.target_acquired += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the round, saves a stateful selector, drops `pending.json`.
+    fn complete(&mut self, record: RoundRecord, observer: &mut dyn Observer) -> Result<()> {
+        record::append_round(&self.dir, &record)?;
+        let pending = self.dir.join(files::PENDING);
+        if pending.exists() {
+            std::fs::remove_file(&pending).map_err(|e| Error::io("cannot remove", &pending, e))?;
+        }
+        observer.event(Event::Round(&record));
+        self.history.push(record);
+        Ok(())
+    }
+
+    /// Initialises the representation once per process and restores the checkpoints of
+    /// the last recorded rounds.
+    fn initialise(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        if self.initialised.is_some() {
+            return Ok(());
+        }
+        let mut clock = StageClock::new(None, observer);
+        clock.begin(Stage::Initialise);
+        let rep = &mut self.parts.representation;
+        let name = rep.name();
+        let info = rep.initialise(self.task.pool.view(), &mut |done, total| {
+            clock.progress(name, done, total);
+        })?;
+        clock.finish();
+        let rounds = self.history.len();
+        if let Some(last) = self.history.iter().rposition(|r| r.retrained) {
+            rep.load_state(&state_dir(&self.dir, last).join(REPRESENTATION))?;
+        }
+        if self.parts.selector.is_stateful() && rounds > 0 {
+            self.parts
+                .selector
+                .load_state(&state_dir(&self.dir, rounds - 1).join(SELECTOR))?;
+        }
+        self.initialised = Some((info.seconds, info.cached));
+        Ok(())
+    }
+
+    /// Updates the representation when the schedule says so; checkpoints it if it
+    /// changed.
+    fn retrain(&mut self, round: usize, clock: &mut StageClock<'_>) -> Result<bool> {
+        if round % self.cfg.active.retrain_every != 0 {
+            return Ok(false);
+        }
+        clock.begin(Stage::Retrain);
+        let images: Array4<f32> = self.task.pool.select(Axis(0), &self.labelled.indices);
+        let rep = &mut self.parts.representation;
+        let name = rep.name();
+        let changed = rep.update(
+            self.task.pool.view(),
+            images.view(),
+            &self.labelled.labels,
+            round,
+            &mut |done, total| clock.progress(name, done, total),
+        )?;
+        if changed {
+            let state = fresh_dir(&state_dir(&self.dir, round).join(REPRESENTATION))?;
+            rep.save_state(&state)?;
+            self.embeddings = None;
+        }
+        Ok(changed)
+    }
+
+    /// Embeds pool, target inputs and test set unless the embeddings are current.
+    fn embed(&mut self, clock: &mut StageClock<'_>) -> Result<()> {
+        if self.embeddings.is_some() {
+            return Ok(());
+        }
+        clock.begin(Stage::Embed);
+        let rep = &mut self.parts.representation;
+        let mut embed = |images: ArrayView4<'_, f32>| -> Result<Array2<f32>> {
+            if images.is_empty() {
+                Ok(Array2::zeros((0, 0)))
+            } else {
+                rep.embed(images)
+            }
+        };
+        self.embeddings = Some(Embeddings {
+            pool: embed(self.task.pool.view())?,
+            targets: embed(self.task.target_inputs.view())?,
+            test: embed(self.task.test.images.view())?,
+        });
+        Ok(())
+    }
+
+    /// Fits the head, measures the test accuracies and, while the budget allows, proposes
+    /// a batch.
+    fn evaluate_and_propose(
+        &mut self,
+        round: usize,
+        z: &Embeddings,
+        clock: &mut StageClock<'_>,
+    ) -> Result<(record::Accuracies, Vec<usize>)> {
+        let accuracy = self.fit_and_evaluate(round, z, clock)?;
+        let remaining = self
+            .cfg
+            .active
+            .budget
+            .saturating_sub(self.labelled.indices.len());
+        let proposed = if remaining > 0 {
+            self.propose(round, remaining.min(self.cfg.active.batch_size), z, clock)?
+        } else {
+            Vec::new()
+        };
+        Ok((accuracy, proposed))
+    }
+
+    /// Fits the head on the labelled embeddings and measures the test accuracies.
+    fn fit_and_evaluate(
+        &mut self,
+        round: usize,
+        z: &Embeddings,
+        clock: &mut StageClock<'_>,
+    ) -> Result<record::Accuracies> {
+        clock.begin(Stage::Fit);
+        let x = z.pool.select(Axis(0), &self.labelled.indices);
+        let seed = crate::seeds::stream_seed(self.cfg.seed, "head", round);
+        self.parts
+            .head
+            .fit_seeded(x.view(), &self.labelled.labels, seed)?;
+        clock.begin(Stage::Evaluate);
+        let mean = self.parts.head.predict_mean(z.test.view())?;
+        Ok(accuracies(mean.view(), &self.task.test.labels))
+    }
+
+    /// Asks the selector for a batch and checks it.
+    fn propose(
+        &mut self,
+        round: usize,
+        batch_size: usize,
+        z: &Embeddings,
+        clock: &mut StageClock<'_>,
+    ) -> Result<Vec<usize>> {
+        let unlabelled: Vec<usize> = (0..self.labelled.mask.len())
+            .filter(|&i| !self.labelled.mask[i])
+            .collect();
+        let inputs = RoundInputs {
+            embeddings: z,
+            head: self.parts.head.as_ref(),
+            labelled: &self.labelled,
+            unlabelled: &unlabelled,
+            batch_size,
+            streams: Streams {
+                seed: self.cfg.seed,
+                round,
+            },
+        };
+        let batch = self.parts.selector.select(&inputs, clock)?;
+        let mut seen = vec![false; self.labelled.mask.len()];
+        let valid = batch.len() == batch_size
+            && batch.iter().all(|&i| {
+                i < seen.len() && !self.labelled.mask[i] && !std::mem::replace(&mut seen[i], true)
+            });
+        if !valid {
+            return Err(Error::Selector(format!(
+                "{} returned {} indices where {batch_size} distinct unlabelled pool indices \
+                 were asked for",
+                self.parts.selector.name(),
+                batch.len()
+            )));
+        }
+        if self.parts.selector.is_stateful() {
+            let state = fresh_dir(&state_dir(&self.dir, round).join(SELECTOR))?;
+            self.parts.selector.save_state(&state)?;
+        }
+        Ok(batch)
+    }
+}
+
+const REPRESENTATION: &str = "representation";
+const SELECTOR: &str = "selector";
+
+/// The run's checkpoint folder of `round`.
+fn state_dir(dir: &Path, round: usize) -> PathBuf {
+    dir.join(files::STATE).join(format!("round-{round:04}"))
+}
+
+/// An empty folder at `path` (a stale one from a killed session is cleared).
+fn fresh_dir(path: &Path) -> Result<PathBuf> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot clear", path, e))?;
+    }
+    std::fs::create_dir_all(path).map_err(|e| Error::io("cannot create", path, e))?;
+    Ok(path.to_path_buf())
+}
+
+/// The answers must be for exactly `indices`, in order.
+fn check_answers(dir: &Path, what: &str, indices: &[usize], answers: &[Acquired]) -> Result<()> {
+    let answered: Vec<usize> = answers.iter().map(|a| a.index).collect();
+    if answered == indices {
+        return Ok(());
+    }
+    let message = format!("{what} label pool indices {answered:?}, but {indices:?} were asked for");
+    if what == "the answers" {
+        Err(Error::Oracle(message))
+    } else {
+        Err(Error::Resume {
+            path: dir.to_path_buf(),
+            message,
+        })
+    }
+}
+
+/// The budget must exceed the initial labels and fit in the pool.
+///
+/// # Errors
+/// [`Error::Config`].
+pub fn check_budget(cfg: &RunConfig, task: &Task) -> Result<()> {
+    let n_pool = task.pool.len_of(Axis(0));
+    let budget = cfg.active.budget;
+    if budget <= task.initial.len() || budget > n_pool {
+        return Err(Error::Config(format!(
+            "loop.budget must be above the {} initial labels and at most the pool size {n_pool}, \
+             got {budget}",
+            task.initial.len()
+        )));
+    }
+    Ok(())
+}
