@@ -62,7 +62,7 @@ fn vae_and_split_training_are_bit_identical_to_the_pinned_run() {
     };
     let mut calls = Vec::new();
     let report = train_vae_with_progress(&mut vae, images.view(), &run, &mut |d, t| {
-        calls.push((d, t))
+        calls.push((d, t));
     })
     .unwrap();
     assert_eq!(calls.len(), 15);
