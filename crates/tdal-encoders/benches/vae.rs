@@ -1,4 +1,4 @@
-//! One training step of the Burgess VAE (SPEC §4 sizes: 32×32×1, 32 channels, FC 256,
+//! One training step of the Burgess VAE (the default sizes of `VaeConfig`: 32×32×1, 32 channels, FC 256,
 //! |z| = 10) at batch 200 on the CPU, plus the batched embedding. Throughput is in images
 //! per second, comparable to the PyTorch figure in docs/PERFORMANCE.md.
 //!

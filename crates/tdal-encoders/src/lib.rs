@@ -1,18 +1,27 @@
 //! Representation models for tdal, in candle: the unsupervised VAE of Burgess et al. (2018)
 //! ("US") and TD-SPLIT, the split-latent VAE whose first |z_c| coordinates are guided by a
-//! classifier on the labels collected so far (SPEC §4).
+//! classifier on the labels collected so far (docs/ARCHITECTURE.md places them in the
+//! active-learning round; README.md lists their settings).
 //!
 //! Models follow candle's style ([`vae::Vae`], [`split::SplitVae`]: `new(cfg, vb)` and
 //! `impl Module`); [`VaeModel`] and [`SplitModel`] own the variables, initialise them from a
-//! seed, embed images in batches ([`Embedder`]) and save/load safetensors checkpoints with
-//! the configuration beside them. The training loops live in [`train`]. The device is
-//! chosen at run time ([`DeviceChoice`]; CUDA needs the `cuda` feature).
+//! seed ([`init`]: a per-variable policy, PyTorch's defaults), embed images in batches
+//! ([`Embedder`]) and save/load safetensors checkpoints with the configuration beside them.
+//! The device is chosen at run time ([`DeviceChoice`]; CUDA needs the `cuda` feature).
 //!
-//! On the CPU the layers run as the fused custom ops of [`ops`] (im2col/col2im
-//! convolutions on channels-last activations, fused bias + ReLU, summed BCE), training
-//! steps are differentiated by hand through them without an autograd graph and updated by
-//! the one-pass [`Adam`], and embedding runs graph-free: about 10× candle's out-of-the-box
-//! CPU speed (docs/PERFORMANCE.md). Results do not depend on the thread count.
+//! Training is pluggable ([`trainable`]): a model that is [`Trainable`] — its variables and
+//! a differentiable loss of a batch in train mode — is trained by the one loop
+//! [`trainable::fit`] (epochs, shuffled batches, an optional progress callback), with a
+//! step through candle's autograd and Adam by default. Layers that behave differently in
+//! training and evaluation (the [`layers::BatchNorm`] building block) implement candle's
+//! `ModuleT`. [`train`] trains the VAE and TD-SPLIT through that loop.
+//!
+//! On the CPU the VAE's and TD-SPLIT's layers run as the fused custom ops of [`ops`]
+//! (im2col/col2im convolutions on channels-last activations, fused bias + ReLU, summed
+//! BCE), and their training step overrides the autograd one: it is differentiated by hand
+//! through the fused ops without an autograd graph and updated by the one-pass [`Adam`];
+//! embedding runs graph-free too: about 10× candle's out-of-the-box CPU speed
+//! (docs/PERFORMANCE.md). Results do not depend on the thread count.
 //!
 //! ```
 //! use ndarray::Array4;
@@ -31,21 +40,30 @@
 
 mod device;
 mod error;
+pub mod init;
+pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod split;
 mod step;
 pub mod train;
+pub mod trainable;
 pub mod vae;
 
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
+pub use init::{Init, InitPolicy, seeded_init, seeded_init_with};
+pub use layers::{BatchNorm, ConvBnRelu, batch_norm};
 pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
 pub use optim::Adam;
 pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
 pub use train::{
-    LabelledSchedule, SplitTrainConfig, TrainReport, VaeTrainConfig, negative_elbo, train_split,
-    train_split_with_progress, train_vae, train_vae_with_progress,
+    Guided, LabelledSchedule, SplitBatch, SplitTrainConfig, StepStats, TrainReport, VaeBatch,
+    VaeTrainConfig, negative_elbo, train_split, train_split_with_progress, train_vae,
+    train_vae_with_progress,
+};
+pub use trainable::{
+    Batches, EpochLog, FitConfig, Loss, Optimiser, Position, Trainable, autograd_step, fit,
 };
 pub use vae::{Vae, VaeConfig, bce_with_logits};

@@ -3,22 +3,20 @@
 //! embeds images in batches, and saves/loads a checkpoint folder holding
 //! `model.safetensors` and `config.json`.
 //!
-//! candle's CPU random number generator cannot be seeded (`Device::set_seed` fails on the
-//! CPU in 0.11), so after candle creates the variables every one is overwritten from a
-//! `ChaCha8Rng` in name order with PyTorch's default initialisation
-//! (`U(−1/√fan_in, 1/√fan_in)` for weights and biases, fan_in = `dims[1] · Π dims[2..]`
-//! of the layer's weight, as PyTorch computes it for linear, conv and transposed-conv
-//! weights). Same seed ⇒ same weights on any machine.
+//! After candle creates the variables, every one is overwritten from a seeded
+//! `ChaCha8Rng` in name order by [`seeded_init`] with PyTorch's default initialisation
+//! (`U(−1/√fan_in, 1/√fan_in)` for the weights and biases of these models; see
+//! [`crate::init`]). Same seed ⇒ same weights on any machine.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use ndarray::{Array2, ArrayView4, Axis, CowArray, Ix4};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::init::poisoned;
+pub use crate::init::seeded_init;
 use crate::split::{SplitConfig, SplitVae};
 use crate::vae::{Vae, VaeConfig};
 use crate::{DeviceChoice, Error, Result};
@@ -258,41 +256,6 @@ impl std::fmt::Debug for SplitModel {
             .field("device", &self.device)
             .finish_non_exhaustive()
     }
-}
-
-fn poisoned() -> Error {
-    Error::Config("the variable map's lock was poisoned by a panicking thread".to_owned())
-}
-
-/// Overwrites every variable from a `ChaCha8Rng` seeded with `seed`, in name order, with
-/// PyTorch's default initialisation (see the module documentation).
-///
-/// # Errors
-/// Candle errors.
-pub fn seeded_init(varmap: &VarMap, seed: u64) -> Result<()> {
-    let vars = varmap.data().lock().map_err(|_| poisoned())?;
-    let mut names: Vec<&String> = vars.keys().collect();
-    names.sort();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for name in names {
-        let var = &vars[name];
-        let weight_name = match name.strip_suffix(".bias") {
-            Some(layer) => format!("{layer}.weight"),
-            None => name.clone(),
-        };
-        let weight_dims = vars
-            .get(&weight_name)
-            .map_or_else(|| var.dims().to_vec(), |w| w.dims().to_vec());
-        let fan_in: usize = weight_dims.iter().skip(1).product::<usize>().max(1);
-        #[allow(clippy::cast_precision_loss)]
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let values: Vec<f64> = (0..var.elem_count())
-            .map(|_| rng.random_range(-bound..bound))
-            .collect();
-        let tensor = Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?;
-        var.set(&tensor)?;
-    }
-    Ok(())
 }
 
 fn checkpoint_error(path: PathBuf, message: impl std::fmt::Display) -> Error {

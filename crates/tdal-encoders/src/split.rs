@@ -1,8 +1,8 @@
 //! TD-SPLIT, the split-latent VAE in the style of CCVAE (Joy et al. 2021): the VAE of
 //! [`crate::vae`] whose first |z_c| latent coordinates `z_c` also feed a guidance classifier
 //! `c_ω = MLP(|z_c| → 128 → C)`. Training maximises
-//! `Σ_pool ELBO(x) + Σ_labelled [ELBO(x) + α · E_q log c_ω(z_c)_y]` (SPEC §4; the log as in
-//! Joy et al.'s Eq. 2), so that `z_c` is pushed to carry the label information the
+//! `Σ_pool ELBO(x) + Σ_labelled [ELBO(x) + α · E_q log c_ω(z_c)_y]` (the log as in Joy et
+//! al.'s Eq. 2), so that `z_c` is pushed to carry the label information the
 //! acquisition head sees; the rest `z_\c` stays free for reconstruction.
 
 use candle_core::{Module, Tensor};

@@ -1,20 +1,20 @@
-//! Training loops, kept outside the models (candle style): Adam (candle-nn's `AdamW` with
-//! weight decay 0) over the model's `VarMap`, minibatches shuffled and reparameterisation
-//! noise drawn from one `ChaCha8Rng` seeded by the configuration, so a run is a
-//! deterministic function of (data, configuration, initial weights).
+//! Training of the US VAE and TD-SPLIT: both models are [`Trainable`] and go through the
+//! one loop [`crate::trainable::fit`], with minibatches shuffled and reparameterisation
+//! noise (and TD-SPLIT's labelled batches and their augmentation) drawn from one
+//! `ChaCha8Rng` seeded by the configuration, so a run is a deterministic function of
+//! (data, configuration, initial weights). The optimiser is Adam without weight decay.
 //!
 //! KL annealing: β rises linearly from 0 to its final value over `kl_warmup_epochs`
-//! (Bowman et al. 2016), counted in steps.
+//! (Bowman et al. 2016), counted in (unlabelled) steps.
 //!
-//! On the CPU a step is the hand-differentiated loss (`step.rs`: fused layers, no
-//! autograd graph) followed by the one-pass [`crate::Adam`]; elsewhere it is candle's
-//! autograd and candle-nn's `AdamW`. Both compute the same update.
+//! On the CPU the models override [`Trainable::step`] with the hand-differentiated loss
+//! (`step.rs`: fused layers, no autograd graph) followed by the one-pass [`crate::Adam`];
+//! elsewhere they take the default step, candle's autograd and candle-nn's `AdamW`. Both
+//! compute the same update.
 
-use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_core::{Device, Tensor, Var};
 use ndarray::{ArrayView4, Axis};
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,11 @@ use tdal_data::{AugmentParams, augment_batch, balanced_indices};
 
 use crate::model::{SplitModel, VaeModel, batch_tensor, check_images, prepare_images};
 use crate::optim::Adam;
-use crate::split::SplitVae;
 use crate::step::{Guidance, loss_and_grads};
-use crate::vae::Vae;
+use crate::trainable::{
+    Batches, FitConfig, Loss, Optimiser, Position, Trainable, autograd_step, fit, trainable_vars,
+};
+use crate::vae::{Vae, VaeConfig};
 use crate::{Error, Result};
 
 /// Hyper-parameters of unsupervised VAE training.
@@ -45,7 +47,8 @@ pub struct VaeTrainConfig {
 }
 
 impl Default for VaeTrainConfig {
-    /// SPEC §4 quick profile: 30 epochs, batch 200, Adam 5e-4, β = 1, 2 warm-up epochs.
+    /// The quick profile (README.md): 30 epochs, batch 200, Adam 5e-4, β = 1, 2 warm-up
+    /// epochs.
     fn default() -> Self {
         Self {
             epochs: 30,
@@ -107,84 +110,211 @@ pub struct TrainReport {
     pub epoch_cross_entropy: Vec<f64>,
 }
 
-/// The optimiser and with it the way gradients are computed (see the module docs).
-enum Trainer {
-    /// CPU, f32: hand-differentiated fused step and one-pass Adam.
-    Fused(Adam),
-    /// Any other device or dtype: candle's autograd and candle-nn's `AdamW`.
-    Graph(AdamW),
+/// One batch of VAE training.
+///
+/// # Shapes
+/// `images` `[B, C, S, S]` (padded to the model's side), `noise` `[B, |z|]`.
+#[derive(Debug, Clone)]
+pub struct VaeBatch {
+    /// The images, values in `[0, 1]`.
+    pub images: Tensor,
+    /// The reparameterisation noise ε ~ N(0, I).
+    pub noise: Tensor,
+    /// KL weight β of the loss minimised (annealed).
+    pub beta: f64,
+    /// KL weight of the reported negative ELBO (the final β).
+    pub report_beta: f64,
 }
 
-fn adam(varmap: &VarMap, learning_rate: f64, device: &Device) -> Result<Trainer> {
-    let vars = varmap.all_vars();
-    if device.is_cpu() && vars.iter().all(|v| v.dtype() == candle_core::DType::F32) {
-        return Ok(Trainer::Fused(Adam::new(vars, learning_rate)?));
-    }
-    Ok(Trainer::Graph(AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr: learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
-    )?))
+/// The labelled part of a TD-SPLIT batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guided {
+    /// One class per image, below the model's class count.
+    pub labels: Vec<u32>,
+    /// Weight α of the guidance cross-entropy.
+    pub alpha: f64,
 }
 
-/// The labelled part of a TD-SPLIT step.
-struct LabelledBatch<'a> {
-    model: &'a SplitVae,
-    labels: &'a [u32],
-    alpha: f64,
+/// One batch of TD-SPLIT training: an unlabelled batch (`guidance: None`) or a labelled
+/// one.
+#[derive(Debug, Clone)]
+pub struct SplitBatch {
+    /// Images, noise and KL weights.
+    pub elbo: VaeBatch,
+    /// Labels and guidance weight of a labelled batch.
+    pub guidance: Option<Guided>,
 }
 
-/// One optimiser step on the batch's loss with KL weight `beta`; returns the negative
-/// ELBO with KL weight `report_beta` and the cross-entropy (labelled steps), both at the
-/// weights before the update.
-fn step(
-    trainer: &mut Trainer,
+/// What one VAE or TD-SPLIT step reports, at the weights before the update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Negative ELBO (nats per image) with KL weight [`VaeBatch::report_beta`].
+    pub neg_elbo: f64,
+    /// Guidance cross-entropy (nats) of a labelled batch.
+    pub cross_entropy: Option<f64>,
+}
+
+/// The fused CPU step (`step.rs`): the loss differentiated by hand through the fused
+/// layers, without an autograd graph, and one update of the one-pass [`Adam`].
+fn fused_step(
+    adam: &mut Adam,
     vae: &Vae,
-    x: &Tensor,
-    eps: &Tensor,
-    (beta, report_beta): (f64, f64),
-    labelled: Option<&LabelledBatch<'_>>,
-) -> Result<(f64, Option<f64>)> {
-    match trainer {
-        Trainer::Fused(adam) => {
-            let images = x.flatten_all()?.to_vec1::<f32>()?;
-            let noise = eps.flatten_all()?.to_vec1::<f32>()?;
-            let guidance = labelled.map(|l| Guidance {
-                classifier: &l.model.classifier,
-                labels: l.labels,
-                content_dim: l.model.config().content_dim,
-                alpha: l.alpha,
-            });
-            let (terms, grads) = loss_and_grads(vae, &images, &noise, beta, guidance.as_ref())?;
-            adam.step_with(&grads)?;
-            Ok((
-                terms.reconstruction + report_beta * terms.kl,
-                terms.cross_entropy,
-            ))
-        }
-        Trainer::Graph(adamw) => match labelled {
-            None => {
-                let terms = vae.loss(x, eps)?;
-                adamw.backward_step(&terms.loss(beta)?)?;
-                Ok((
-                    f64::from(terms.loss(report_beta)?.to_scalar::<f32>()?),
-                    None,
-                ))
-            }
-            Some(l) => {
-                let y = Tensor::from_vec(l.labels.to_vec(), l.labels.len(), x.device())?;
-                let terms = l.model.labelled_loss(x, eps, &y)?;
-                adamw.backward_step(&terms.loss(beta, l.alpha)?)?;
-                Ok((
-                    f64::from(terms.elbo.loss(report_beta)?.to_scalar::<f32>()?),
-                    Some(f64::from(terms.cross_entropy.to_scalar::<f32>()?)),
-                ))
-            }
+    batch: &VaeBatch,
+    guidance: Option<&Guidance<'_>>,
+) -> Result<StepStats> {
+    let images = batch.images.flatten_all()?.to_vec1::<f32>()?;
+    let noise = batch.noise.flatten_all()?.to_vec1::<f32>()?;
+    let (terms, grads) = loss_and_grads(vae, &images, &noise, batch.beta, guidance)?;
+    adam.step_with(&grads)?;
+    Ok(StepStats {
+        neg_elbo: terms.reconstruction + batch.report_beta * terms.kl,
+        cross_entropy: terms.cross_entropy,
+    })
+}
+
+fn elbo_loss(vae: &Vae, batch: &VaeBatch) -> Result<Loss<StepStats>> {
+    let terms = vae.loss(&batch.images, &batch.noise)?;
+    Ok(Loss {
+        value: terms.loss(batch.beta)?,
+        stats: StepStats {
+            neg_elbo: f64::from(terms.loss(batch.report_beta)?.to_scalar::<f32>()?),
+            cross_entropy: None,
         },
+    })
+}
+
+/// The negative ELBO (Burgess et al.'s VAE, [`Vae::loss`]). On the CPU the step is the
+/// fused, hand-differentiated one with the one-pass [`Adam`]; elsewhere candle's
+/// autograd and `AdamW` (the default [`Trainable::step`]).
+impl Trainable for VaeModel {
+    type Batch = VaeBatch;
+    type Stats = StepStats;
+
+    fn trainable_vars(&self) -> Result<Vec<Var>> {
+        trainable_vars(self.varmap())
     }
+
+    fn loss(&self, batch: &VaeBatch) -> Result<Loss<StepStats>> {
+        elbo_loss(self.vae(), batch)
+    }
+
+    fn step(&mut self, optimiser: &mut Optimiser, batch: &VaeBatch) -> Result<StepStats> {
+        match optimiser.one_pass() {
+            Some(adam) => fused_step(adam, self.vae(), batch, None),
+            None => autograd_step(self, optimiser, batch),
+        }
+    }
+}
+
+/// The negative ELBO of an unlabelled batch, or the negative ELBO plus α times the
+/// guidance cross-entropy of a labelled one ([`crate::split::SplitVae::labelled_loss`]).
+/// Steps as the VAE's: fused on the CPU, autograd elsewhere.
+impl Trainable for SplitModel {
+    type Batch = SplitBatch;
+    type Stats = StepStats;
+
+    fn trainable_vars(&self) -> Result<Vec<Var>> {
+        trainable_vars(self.varmap())
+    }
+
+    fn loss(&self, batch: &SplitBatch) -> Result<Loss<StepStats>> {
+        let Some(guided) = &batch.guidance else {
+            return elbo_loss(&self.model().vae, &batch.elbo);
+        };
+        let x = &batch.elbo.images;
+        let y = Tensor::from_vec(guided.labels.clone(), guided.labels.len(), x.device())?;
+        let terms = self.model().labelled_loss(x, &batch.elbo.noise, &y)?;
+        Ok(Loss {
+            value: terms.loss(batch.elbo.beta, guided.alpha)?,
+            stats: StepStats {
+                neg_elbo: f64::from(
+                    terms
+                        .elbo
+                        .loss(batch.elbo.report_beta)?
+                        .to_scalar::<f32>()?,
+                ),
+                cross_entropy: Some(f64::from(terms.cross_entropy.to_scalar::<f32>()?)),
+            },
+        })
+    }
+
+    fn step(&mut self, optimiser: &mut Optimiser, batch: &SplitBatch) -> Result<StepStats> {
+        let Some(adam) = optimiser.one_pass() else {
+            return autograd_step(self, optimiser, batch);
+        };
+        let model = self.model();
+        let guidance = batch.guidance.as_ref().map(|g| Guidance {
+            classifier: &model.classifier,
+            labels: &g.labels,
+            content_dim: model.config().content_dim,
+            alpha: g.alpha,
+        });
+        fused_step(adam, &model.vae, &batch.elbo, guidance.as_ref())
+    }
+}
+
+/// Unlabelled batches of padded images with fresh noise and the annealed β.
+struct ImageBatches<'a> {
+    images: ArrayView4<'a, f32>,
+    side: usize,
+    latent: usize,
+    device: &'a Device,
+    beta: f64,
+    warmup_steps: f64,
+}
+
+impl<'a> ImageBatches<'a> {
+    fn new(
+        images: ArrayView4<'a, f32>,
+        cfg: &VaeConfig,
+        device: &'a Device,
+        (beta, warmup_epochs, batch_size): (f64, f64, usize),
+    ) -> Self {
+        let steps_per_epoch = images.len_of(Axis(0)).div_ceil(batch_size);
+        #[allow(clippy::cast_precision_loss)]
+        let warmup_steps = warmup_epochs * steps_per_epoch as f64;
+        Self {
+            images,
+            side: cfg.image_size,
+            latent: cfg.latent_dim,
+            device,
+            beta,
+            warmup_steps,
+        }
+    }
+
+    fn beta_at(&self, step: usize) -> f64 {
+        annealed_beta(self.beta, step, self.warmup_steps)
+    }
+
+    fn make(&self, indices: &[usize], step: usize, rng: &mut ChaCha8Rng) -> Result<VaeBatch> {
+        let beta = self.beta_at(step);
+        let images = batch_tensor(&self.images, indices, self.side, self.device)?;
+        let noise = noise(rng, indices.len(), self.latent, self.device)?;
+        Ok(VaeBatch {
+            images,
+            noise,
+            beta,
+            report_beta: self.beta,
+        })
+    }
+}
+
+impl Batches<VaeModel> for ImageBatches<'_> {
+    fn examples(&self) -> usize {
+        self.images.len_of(Axis(0))
+    }
+
+    fn batch(&mut self, indices: &[usize], at: Position, rng: &mut ChaCha8Rng) -> Result<VaeBatch> {
+        self.make(indices, at.step, rng)
+    }
+}
+
+/// The mean of one figure over an epoch's steps (summed in order from 0).
+fn mean(values: impl Iterator<Item = f64>, count: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let count = count as f64;
+    values.fold(0.0, |total, v| total + v) / count
 }
 
 fn noise(rng: &mut ChaCha8Rng, batch: usize, latent: usize, device: &Device) -> Result<Tensor> {
@@ -247,39 +377,28 @@ pub fn train_vae_with_progress(
     cfg.check()?;
     // Batches are padded as they are gathered: the images are never copied whole.
     check_images(&images, model.vae().config())?;
-    let side = model.vae().config().image_size;
-    let view = images;
-    let n = view.len_of(Axis(0));
-    require_images(n)?;
-    let mut optimiser = adam(model.varmap(), cfg.learning_rate, model.device())?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let steps_per_epoch = n.div_ceil(cfg.batch_size);
-    #[allow(clippy::cast_precision_loss)]
-    let warmup_steps = cfg.kl_warmup_epochs * steps_per_epoch as f64;
-    let latent = model.vae().config().latent_dim;
+    require_images(images.len_of(Axis(0)))?;
+    let device = model.device().clone();
+    let mut batches = ImageBatches::new(
+        images,
+        model.vae().config(),
+        &device,
+        (cfg.beta, cfg.kl_warmup_epochs, cfg.batch_size),
+    );
+    let run = FitConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        learning_rate: cfg.learning_rate,
+        seed: cfg.seed,
+    };
+    let log = fit(model, &mut batches, &run, Some(progress))?;
     let mut report = TrainReport::default();
-    let mut order: Vec<usize> = (0..n).collect();
-    for _ in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let mut total = 0.0;
-        for chunk in order.chunks(cfg.batch_size) {
-            let x = batch_tensor(&view, chunk, side, model.device())?;
-            let eps = noise(&mut rng, chunk.len(), latent, model.device())?;
-            let beta = annealed_beta(cfg.beta, report.steps, warmup_steps);
-            let (neg_elbo, _) = step(
-                &mut optimiser,
-                model.vae(),
-                &x,
-                &eps,
-                (beta, cfg.beta),
-                None,
-            )?;
-            total += neg_elbo;
-            report.steps += 1;
-            progress(report.steps, cfg.epochs * steps_per_epoch);
-        }
-        #[allow(clippy::cast_precision_loss)]
-        report.epoch_neg_elbo.push(total / steps_per_epoch as f64);
+    for epoch in &log {
+        report.steps += epoch.steps.len();
+        report.epoch_neg_elbo.push(mean(
+            epoch.steps.iter().map(|s| s.neg_elbo),
+            epoch.steps.len(),
+        ));
     }
     Ok(report)
 }
@@ -318,8 +437,8 @@ pub fn negative_elbo(
 /// How labelled steps are interleaved with unlabelled ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LabelledSchedule {
-    /// One labelled step after every `n` unlabelled steps (`AfterEvery(1)`: SPEC §4's quick
-    /// profile, one labelled step after each unlabelled step).
+    /// One labelled step after every `n` unlabelled steps (`AfterEvery(1)`, the quick
+    /// profile's: one labelled step after each unlabelled step).
     AfterEvery(usize),
     /// The paper's schedule: one pass over the class-balanced labelled set per epoch, its
     /// batches evenly spaced among the unlabelled steps.
@@ -353,7 +472,7 @@ pub struct SplitTrainConfig {
 }
 
 impl Default for SplitTrainConfig {
-    /// SPEC §4 quick profile for F+MNIST: one pass, batch 200, Adam 2e-4, β = 1, α = 20,
+    /// The quick profile (README.md) for F+MNIST: one pass, batch 200, Adam 2e-4, β = 1, α = 20,
     /// one labelled step after every unlabelled step.
     fn default() -> Self {
         Self {
@@ -426,6 +545,68 @@ impl LabelledSampler<'_> {
     }
 }
 
+/// TD-SPLIT's batches: the pool's unlabelled batches and, after each, the labelled
+/// batches due by the schedule (augmented, class-balanced, with their own noise).
+struct SplitBatches<'a> {
+    pool: ImageBatches<'a>,
+    labelled: ArrayView4<'a, f32>,
+    labels: &'a [u32],
+    sampler: LabelledSampler<'a>,
+    labelled_per_epoch: usize,
+    augment: &'a AugmentParams,
+    alpha: f64,
+}
+
+impl Batches<SplitModel> for SplitBatches<'_> {
+    fn examples(&self) -> usize {
+        self.pool.examples()
+    }
+
+    fn batch(
+        &mut self,
+        indices: &[usize],
+        at: Position,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<SplitBatch> {
+        Ok(SplitBatch {
+            elbo: self.pool.make(indices, at.step, rng)?,
+            guidance: None,
+        })
+    }
+
+    fn interleaved(&mut self, at: Position, rng: &mut ChaCha8Rng) -> Result<Vec<SplitBatch>> {
+        // Labelled steps due after unlabelled step i (of U per epoch) this epoch:
+        // ⌊(i+1)·L/U⌋ − ⌊i·L/U⌋ spreads L of them evenly over the U unlabelled steps.
+        let (i, per_epoch, due_total) = (at.batch, at.batches, self.labelled_per_epoch);
+        let due = ((i + 1) * due_total / per_epoch) - (i * due_total / per_epoch);
+        let beta = self.pool.beta_at(at.step);
+        let (side, latent, device) = (self.pool.side, self.pool.latent, self.pool.device);
+        let mut out = Vec::with_capacity(due);
+        for _ in 0..due {
+            let picked = self.sampler.draw(rng);
+            let raw = self.labelled.select(Axis(0), &picked);
+            let augmented = augment_batch(raw.view(), self.augment, rng)?;
+            let all: Vec<usize> = (0..picked.len()).collect();
+            let images = batch_tensor(&augmented.view(), &all, side, device)?;
+            let labels: Vec<u32> = picked.iter().map(|&p| self.labels[p]).collect();
+            let noise = noise(rng, picked.len(), latent, device)?;
+            out.push(SplitBatch {
+                elbo: VaeBatch {
+                    images,
+                    noise,
+                    beta,
+                    report_beta: self.pool.beta,
+                },
+                guidance: Some(Guided {
+                    labels,
+                    alpha: self.alpha,
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Trains TD-SPLIT in place: unlabelled steps over `pool` and, interleaved as
 /// `cfg.schedule` says, labelled steps on augmented, class-balanced batches of
 /// `labelled`. Calling it again continues from the current weights (the warm start).
@@ -466,7 +647,6 @@ pub fn train_split_with_progress(
     cfg.check()?;
     let split_cfg = model.model().config().clone();
     check_images(&pool, &split_cfg.vae)?;
-    let side = split_cfg.vae.image_size;
     let labelled = prepare_images(labelled, &split_cfg.vae)?;
     let labelled = labelled.view();
     let n = pool.len_of(Axis(0));
@@ -488,12 +668,7 @@ pub fn train_split_with_progress(
         )));
     }
     let device = model.device().clone();
-    let latent = split_cfg.vae.latent_dim;
-    let mut optimiser = adam(model.varmap(), cfg.learning_rate, &device)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
-    #[allow(clippy::cast_precision_loss)]
-    let warmup_steps = cfg.kl_warmup_epochs * steps_per_epoch as f64;
     let labelled_per_epoch = match cfg.schedule {
         _ if labels.is_empty() => 0,
         LabelledSchedule::AfterEvery(every) => steps_per_epoch / every,
@@ -506,73 +681,48 @@ pub fn train_split_with_progress(
             balanced.div_ceil(cfg.labelled_batch_size)
         }
     };
-    let mut sampler = LabelledSampler {
+    let mut batches = SplitBatches {
+        pool: ImageBatches::new(
+            pool,
+            &split_cfg.vae,
+            &device,
+            (cfg.beta, cfg.kl_warmup_epochs, cfg.batch_size),
+        ),
+        labelled,
         labels,
-        order: Vec::new(),
-        next: 0,
-        batch: cfg.labelled_batch_size,
+        sampler: LabelledSampler {
+            labels,
+            order: Vec::new(),
+            next: 0,
+            batch: cfg.labelled_batch_size,
+        },
+        labelled_per_epoch,
+        augment: &cfg.augment,
+        alpha: cfg.alpha,
     };
+    let run = FitConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        learning_rate: cfg.learning_rate,
+        seed: cfg.seed,
+    };
+    let log = fit(model, &mut batches, &run, Some(progress))?;
     let mut report = TrainReport::default();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut unlabelled_step = 0_usize;
-    for _ in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        let (mut elbo_total, mut ce_total, mut ce_count) = (0.0, 0.0, 0_usize);
-        for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let beta = annealed_beta(cfg.beta, unlabelled_step, warmup_steps);
-            let x = batch_tensor(&pool, chunk, side, &device)?;
-            let eps = noise(&mut rng, chunk.len(), latent, &device)?;
-            let (neg_elbo, _) = step(
-                &mut optimiser,
-                &model.model().vae,
-                &x,
-                &eps,
-                (beta, cfg.beta),
-                None,
-            )?;
-            elbo_total += neg_elbo;
-            report.steps += 1;
-            unlabelled_step += 1;
-            progress(unlabelled_step, cfg.epochs * steps_per_epoch);
-            // Labelled steps due after unlabelled step i (of steps_per_epoch) this epoch:
-            // ⌊(i+1)·L/U⌋ − ⌊i·L/U⌋ spreads L of them evenly over the U unlabelled steps.
-            let due = ((i + 1) * labelled_per_epoch / steps_per_epoch)
-                - (i * labelled_per_epoch / steps_per_epoch);
-            for _ in 0..due {
-                let picked = sampler.draw(&mut rng);
-                let raw = labelled.select(Axis(0), &picked);
-                let augmented = augment_batch(raw.view(), &cfg.augment, &mut rng)?;
-                let all: Vec<usize> = (0..picked.len()).collect();
-                let x = batch_tensor(&augmented.view(), &all, side, &device)?;
-                let y: Vec<u32> = picked.iter().map(|&p| labels[p]).collect();
-                let eps = noise(&mut rng, picked.len(), latent, &device)?;
-                let batch = LabelledBatch {
-                    model: model.model(),
-                    labels: &y,
-                    alpha: cfg.alpha,
-                };
-                let (_, ce) = step(
-                    &mut optimiser,
-                    &model.model().vae,
-                    &x,
-                    &eps,
-                    (beta, cfg.beta),
-                    Some(&batch),
-                )?;
-                ce_total += ce.unwrap_or(0.0);
-                ce_count += 1;
-                report.steps += 1;
-                report.labelled_steps += 1;
-            }
-        }
-        #[allow(clippy::cast_precision_loss)]
-        {
-            report
-                .epoch_neg_elbo
-                .push(elbo_total / steps_per_epoch as f64);
-            if ce_count > 0 {
-                report.epoch_cross_entropy.push(ce_total / ce_count as f64);
-            }
+    for epoch in &log {
+        report.steps += epoch.steps.len() + epoch.interleaved.len();
+        report.labelled_steps += epoch.interleaved.len();
+        report.epoch_neg_elbo.push(mean(
+            epoch.steps.iter().map(|s| s.neg_elbo),
+            epoch.steps.len(),
+        ));
+        if !epoch.interleaved.is_empty() {
+            report.epoch_cross_entropy.push(mean(
+                epoch
+                    .interleaved
+                    .iter()
+                    .map(|s| s.cross_entropy.unwrap_or(0.0)),
+                epoch.interleaved.len(),
+            ));
         }
     }
     Ok(report)
