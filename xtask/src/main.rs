@@ -1,12 +1,13 @@
 //! `cargo xtask …`: repository chores and the paper's tables.
 //!
-//! - `cargo xtask tidy`: the checks of [`tidy`] (also run as `#[test]`s by `cargo test`).
+//! - `cargo xtask tidy`: the checks of [`tidy`], source hygiene and the architecture
+//!   invariants of docs/ARCHITECTURE.md (also run as `#[test]`s by `cargo test`).
 //! - `cargo xtask table1 …`: runs the implemented rows of the paper's Table 1 over seeds
-//!   and writes `table1.md`, `table1.json` and `curves.svg` ([`table1`]; SPEC §8,
+//!   and writes `table1.md`, `table1.json` and `curves.svg` ([`table1`];
 //!   docs/REPRODUCING.md).
-//! - `cargo xtask repr-quality …`: the representation-quality figure of issue 6 (a random
-//!   forest on 100 labelled pool points with the US VAE's latents vs TD-SPLIT's z_c;
-//!   [`repr_quality`]).
+//! - `cargo xtask repr-quality …`: the representation-quality comparison of
+//!   docs/REPRODUCING.md (a random forest on 100 labelled pool points with the US VAE's
+//!   latents vs TD-SPLIT's z_c; [`repr_quality`]).
 
 use std::process::ExitCode;
 
@@ -30,13 +31,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check the source tree: no dbg, todo or unimplemented macros (the last two allowed in tests),
-    /// every crate root starts with a `//!` doc, no absolute paths of a developer machine.
+    /// every crate root starts with a `//!` doc, no absolute paths of a developer machine;
+    /// and the architecture invariants of docs/ARCHITECTURE.md (dependency direction, no
+    /// candle below tdal-encoders, library crates never print, ...).
     Tidy,
     /// Reproduce the paper's Table 1 on F+MNIST: run the implemented rows over seeds
     /// (resuming finished and interrupted runs) and write table1.md, table1.json and
     /// curves.svg beside the paper's numbers.
     Table1(table1::Table1Args),
-    /// Representation quality (issue 6): test accuracy of a random forest on a fixed set of
+    /// Representation quality (docs/REPRODUCING.md): test accuracy of a random forest on a fixed set of
     /// labelled pool points with the US VAE's z, its first |z_c| coordinates and TD-SPLIT's
     /// z_c after one update with those labels.
     ReprQuality(repr_quality::ReprQualityArgs),
@@ -47,7 +50,8 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Tidy => {
             let root = tidy::workspace_root();
-            let problems = tidy::check(&root);
+            let mut problems = tidy::check(&root);
+            problems.extend(tidy::architecture(&root));
             if problems.is_empty() {
                 println!("tidy: ok");
                 ExitCode::SUCCESS

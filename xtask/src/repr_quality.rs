@@ -1,4 +1,4 @@
-//! `cargo xtask repr-quality`: the representation-quality figure of issue 6.
+//! `cargo xtask repr-quality`: the representation-quality comparison of docs/REPRODUCING.md.
 //!
 //! An offline evaluation, not an active-learning run: build the messy pool of a profile,
 //! draw a fixed set of labelled pool points, and compare what a random forest (250 trees)

@@ -1,9 +1,10 @@
 //! Reading the full F+MNIST sources and building the messy pool (goal: < 2 s in release).
 //!
-//! Needs `TDAL_DATA_DIR` (a folder holding `mnist/` and `fashion-mnist/`); without it the
-//! bench prints that it was skipped and exits successfully.
+//! Needs `TDAL_DATA_DIR` (a data directory holding `mnist/` and `fashion-mnist/`, laid out
+//! as README.md describes); without it the bench prints that it was skipped and exits
+//! successfully.
 //!
-//! `TDAL_DATA_DIR=../shared/data cargo bench -p tdal-data --bench pool`
+//! `TDAL_DATA_DIR=DATA cargo bench -p tdal-data --bench pool`
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Augmentation of labelled batches (SPEC §3): random rotation (±20°), horizontal flip
+//! Augmentation of labelled batches (as in the paper): random rotation (±20°), horizontal flip
 //! (p = 0.5) and affine scale (0.65–1.0) about the image centre, bilinear, zero fill;
 //! and a class-balancing sampler that upsamples minority classes.
 //!

@@ -1,4 +1,4 @@
-//! Named pool configurations of SPEC §3: each knows which sources to read from a data
+//! The paper's named pool configurations: each knows which sources to read from a data
 //! directory and the default targets, imbalance and initial labels; every default can be
 //! overridden through [`PoolOptions`].
 //!

@@ -5,7 +5,7 @@
 //! (F+MNIST, CIFAR-10+100, CheXpert) are configurations of this one builder
 //! ([`crate::named`]).
 //!
-//! Label map (SPEC §3): 0 = other (all redundant classes), 1..=T the target classes in the
+//! Label map: 0 = other (all redundant classes), 1..=T the target classes in the
 //! order given. Every image also keeps its origin (source, split, class, index) so
 //! diagnostics can break results down by original class.
 //!
@@ -55,7 +55,7 @@ pub enum Imbalance {
 /// Which test images to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TestRule {
-    /// Only the target-class test images (the primary metric of SPEC §3).
+    /// Only the target-class test images (the primary metric; docs/REPRODUCING.md).
     TargetsOnly,
     /// Target-class test images plus as many redundant ones as the mean target-class
     /// count, spread evenly over the redundant classes (label "other").
@@ -182,7 +182,7 @@ impl MessyPool {
         [s[1], s[2], s[3]]
     }
 
-    /// Indices of `m` target inputs for one EPIG round (SPEC §3: M = 500 per round):
+    /// Indices of `m` target inputs for one EPIG round (the paper uses M = 500 per round):
     /// without replacement when there are at least `m`, otherwise with replacement.
     /// Empty when there is no target input.
     pub fn sample_target_inputs<R: rand::Rng + ?Sized>(&self, m: usize, rng: &mut R) -> Vec<usize> {

@@ -1,4 +1,5 @@
-//! The F+MNIST pool from the real data (`TDAL_DATA_DIR`, CI points it at ../shared/data).
+//! The F+MNIST pool from the real data (`TDAL_DATA_DIR`: a data directory as README.md
+//! describes; CI sets it when it has one).
 //! Skipped, with a message, when the variable is unset. The data is read once: every
 //! check lives in this one test.
 
@@ -19,7 +20,7 @@ fn fmnist_pool_from_the_full_data_has_the_documented_counts() {
     };
     let pool = build_named(Dataset::Fmnist, &dir, &PoolOptions::default()).unwrap();
     let s = pool.summary();
-    // Fashion-MNIST train: 6,000 per class; IR 10 → 600 per digit (SPEC §3).
+    // Fashion-MNIST train: 6,000 per class; IR 10 → 600 per digit.
     assert_eq!(s.splits[0].per_label, vec![60_000, 600, 600]);
     assert_eq!(pool.pool.len(), 61_200);
     // The shared MNIST sample has 690 fives: 90 leftovers per digit, balanced.
