@@ -55,18 +55,6 @@ pub fn mean_se(mean: f64, se: Option<f64>, decimals: usize) -> String {
     }
 }
 
-/// Bytes as MiB or GiB.
-#[must_use]
-pub fn bytes(n: u64) -> String {
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mib = n as f64 / (1024.0 * 1024.0);
-    if mib >= 1024.0 {
-        format!("{:.2} GiB", mib / 1024.0)
-    } else {
-        format!("{mib:.0} MiB")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,11 +77,5 @@ mod tests {
         let e = e.scaled(100.0);
         assert_eq!(mean_se(e.mean, e.se, 1), "50.0 (n=1)");
         assert!(Estimate::of(&[]).is_none());
-    }
-
-    #[test]
-    fn bytes_are_readable() {
-        assert_eq!(bytes(512 * 1024 * 1024), "512 MiB");
-        assert_eq!(bytes(3 * 1024 * 1024 * 1024 / 2), "1.50 GiB");
     }
 }

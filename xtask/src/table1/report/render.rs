@@ -5,6 +5,7 @@
 //! out. `curves.svg` is drawn by [`crate::table1::curves`].
 
 use anyhow::{Context as _, Result};
+use indicatif::HumanBytes;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
@@ -36,7 +37,7 @@ pub(crate) fn markdown(report: &Report) -> Result<String> {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("pm", mean_se);
     env.add_filter("duration", duration_filter);
-    env.add_filter("bytes", stats::bytes);
+    env.add_filter("bytes", |n: u64| HumanBytes(n).to_string());
     env.add_filter("fixed", |x: f64, decimals: usize| format!("{x:.decimals$}"));
     env.add_template("table1.md", TEMPLATE)
         .context("cannot parse the template of table1.md")?;
@@ -157,7 +158,7 @@ mod tests {
         );
         assert!(md.contains("cargo xtask table1 --test"));
         assert!(
-            md.contains("| 83.0 ± 0.0 s (encoder from cache in 2 of 3) | 202 MiB |"),
+            md.contains("| 83.0 ± 0.0 s (encoder from cache in 2 of 3) | 202.00 MiB |"),
             "{md}"
         );
         // Table 5: targets 0+1+2+0 = 3 for every seed.
