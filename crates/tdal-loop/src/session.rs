@@ -343,7 +343,7 @@ impl<'t> Session<'t> {
     /// Updates the representation when the schedule says so; checkpoints it if it
     /// changed.
     fn retrain(&mut self, round: usize, clock: &mut StageClock<'_>) -> Result<bool> {
-        if round % self.cfg.active.retrain_every != 0 {
+        if !round.is_multiple_of(self.cfg.active.retrain_every) {
             return Ok(false);
         }
         clock.begin(Stage::Retrain);

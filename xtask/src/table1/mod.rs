@@ -49,10 +49,10 @@ pub struct Table1Args {
     #[arg(long, value_parser = parse_share)]
     target_share: Option<f64>,
     /// Cap on the pool size: redundant and target counts shrink proportionally (default:
-    /// the profile's; none for quick and paper). On ../shared/data, `--target-share 0.06
-    /// --max-pool 20000` keeps the 600 images per digit of the paper's pool among 18,800
-    /// Fashion-MNIST images instead of 60,000 (its MNIST sample has too few digits for a
-    /// 6 % share of the full pool).
+    /// the profile's; none for quick and paper). On the full data of docs/REPRODUCING.md,
+    /// `--target-share 0.06 --max-pool 20000` keeps the 600 images per digit of the
+    /// paper's pool among 18,800 Fashion-MNIST images instead of 60,000 (its MNIST sample
+    /// has too few digits for a 6 % share of the full pool).
     #[arg(long, value_name = "N")]
     max_pool: Option<NonZeroUsize>,
     /// Least unlabelled steps per TD-SPLIT update (`encoder.min_update_steps`): an update

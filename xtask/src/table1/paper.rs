@@ -1,5 +1,6 @@
-//! The paper's numbers for F+MNIST, copied from `paper/RESULTS.md` (Tables 1, 5 and 6 of
-//! Ashouritaklimi & Rainforth): mean ± 1 s.e. over 4 seeds. Nothing here is computed.
+//! The paper's numbers for F+MNIST, copied from Tables 1, 5 and 6 of Ashouritaklimi &
+//! Rainforth (mean ± 1 s.e. over 4 seeds; docs/REPRODUCING.md sets them beside ours).
+//! Nothing here is computed.
 
 use serde::Serialize;
 

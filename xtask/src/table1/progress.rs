@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tdal_loop::{Event, Observer, RunSummary};
 
 use super::Row;
@@ -66,10 +66,13 @@ impl Progress {
         let how = if skipped {
             "already finished".to_owned()
         } else {
+            let all =
+                Duration::try_from_secs_f64(summary.loop_seconds + summary.initialise_seconds)
+                    .unwrap_or_default();
             format!(
                 "{} this session, {} in all",
-                readable(took.as_secs_f64()),
-                readable(summary.loop_seconds + summary.initialise_seconds)
+                HumanDuration(took),
+                HumanDuration(all)
             )
         };
         self.line(&format!(
@@ -107,15 +110,6 @@ impl Progress {
         if !self.quiet {
             self.multi.suspend(|| println!("{text}"));
         }
-    }
-}
-
-/// Seconds as `42.0 s` or, from two minutes on, `12.5 min`.
-fn readable(seconds: f64) -> String {
-    if seconds < 120.0 {
-        format!("{seconds:.1} s")
-    } else {
-        format!("{:.1} min", seconds / 60.0)
     }
 }
 

@@ -43,31 +43,15 @@ impl Estimate {
             se: self.se.map(|se| se * factor),
         }
     }
-
-    /// `mean ± se` with `decimals` decimals, or `mean (n=1)` for a single value.
-    #[must_use]
-    pub fn show(&self, decimals: usize) -> String {
-        match self.se {
-            Some(se) => format!("{:.decimals$} ± {:.decimals$}", self.mean, se),
-            None => format!("{:.decimals$} (n=1)", self.mean),
-        }
-    }
 }
 
-/// [`Estimate::show`], or an em dash when there is nothing to show.
-pub fn show(estimate: Option<&Estimate>, decimals: usize) -> String {
-    estimate.map_or_else(|| "—".to_owned(), |e| e.show(decimals))
-}
-
-/// Bytes as MiB or GiB.
+/// `mean ± se` with `decimals` decimals, or `mean (n=1)` without a standard error (one
+/// value).
 #[must_use]
-pub fn bytes(n: u64) -> String {
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mib = n as f64 / (1024.0 * 1024.0);
-    if mib >= 1024.0 {
-        format!("{:.2} GiB", mib / 1024.0)
-    } else {
-        format!("{mib:.0} MiB")
+pub fn mean_se(mean: f64, se: Option<f64>, decimals: usize) -> String {
+    match se {
+        Some(se) => format!("{mean:.decimals$} ± {se:.decimals$}"),
+        None => format!("{mean:.decimals$} (n=1)"),
     }
 }
 
@@ -83,21 +67,15 @@ mod tests {
         assert_eq!(e.n, 3);
         assert!((e.mean - 94.0).abs() < 1e-9);
         assert!((e.se.unwrap() - 4.0 / 3f64.sqrt()).abs() < 1e-9);
-        assert_eq!(e.show(2), "94.00 ± 2.31");
+        assert_eq!(mean_se(e.mean, e.se, 2), "94.00 ± 2.31");
     }
 
     #[test]
     fn one_value_has_no_standard_error() {
         let e = Estimate::of(&[0.5]).unwrap();
         assert_eq!(e.se, None);
-        assert_eq!(e.scaled(100.0).show(1), "50.0 (n=1)");
+        let e = e.scaled(100.0);
+        assert_eq!(mean_se(e.mean, e.se, 1), "50.0 (n=1)");
         assert!(Estimate::of(&[]).is_none());
-        assert_eq!(show(None, 2), "—");
-    }
-
-    #[test]
-    fn bytes_are_readable() {
-        assert_eq!(bytes(512 * 1024 * 1024), "512 MiB");
-        assert_eq!(bytes(3 * 1024 * 1024 * 1024 / 2), "1.50 GiB");
     }
 }
