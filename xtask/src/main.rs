@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod migrate;
 mod repr_quality;
 mod table1;
 mod tidy;
@@ -43,6 +44,14 @@ enum Command {
     /// labelled pool points with the US VAE's z, its first |z_c| coordinates and TD-SPLIT's
     /// z_c after one update with those labels.
     ReprQuality(repr_quality::ReprQualityArgs),
+    /// Bring run folders written before the configuration's sections were tagged by
+    /// `kind` up to date: rewrite each DIR/runs/<id>/config.toml in the new shape and
+    /// rename the folder to its new run id (records are unchanged).
+    MigrateRuns {
+        /// Folders holding a runs/ folder (as `table1 --out` writes).
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+    },
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -65,6 +74,21 @@ fn main() -> ExitCode {
         }
         Command::Table1(args) => match table1::main(&args) {
             Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::MigrateRuns { dirs } => match migrate::migrate(&dirs) {
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    match outcome {
+                        migrate::Outcome::Migrated { from, to } => println!("{from} -> {to}"),
+                        migrate::Outcome::Current(id) => println!("{id}: current"),
+                    }
+                }
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE

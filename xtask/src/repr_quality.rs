@@ -425,7 +425,7 @@ fn markdown(r: &Report<'_>) -> String {
     use std::fmt::Write as _;
     let test_targets = r.task.test.labels.iter().filter(|&&l| l >= 1).count();
     let mut md = String::new();
-    let _ = writeln!(md, "# Representation quality (issue 6)\n");
+    let _ = writeln!(md, "# Representation quality\n");
     let _ = writeln!(md, "- command: `{}`", r.command);
     let _ = writeln!(md, "- date: {}", clock::now());
     let _ = writeln!(

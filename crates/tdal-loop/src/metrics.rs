@@ -1,4 +1,5 @@
-//! Test accuracies of SPEC §3 from a head's mean class probabilities.
+//! The three test accuracies of a round (README, "tdal run") from a head's mean class
+//! probabilities.
 
 use ndarray::ArrayView2;
 

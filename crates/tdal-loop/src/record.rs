@@ -49,7 +49,7 @@ pub struct Acquired {
     pub class: String,
 }
 
-/// Test accuracies (fractions in [0, 1]) of one round, SPEC §3.
+/// Test accuracies (fractions in [0, 1]) of one round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accuracies {
     /// Primary: target-class test images, argmax over all classes (other counts as wrong).

@@ -120,7 +120,7 @@ impl PoolArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Example:
-  tdal data describe --dataset fmnist --data-dir ../shared/data --targets 5,6 --ir 10 --seed 0")]
+  tdal data describe --dataset fmnist --data-dir fixtures/fmnist-mini --targets 5,6 --ir 10 --seed 0")]
 pub struct DescribeArgs {
     #[command(flatten)]
     pub pool: PoolArgs,
@@ -130,7 +130,7 @@ pub struct DescribeArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Example:
-  tdal data preview --dataset fmnist --data-dir ../shared/data --out grid.png")]
+  tdal data preview --dataset fmnist --data-dir fixtures/fmnist-mini --out grid.png")]
 pub struct PreviewArgs {
     #[command(flatten)]
     pub pool: PoolArgs,

@@ -210,45 +210,19 @@ fn ours(runs: &[&RunFolder]) -> Ours {
 impl StageSplit {
     /// One finished run's seconds per stage, summed over its rounds.
     fn of(run: &RunFolder, summary: &RunSummary) -> Self {
-        let mut s = Self {
-            initialise: summary.initialise_seconds,
+        let mut split = Self {
             total: summary.loop_seconds + summary.initialise_seconds,
             ..Self::default()
         };
-        for r in &run.rounds {
-            s.retrain += r.seconds.get(Stage::Retrain);
-            s.embed += r.seconds.get(Stage::Embed);
-            s.fit += r.seconds.get(Stage::Fit);
-            s.evaluate += r.seconds.get(Stage::Evaluate);
-            s.predict += r.seconds.get(Stage::Predict);
-            s.score += r.seconds.get(Stage::Score);
-            s.select += r.seconds.get(Stage::Select);
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            split.seconds[i] = if stage == Stage::Initialise {
+                summary.initialise_seconds
+            } else {
+                run.rounds.iter().map(|r| r.seconds.get(stage)).sum()
+            };
         }
-        let staged = s.initialise
-            + s.retrain
-            + s.embed
-            + s.fit
-            + s.evaluate
-            + s.predict
-            + s.score
-            + s.select;
-        s.other = (s.total - staged).max(0.0);
-        s
-    }
-
-    const fn fields(&self) -> [f64; 10] {
-        [
-            self.initialise,
-            self.retrain,
-            self.embed,
-            self.fit,
-            self.evaluate,
-            self.predict,
-            self.score,
-            self.select,
-            self.other,
-            self.total,
-        ]
+        split.other = (split.total - split.seconds.iter().sum::<f64>()).max(0.0);
+        split
     }
 
     /// The field-wise mean (`None` for no runs).
@@ -258,36 +232,15 @@ impl StageSplit {
         }
         #[allow(clippy::cast_precision_loss)] // a handful of seeds
         let n = splits.len() as f64;
-        let mut m = [0.0; 10];
+        let mut mean = Self::default();
         for s in splits {
-            for (acc, v) in m.iter_mut().zip(s.fields()) {
+            for (acc, v) in mean.seconds.iter_mut().zip(s.seconds) {
                 *acc += v / n;
             }
+            mean.other += s.other / n;
+            mean.total += s.total / n;
         }
-        let [
-            initialise,
-            retrain,
-            embed,
-            fit,
-            evaluate,
-            predict,
-            score,
-            select,
-            other,
-            total,
-        ] = m;
-        Some(Self {
-            initialise,
-            retrain,
-            embed,
-            fit,
-            evaluate,
-            predict,
-            score,
-            select,
-            other,
-            total,
-        })
+        Some(mean)
     }
 }
 
@@ -320,7 +273,10 @@ mod tests {
         assert_eq!(us.peak_rss_bytes, Some(202 << 20));
         // Stage sums over 4 rounds; other = 83 − 60 − 4 · 5.125.
         let st = us.stages.unwrap();
-        assert!((st.fit - 8.0).abs() < 1e-9 && (st.initialise - 60.0).abs() < 1e-9);
+        assert!(
+            (st.get(Stage::Fit) - 8.0).abs() < 1e-9
+                && (st.get(Stage::Initialise) - 60.0).abs() < 1e-9
+        );
         assert!(
             (st.other - (83.0 - 60.0 - 4.0 * 5.125)).abs() < 1e-9,
             "{st:?}"
@@ -342,18 +298,19 @@ mod tests {
 
     #[test]
     fn stage_means_are_field_wise() {
-        let a = StageSplit {
-            fit: 1.0,
+        let fit = Stage::ALL.iter().position(|s| *s == Stage::Fit).unwrap();
+        let mut a = StageSplit {
             total: 10.0,
             ..StageSplit::default()
         };
-        let b = StageSplit {
-            fit: 3.0,
+        a.seconds[fit] = 1.0;
+        let mut b = StageSplit {
             total: 20.0,
             ..StageSplit::default()
         };
+        b.seconds[fit] = 3.0;
         let m = StageSplit::mean(&[a, b]).unwrap();
-        assert!((m.fit - 2.0).abs() < 1e-12 && (m.total - 15.0).abs() < 1e-12);
+        assert!((m.get(Stage::Fit) - 2.0).abs() < 1e-12 && (m.total - 15.0).abs() < 1e-12);
         assert!(StageSplit::mean(&[]).is_none());
     }
 
@@ -467,9 +424,11 @@ mod tests {
         };
         let (setting, _) = build(out.path(), pick(None), &ctx()).unwrap();
         assert_eq!(setting, capped);
+        synthetic_run(&runs, &capped.config(Row::TdSplit, 0, None), 0.7, 3, true);
 
-        // So are the steps per TD-SPLIT update: they reach every row's configuration,
-        // and --min-update-steps picks them out.
+        // So are the steps per TD-SPLIT update: they reach the TD-SPLIT rows'
+        // configuration (the US rows have no such setting and serve every value), and
+        // --min-update-steps picks them out.
         let longer = Setting {
             min_update_steps: Some(300),
             ..capped
@@ -488,7 +447,12 @@ mod tests {
             err.contains("≥ 300 steps per TD-SPLIT update") && err.contains("--min-update-steps"),
             "{err}"
         );
-        let (setting, _) = build(out.path(), pick(Some(300)), &ctx()).unwrap();
+        let (setting, report) = build(out.path(), pick(Some(300)), &ctx()).unwrap();
         assert_eq!(setting, longer);
+        assert_eq!(row_of(&report, Row::UsRandom).seeds, [0]);
+        assert_eq!(
+            longer.config(Row::UsRandom, 0, None),
+            capped.config(Row::UsRandom, 0, None)
+        );
     }
 }

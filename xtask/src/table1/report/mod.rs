@@ -16,8 +16,8 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
-use tdal_loop::Profile;
 use tdal_loop::record;
+use tdal_loop::{Profile, Stage};
 
 use super::paper::Published;
 use super::stats::Estimate;
@@ -99,28 +99,43 @@ pub struct PartialRun {
 }
 
 /// Mean seconds per run spent in each stage (summed over a run's rounds), Table 6 style.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+///
+/// Serialised with one key per [`Stage::as_str`] (in [`Stage::ALL`] order), then `other`
+/// and `total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageSplit {
-    /// Obtaining the initial representation (0 when cached).
-    pub initialise: f64,
-    /// Representation updates.
-    pub retrain: f64,
-    /// Embedding pool, targets and test set.
-    pub embed: f64,
-    /// Forest fits.
-    pub fit: f64,
-    /// Test predictions and accuracies.
-    pub evaluate: f64,
-    /// Posterior samples for the acquisition function.
-    pub predict: f64,
-    /// Acquisition scores.
-    pub score: f64,
-    /// Batch selection and oracle.
-    pub select: f64,
+    /// Seconds per stage, indexed like [`Stage::ALL`]; `initialise` is obtaining the
+    /// initial representation (0 when cached).
+    pub seconds: [f64; Stage::ALL.len()],
     /// The rest of the run's wall time (records, checkpoints, resume).
     pub other: f64,
     /// The whole run: `loop_seconds + initialise_seconds`.
     pub total: f64,
+}
+
+impl StageSplit {
+    /// Seconds of `stage`.
+    #[must_use]
+    #[cfg(test)]
+    pub fn get(&self, stage: Stage) -> f64 {
+        Stage::ALL
+            .iter()
+            .position(|s| *s == stage)
+            .map_or(0.0, |i| self.seconds[i])
+    }
+}
+
+impl Serialize for StageSplit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(Stage::ALL.len() + 2))?;
+        for (stage, seconds) in Stage::ALL.iter().zip(self.seconds) {
+            map.serialize_entry(stage.as_str(), &seconds)?;
+        }
+        map.serialize_entry("other", &self.other)?;
+        map.serialize_entry("total", &self.total)?;
+        map.end()
+    }
 }
 
 /// Mean ± s.e. of primary accuracy (%) at one label count.

@@ -45,6 +45,7 @@ pub(crate) fn markdown(report: &Report) -> Result<String> {
         r => Serde(report),
         pool => pool(&report.setting),
         finished_seeds => finished_seeds(report),
+        stages => tdal_loop::Stage::ALL.map(tdal_loop::Stage::as_str),
     };
     env.get_template("table1.md")
         .and_then(|t| t.render(ctx))
