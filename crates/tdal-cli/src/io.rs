@@ -97,8 +97,8 @@ pub fn expect_rank<A>(array: &ArrayD<A>, expected: &[&str], what: &str) -> Resul
     Ok(shape)
 }
 
-/// Writes `array` to `path` atomically: into a temporary file in the same folder, renamed
-/// over `path` only once complete.
+/// Writes `array` to `path` atomically ([`tdal_loop::record::write_atomic_with`]): into a
+/// temporary file in the same folder, renamed over `path` only once complete.
 ///
 /// # Errors
 /// The folder does not exist or is not writable.
@@ -107,20 +107,9 @@ where
     A: WritableElement,
     D: Dimension,
 {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tdal-")
-        .suffix(".npy.part")
-        .tempfile_in(folder)
-        .with_context(|| format!("cannot create a file in {}", folder.display()))?;
-    array
-        .write_npy(std::io::BufWriter::new(temp.as_file_mut()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    temp.persist(path)
-        .with_context(|| format!("cannot move the output into place at {}", path.display()))?;
+    tdal_loop::record::write_atomic_with(path, &mut |file| {
+        array.write_npy(file).map_err(std::io::Error::other)
+    })?;
     Ok(())
 }
 

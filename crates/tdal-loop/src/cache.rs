@@ -117,15 +117,9 @@ impl Cache {
         let path = self.embedding_path(key);
         let parent = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-        embedding
-            .write_npy(std::io::BufWriter::new(file))
-            .map_err(|e| Error::Cache {
-                path: tmp.clone(),
-                message: e.to_string(),
-            })?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("cannot rename", &path, e))
+        crate::record::write_atomic_with(&path, &mut |file| {
+            embedding.write_npy(file).map_err(std::io::Error::other)
+        })
     }
 }
 

@@ -196,18 +196,38 @@ pub fn read_summary(dir: &Path) -> Result<Option<RunSummary>> {
 /// # Errors
 /// [`Error::Io`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, &mut |file| file.write_all(bytes))
+}
+
+/// Writes a file as [`write_atomic`] does, streaming: `write` fills the temporary file
+/// (through a buffer), which is flushed to disk and renamed into place only if `write`
+/// succeeded; on failure no file appears and an existing `path` is left as it was.
+///
+/// # Errors
+/// [`Error::Io`], with what `write` returned.
+pub fn write_atomic_with(
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut temp = tempfile::NamedTempFile::new_in(parent)?;
-        temp.write_all(bytes)?;
+    let mut attempt = || -> std::io::Result<()> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tdal-")
+            .suffix(".part")
+            .tempfile_in(parent)?;
+        {
+            let mut buffered = std::io::BufWriter::new(temp.as_file_mut());
+            write(&mut buffered)?;
+            buffered.flush()?;
+        }
         temp.as_file().sync_data()?;
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
     };
-    write().map_err(|e| Error::io("cannot write", path, e))
+    attempt().map_err(|e| Error::io("cannot write", path, e))
 }
 
 /// Writes `value` as pretty JSON, atomically ([`write_atomic`]).
@@ -286,6 +306,30 @@ mod tests {
         rewrite_rounds(dir.path(), &rounds).unwrap();
         append_round(dir.path(), &record(3)).unwrap();
         assert_eq!(read_rounds(dir.path()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_failed_atomic_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_json(&path, &vec![1, 2, 3]).unwrap();
+        assert_eq!(read_json::<Vec<i32>>(&path).unwrap(), Some(vec![1, 2, 3]));
+        let err = write_atomic_with(&path, &mut |file| {
+            file.write_all(b"[4, 5")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(read_json::<Vec<i32>>(&path).unwrap(), Some(vec![1, 2, 3]));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["out.json"]);
+        assert_eq!(
+            read_json::<Vec<i32>>(&dir.path().join("none.json")).unwrap(),
+            None
+        );
     }
 
     #[test]
