@@ -933,6 +933,67 @@ mod tests {
         assert_eq!(json["acquisition"], serde_json::json!({ "kind": "random" }));
     }
 
+    /// The ids of the committed runs (docs/results) and of the smoke table: a change that
+    /// alters one (a new key in an existing section, a renamed value) would orphan every
+    /// recorded run of it, so it must be deliberate.
+    #[test]
+    fn existing_methods_keep_their_run_ids() {
+        use AcquisitionKind::{Epig, Random};
+        use RepresentationKind::{TdSplit, UsVae};
+        for (profile, rep, acq, id) in [
+            (
+                Profile::Smoke,
+                TdSplit,
+                Epig,
+                "fmnist-td-split-epig-smoke-s0-b17801cc",
+            ),
+            (
+                Profile::Smoke,
+                TdSplit,
+                Random,
+                "fmnist-td-split-random-smoke-s0-ae2b67be",
+            ),
+            (
+                Profile::Smoke,
+                UsVae,
+                Epig,
+                "fmnist-us-vae-epig-smoke-s0-cddeb8c7",
+            ),
+            (
+                Profile::Smoke,
+                UsVae,
+                Random,
+                "fmnist-us-vae-random-smoke-s0-e40d2319",
+            ),
+            (
+                Profile::Quick,
+                TdSplit,
+                Epig,
+                "fmnist-td-split-epig-quick-s0-3f96e01b",
+            ),
+            (
+                Profile::Quick,
+                TdSplit,
+                Random,
+                "fmnist-td-split-random-quick-s0-293f307d",
+            ),
+            (
+                Profile::Quick,
+                UsVae,
+                Epig,
+                "fmnist-us-vae-epig-quick-s0-83edccd4",
+            ),
+            (
+                Profile::Quick,
+                UsVae,
+                Random,
+                "fmnist-us-vae-random-quick-s0-877d43b4",
+            ),
+        ] {
+            assert_eq!(RunConfig::method(profile, rep, acq).run_id(), id);
+        }
+    }
+
     #[test]
     fn run_id_ignores_the_data_dir() {
         let mut a = RunConfig::preset(Profile::Smoke);
