@@ -213,21 +213,28 @@ pub fn write_atomic_with(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
+    // tempfile's errors repeat the temporary path; the OS error alone reads better.
+    let plain = |e: std::io::Error| {
+        e.raw_os_error()
+            .map_or(e, std::io::Error::from_raw_os_error)
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tdal-")
+        .suffix(".part")
+        .tempfile_in(parent)
+        .map_err(|e| Error::io("cannot create a file in", parent, plain(e)))?;
     let mut attempt = || -> std::io::Result<()> {
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tdal-")
-            .suffix(".part")
-            .tempfile_in(parent)?;
         {
             let mut buffered = std::io::BufWriter::new(temp.as_file_mut());
             write(&mut buffered)?;
             buffered.flush()?;
         }
-        temp.as_file().sync_data()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        temp.as_file().sync_data()
     };
-    attempt().map_err(|e| Error::io("cannot write", path, e))
+    attempt().map_err(|e| Error::io("cannot write", path, e))?;
+    temp.persist(path)
+        .map_err(|e| Error::io("cannot move the output into place at", path, plain(e.error)))?;
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON, atomically ([`write_atomic`]).

@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use tdal_data::chexpert::ChexpertOptions;
 use tdal_data::preview::{PreviewOptions, render_preview, save_png};
-use tdal_data::{Dataset, Imbalance, MessyPool, PoolOptions, TestRule, build_named};
+use tdal_data::{Dataset, MessyPool, PoolOptions, TestRule, build_named};
+
+use super::pool::PoolFlags;
 
 /// Arguments of `tdal data`.
 #[derive(Debug, clap::Args)]
@@ -40,27 +42,8 @@ pub enum TestSetArg {
 /// The options that define a pool, shared by `describe` and `preview`.
 #[derive(Debug, clap::Args)]
 pub struct PoolArgs {
-    /// Named dataset configuration.
-    #[arg(long, value_enum, default_value = "fmnist")]
-    pub dataset: Dataset,
-    /// Folder holding one sub-folder per dataset (e.g. DIR/mnist/, DIR/fashion-mnist/);
-    /// defaults to the TDAL_DATA_DIR environment variable.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Target classes of the target dataset, comma-separated (default: 5,6 for fmnist,
-    /// 0,1,2,3,4 for cifar, 1 for chexpert).
-    #[arg(long, value_delimiter = ',', value_name = "C,C,...")]
-    pub targets: Option<Vec<u32>>,
-    /// Imbalance ratio: each target class gets (largest redundant class / IR) images
-    /// (default: 10, 2.5 for chexpert).
-    #[arg(long, value_name = "IR", conflicts_with = "target_share")]
-    pub ir: Option<f64>,
-    /// Instead of --ir: the fraction of the pool that is target-class images, in (0, 1).
-    #[arg(long, value_name = "FRACTION")]
-    pub target_share: Option<f64>,
-    /// Cap on the pool size (redundant and target counts shrink proportionally).
-    #[arg(long, value_name = "N")]
-    pub max_pool: Option<usize>,
+    #[command(flatten)]
+    pub pool: PoolFlags,
     /// Target inputs (for EPIG) per target class; default: all leftovers, balanced.
     #[arg(long, value_name = "N")]
     pub target_inputs: Option<usize>,
@@ -80,19 +63,14 @@ pub struct PoolArgs {
 
 impl PoolArgs {
     fn data_dir(&self) -> Result<PathBuf> {
-        Ok(tdal_data::datadir::resolve(self.data_dir.as_deref())?)
+        Ok(tdal_data::datadir::resolve(self.pool.data_dir.as_deref())?)
     }
 
     fn options(&self) -> PoolOptions {
-        let imbalance = match (self.ir, self.target_share) {
-            (_, Some(share)) => Some(Imbalance::TargetShare(share)),
-            (Some(ir), None) => Some(Imbalance::Ratio(ir)),
-            (None, None) => None,
-        };
         PoolOptions {
-            targets: self.targets.clone(),
-            imbalance,
-            max_pool: self.max_pool,
+            targets: self.pool.targets.clone(),
+            imbalance: self.pool.imbalance(),
+            max_pool: self.pool.max_pool,
             target_inputs_per_class: self.target_inputs,
             test_rule: match self.test_set {
                 TestSetArg::Targets => TestRule::TargetsOnly,
@@ -109,10 +87,10 @@ impl PoolArgs {
     }
 
     fn build(&self) -> Result<MessyPool> {
-        let dataset = self.dataset;
+        let dataset = self.pool.dataset.unwrap_or(Dataset::Fmnist);
         let dir = self.data_dir()?;
         build_named(dataset, &dir, &self.options())
-            .with_context(|| format!("cannot build the {:?} pool", self.dataset).to_lowercase())
+            .with_context(|| format!("cannot build the {} pool", dataset.as_str()))
     }
 }
 

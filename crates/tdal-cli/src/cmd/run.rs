@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use super::pool::PoolFlags;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tdal_encoders::DeviceChoice;
 use tdal_loop::{
-    AcquisitionKind, Dataset, Event, Observer, Profile, RepresentationKind, RunConfig, RunOptions,
-    Stage, StrategyKind,
+    AcquisitionKind, Event, Observer, Profile, RepresentationKind, RunConfig, RunOptions, Stage,
+    StrategyKind,
 };
 
 /// Arguments of `tdal run`.
@@ -32,34 +34,17 @@ pub struct Args {
     /// training), paper (500 epochs per encoder training).
     #[arg(long, value_enum)]
     pub profile: Option<Profile>,
-    /// Named messy pool.
-    #[arg(long, value_enum)]
-    pub dataset: Option<Dataset>,
     /// Representation the head sees.
     #[arg(long, value_enum)]
     pub representation: Option<RepresentationKind>,
     /// Acquisition function.
     #[arg(long, value_enum)]
     pub acquisition: Option<AcquisitionKind>,
-    /// Folder with mnist/ and fashion-mnist/ (IDX); default: TDAL_DATA_DIR.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Target classes, comma-separated (F+MNIST default 5,6).
-    #[arg(long, value_delimiter = ',', value_name = "C,C,...")]
-    pub targets: Option<Vec<u32>>,
-    /// Imbalance ratio (F+MNIST default 10).
-    #[arg(long, value_name = "IR", conflicts_with = "target_share")]
-    pub ir: Option<f64>,
-    /// Instead of --ir: the pool's target-class share, in (0, 1).
-    #[arg(long, value_name = "FRACTION")]
-    pub target_share: Option<f64>,
-    /// Cap on the pool size: redundant and target counts shrink proportionally (with
-    /// --target-share 0.06, 20000 keeps the 600 images per digit that --ir 10 gives).
-    #[arg(long, value_name = "N")]
-    pub max_pool: Option<usize>,
+    #[command(flatten)]
+    pub pool: PoolFlags,
     /// Total labels at the end, initial labels included.
     #[arg(long)]
     pub budget: Option<usize>,
@@ -110,9 +95,6 @@ impl Args {
             }
             None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
         };
-        if let Some(v) = self.dataset {
-            cfg.data.dataset = v;
-        }
         if let Some(kind) = self.representation {
             cfg.encoder = cfg.encoder.with_kind(kind, cfg.profile);
         }
@@ -122,26 +104,10 @@ impl Args {
         if self.strategy.is_some() || self.beta.is_some() {
             cfg.acquisition.try_set_sampling(self.strategy, self.beta)?;
         }
-        if let Some(v) = &self.data_dir {
-            cfg.data.dir = Some(v.clone());
-        }
         if let Some(v) = self.seed {
             cfg.seed = v;
         }
-        if let Some(v) = &self.targets {
-            cfg.data.targets = Some(v.clone());
-        }
-        if let Some(v) = self.ir {
-            cfg.data.ir = Some(v);
-            cfg.data.target_share = None;
-        }
-        if let Some(v) = self.target_share {
-            cfg.data.target_share = Some(v);
-            cfg.data.ir = None;
-        }
-        if let Some(v) = self.max_pool {
-            cfg.data.max_pool = Some(v);
-        }
+        self.pool.apply(&mut cfg.data);
         if let Some(v) = self.budget {
             cfg.active.budget = v;
         }
