@@ -662,9 +662,13 @@ impl RunConfig {
             }
         }
         merge(&mut base, std::mem::take(&mut overlay));
+        let section = failing_section(&base);
         let merged: Self = toml::Value::Table(base)
             .try_into()
-            .map_err(|e: toml::de::Error| file_error(one_line(&e, None)))?;
+            .map_err(|e: toml::de::Error| {
+                let message = one_line(&e, None);
+                file_error(section.map_or_else(|| message.clone(), |s| format!("[{s}]: {message}")))
+            })?;
         merged.check()?;
         Ok(merged)
     }
@@ -795,6 +799,29 @@ fn one_line(err: &toml::de::Error, text: Option<&str>) -> String {
     }
 }
 
+/// The section of a merged configuration that does not deserialise (the merged value has
+/// no positions, so errors would not say where they are otherwise).
+fn failing_section(table: &toml::Table) -> Option<&'static str> {
+    fn fails<T: serde::de::DeserializeOwned>(table: &toml::Table, key: &str) -> bool {
+        table
+            .get(key)
+            .is_some_and(|v| v.clone().try_into::<T>().is_err())
+    }
+    [
+        (
+            "data",
+            fails::<DataConfig> as fn(&toml::Table, &str) -> bool,
+        ),
+        ("loop", fails::<LoopConfig>),
+        ("encoder", fails::<EncoderConfig>),
+        ("head", fails::<HeadConfig>),
+        ("acquisition", fails::<AcquisitionConfig>),
+    ]
+    .into_iter()
+    .find(|(key, fails)| fails(table, key))
+    .map(|(key, _)| key)
+}
+
 /// Deep merge: tables merge key by key, anything else is replaced.
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
@@ -890,13 +917,20 @@ mod tests {
     fn unknown_keys_kinds_and_bad_values_are_errors() {
         let base = RunConfig::preset(Profile::Quick);
         for (text, named) in [
-            ("[loop]\nbudgett = 3\n", "budgett"),
-            ("[acquisition]\nkind = \"random\"\nbeta = 3.0\n", "beta"),
+            ("[loop]\nbudgett = 3\n", "[loop]: unknown field `budgett`"),
+            (
+                "[acquisition]\nkind = \"random\"\nbeta = 3.0\n",
+                "[acquisition]: unknown field `beta`",
+            ),
+            ("[encoder.pretrain]\nepochs = \"many\"\n", "[encoder]"),
             (
                 "[acquisition]\nkind = \"bald\"\ntarget_samples = 3\n",
                 "target_samples",
             ),
-            ("[encoder]\nalphaa = 3.0\n", "alphaa"),
+            (
+                "[encoder]\nalphaa = 3.0\n",
+                "[encoder]: unknown field `alphaa`",
+            ),
             ("[encoder]\nkind = \"simclr\"\n", "simclr"),
         ] {
             let err = base.overlay_toml(text, x()).unwrap_err();
