@@ -675,8 +675,7 @@ impl RunConfig {
 
     /// The TOML of `section`'s preset for `kind` (`None` for an unknown kind).
     fn section_preset(&self, section: &str, kind: &str) -> Option<toml::Value> {
-        let parse = |text: &str| toml::Value::String(text.to_owned());
-        let value = parse(kind);
+        let value = toml::Value::String(kind.to_owned());
         let table = match section {
             "encoder" => {
                 let kind: RepresentationKind = value.try_into().ok()?;
