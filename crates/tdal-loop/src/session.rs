@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RunConfig;
 use crate::metrics::accuracies;
 use crate::oracle::Oracle;
-use crate::parts::{Embeddings, LabelledSet, Parts, RoundInputs, Streams};
+use crate::parts::{Embeddings, Initialised, LabelledSet, Parts, RoundInputs, Streams};
 use crate::record::{self, Acquired, RoundRecord, RunSummary, files, peak_rss_bytes};
 use crate::run::{Event, Observer, Task};
 use crate::stage::{Stage, StageClock};
@@ -61,7 +61,7 @@ pub struct Session<'t> {
     pending: Option<Pending>,
     total_rounds: usize,
     /// Set once the representation is initialised and its last checkpoint loaded.
-    initialised: Option<(f64, bool)>,
+    initialised: Option<Initialised>,
     embeddings: Option<Embeddings>,
 }
 
@@ -99,15 +99,13 @@ impl<'t> Session<'t> {
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
         record::rewrite_rounds(dir, &history)?;
-        let disagree = |what: String| Error::Resume {
-            path: dir.to_path_buf(),
-            message: format!("{what} disagree with the pool's labels"),
-        };
+        let disagree =
+            |what: String| resume(dir, &format!("{what} disagree with the pool's labels"));
 
         let initial_path = dir.join(files::INITIAL);
         let initial: Vec<Acquired> = match record::read_json::<Vec<Acquired>>(&initial_path)? {
             Some(answers) => {
-                check_answers(dir, "initial.json", &task.initial, &answers)?;
+                answers_match(&task.initial, &answers).map_err(|m| resume(dir, &m))?;
                 oracle
                     .confirm(&answers)
                     .map_err(|_| disagree("the recorded initial labels".into()))?;
@@ -115,7 +113,7 @@ impl<'t> Session<'t> {
             }
             None => {
                 let answers = oracle.label(&task.initial)?;
-                check_answers(dir, "the oracle's answer", &task.initial, &answers)?;
+                answers_match(&task.initial, &answers).map_err(|m| resume(dir, &m))?;
                 record::write_json(&initial_path, &answers)?;
                 answers
             }
@@ -231,9 +229,9 @@ impl<'t> Session<'t> {
         let Some(pending) = self.pending.take() else {
             return Err(Error::Oracle("no batch is waiting for labels".into()));
         };
-        if let Err(e) = check_answers(&self.dir, "the answers", &pending.proposed, answers) {
+        if let Err(message) = answers_match(&pending.proposed, answers) {
             self.pending = Some(pending);
-            return Err(e);
+            return Err(Error::Oracle(message));
         }
         self.add(answers, true)?;
         let mut record = pending.record;
@@ -255,7 +253,13 @@ impl<'t> Session<'t> {
                 self.total_rounds
             )));
         }
-        let (init_seconds, cached) = self.initialised.unwrap_or((0.0, false));
+        let Initialised {
+            seconds: init_seconds,
+            cached,
+        } = self.initialised.unwrap_or(Initialised {
+            seconds: 0.0,
+            cached: false,
+        });
         let last = self
             .history
             .last()
@@ -283,13 +287,13 @@ impl<'t> Session<'t> {
     fn add(&mut self, answers: &[Acquired], count_targets: bool) -> Result<()> {
         for a in answers {
             if a.index >= self.labelled.mask.len() || self.labelled.mask[a.index] {
-                return Err(Error::Resume {
-                    path: self.dir.clone(),
-                    message: format!(
+                return Err(resume(
+                    &self.dir,
+                    &format!(
                         "pool index {} is outside the pool or labelled twice",
                         a.index
                     ),
-                });
+                ));
             }
             self.labelled.indices.push(a.index);
             self.labelled.labels.push(a.label);
@@ -301,7 +305,7 @@ impl<'t> Session<'t> {
         Ok(())
     }
 
-    /// Appends the round, saves a stateful selector, drops `pending.json`.
+    /// Appends the round's record, drops `pending.json` and reports the round.
     fn complete(&mut self, record: RoundRecord, observer: &mut dyn Observer) -> Result<()> {
         record::append_round(&self.dir, &record)?;
         let pending = self.dir.join(files::PENDING);
@@ -336,7 +340,7 @@ impl<'t> Session<'t> {
                 .selector
                 .load_state(&state_dir(&self.dir, rounds - 1).join(SELECTOR))?;
         }
-        self.initialised = Some((info.seconds, info.cached));
+        self.initialised = Some(info);
         Ok(())
     }
 
@@ -488,20 +492,23 @@ fn fresh_dir(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// The answers must be for exactly `indices`, in order.
-fn check_answers(dir: &Path, what: &str, indices: &[usize], answers: &[Acquired]) -> Result<()> {
+/// `Ok` when the answers are for exactly `indices`, in order; else what differs.
+fn answers_match(indices: &[usize], answers: &[Acquired]) -> std::result::Result<(), String> {
     let answered: Vec<usize> = answers.iter().map(|a| a.index).collect();
     if answered == indices {
-        return Ok(());
-    }
-    let message = format!("{what} label pool indices {answered:?}, but {indices:?} were asked for");
-    if what == "the answers" {
-        Err(Error::Oracle(message))
+        Ok(())
     } else {
-        Err(Error::Resume {
-            path: dir.to_path_buf(),
-            message,
-        })
+        Err(format!(
+            "the answers label pool indices {answered:?}, but {indices:?} were asked for"
+        ))
+    }
+}
+
+/// An [`Error::Resume`] of the run folder `dir`.
+fn resume(dir: &Path, message: &str) -> Error {
+    Error::Resume {
+        path: dir.to_path_buf(),
+        message: message.to_owned(),
     }
 }
 
