@@ -139,26 +139,23 @@ pub fn from_config(cfg: &AcquisitionConfig) -> Result<Box<dyn BatchSelector>> {
             StrategyKind::SoftRank => Strategy::SoftRank { beta },
         }
     };
-    Ok(match *cfg {
-        AcquisitionConfig::Epig(e) => Box::new(ScoreThenSample {
-            score: Score::Epig {
+    let (score, sampling) = match *cfg {
+        AcquisitionConfig::Epig(e) => (
+            Score::Epig {
                 target_samples: e.target_samples,
             },
-            strategy: strategy(Sampling {
+            Sampling {
                 strategy: e.strategy,
                 beta: e.beta,
-            }),
-        }),
-        AcquisitionConfig::Bald(s) => Box::new(ScoreThenSample::new(Score::Bald, strategy(s))),
-        AcquisitionConfig::Entropy(s) => {
-            Box::new(ScoreThenSample::new(Score::Entropy, strategy(s)))
-        }
-        AcquisitionConfig::Confidence(s) => {
-            Box::new(ScoreThenSample::new(Score::Confidence, strategy(s)))
-        }
-        AcquisitionConfig::Margin(s) => Box::new(ScoreThenSample::new(Score::Margin, strategy(s))),
-        AcquisitionConfig::Random(_) => Box::new(UniformRandom),
-    })
+            },
+        ),
+        AcquisitionConfig::Bald(s) => (Score::Bald, s),
+        AcquisitionConfig::Entropy(s) => (Score::Entropy, s),
+        AcquisitionConfig::Confidence(s) => (Score::Confidence, s),
+        AcquisitionConfig::Margin(s) => (Score::Margin, s),
+        AcquisitionConfig::Random(_) => return Ok(Box::new(UniformRandom)),
+    };
+    Ok(Box::new(ScoreThenSample::new(score, strategy(sampling))))
 }
 
 /// The acquisition function of a [`ScoreThenSample`].
