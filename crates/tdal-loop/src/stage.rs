@@ -47,17 +47,9 @@ impl Stage {
         Self::Select,
     ];
 
-    /// The stages inside a round (all but [`Stage::Initialise`]): the keys of a record's
-    /// `seconds`.
-    pub const ROUND: [Self; 7] = [
-        Self::Retrain,
-        Self::Embed,
-        Self::Fit,
-        Self::Evaluate,
-        Self::Predict,
-        Self::Score,
-        Self::Select,
-    ];
+    /// The stages inside a round (all but [`Stage::Initialise`], which comes first): the
+    /// keys of a record's `seconds`.
+    pub const ROUND: &'static [Self] = Self::ALL.split_at(1).1;
 
     /// The name in records, events and reports.
     #[must_use]
@@ -80,7 +72,9 @@ impl Stage {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
-    const fn index(self) -> usize {
+    /// The position in [`Stage::ALL`] (for arrays indexed by stage).
+    #[must_use]
+    pub const fn index(self) -> usize {
         self as usize
     }
 }
@@ -118,7 +112,7 @@ impl StageSeconds {
 impl Serialize for StageSeconds {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(Stage::ROUND.len() + 1))?;
-        for stage in Stage::ROUND {
+        for &stage in Stage::ROUND {
             map.serialize_entry(stage.as_str(), &self.get(stage))?;
         }
         map.serialize_entry("total", &self.total)?;
@@ -143,13 +137,12 @@ impl<'de> Deserialize<'de> for StageSeconds {
                         Some(stage) => out.add(stage, value),
                         None if key == "total" => out.total = value,
                         None => {
-                            return Err(serde::de::Error::unknown_field(
-                                &key,
-                                &[
-                                    "retrain", "embed", "fit", "evaluate", "predict", "score",
-                                    "select", "total",
-                                ],
-                            ));
+                            let known: Vec<&str> =
+                                Stage::ROUND.iter().map(|s| s.as_str()).collect();
+                            return Err(serde::de::Error::custom(format!(
+                                "unknown stage `{key}`, expected one of {}, total",
+                                known.join(", ")
+                            )));
                         }
                     }
                 }
@@ -229,6 +222,15 @@ impl<'o> StageClock<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all_and_round_is_all_but_initialise() {
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            assert_eq!(stage.index(), i);
+        }
+        assert_eq!(Stage::ALL[0], Stage::Initialise);
+        assert_eq!(Stage::ROUND, &Stage::ALL[1..]);
+    }
 
     #[test]
     fn names_round_trip_and_are_distinct() {

@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn stage_means_are_field_wise() {
-        let fit = Stage::ALL.iter().position(|s| *s == Stage::Fit).unwrap();
+        let fit = Stage::Fit.index();
         let mut a = StageSplit {
             total: 10.0,
             ..StageSplit::default()
