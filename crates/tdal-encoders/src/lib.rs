@@ -14,7 +14,9 @@
 //! [`trainable::fit`] (epochs, shuffled batches, an optional progress callback), with a
 //! step through candle's autograd and Adam by default. Layers that behave differently in
 //! training and evaluation (the [`layers::BatchNorm`] building block) implement candle's
-//! `ModuleT`. [`train`] trains the VAE and TD-SPLIT through that loop.
+//! `ModuleT`. [`train`] trains the VAE and TD-SPLIT through that loop. For SimCLR-style
+//! contrastive training the crate has SimCLR's loss, NT-Xent ([`contrastive_loss`]), and
+//! its optimiser, LARS with a warm-up and cosine learning-rate schedule ([`lars`]).
 //!
 //! On the CPU the VAE's and TD-SPLIT's layers run as the fused custom ops of [`ops`]
 //! (im2col/col2im convolutions on channels-last activations, fused bias + ReLU, summed
@@ -38,9 +40,11 @@
 //! # Ok::<(), tdal_encoders::Error>(())
 //! ```
 
+pub mod contrastive_loss;
 mod device;
 mod error;
 pub mod init;
+pub mod lars;
 pub mod layers;
 pub mod model;
 pub mod ops;
@@ -51,9 +55,11 @@ pub mod train;
 pub mod trainable;
 pub mod vae;
 
+pub use contrastive_loss::nt_xent;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use init::{Init, InitPolicy, seeded_init, seeded_init_with};
+pub use lars::{Lars, LarsConfig, WarmupCosine};
 pub use layers::{BatchNorm, ConvBnRelu, batch_norm};
 pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
 pub use optim::Adam;
