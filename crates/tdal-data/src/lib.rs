@@ -10,7 +10,8 @@
 //! [`MessyPool`] (label 0 = other, 1..=T targets) with disjoint EPIG target inputs, a test
 //! set and initial labels, all from one seed; [`named`] holds the paper's configurations
 //! (F+MNIST, CIFAR-10+100, CheXpert) and [`datadir`] finds their files in a data directory.
-//! [`augment`] augments labelled batches and balances classes; [`summary`] and [`preview`]
+//! [`augment`] augments labelled batches and balances classes; [`contrastive`] makes the
+//! SimCLR-style pairs of views for self-supervised pre-training; [`summary`] and [`preview`]
 //! show a pool to a person.
 //!
 //! ```
@@ -40,6 +41,7 @@
 pub mod augment;
 pub mod chexpert;
 pub mod cifar;
+pub mod contrastive;
 pub mod datadir;
 mod error;
 pub mod files;
@@ -53,6 +55,7 @@ pub mod preview;
 pub mod summary;
 
 pub use augment::{AugmentParams, Transform, augment_batch, balanced_indices};
+pub use contrastive::{ContrastiveAugment, ViewTransform, contrastive_view, contrastive_views};
 pub use error::{Error, Result};
 pub use images::{ImageSet, index_names, pad_to};
 pub use named::{Dataset, PoolOptions, build_named};
