@@ -35,8 +35,10 @@ use crate::init::{RUNNING_MEAN, is_buffer, poisoned};
 use crate::{Error, Result};
 
 /// The batch size at which [`WarmupCosine::new`]'s base learning rate is given: the rate
-/// is scaled linearly to other batch sizes (`base · batch / 512`). The SimCLR paper
-/// states its rate at batch 256 (`0.3 · batch / 256`, i.e. 0.6 at 512).
+/// is scaled with the square root of the batch (`base · √(batch / 512)`), SimCLR's
+/// `learning_rate_scaling = sqrt`. The paper's rates are exactly that rule's at 512:
+/// pretraining 2.26 = 0.1 · √512 and fine-tuning 0.11 ≈ 0.005 · √512 (SimCLRv2's
+/// fine-tuning rule), so a smaller CPU batch keeps the paper's per-example schedule.
 pub const REFERENCE_BATCH: usize = 512;
 
 /// LARS hyper-parameters (the learning rate is given to every [`Lars::step`]).
@@ -156,6 +158,21 @@ impl Lars {
     /// [`Error::Config`] as [`LarsConfig::check`], for a name given twice or a variable
     /// whose dtype is not a float; candle errors creating a velocity.
     pub fn new(vars: Vec<(String, Var)>, cfg: LarsConfig) -> Result<Self> {
+        Self::with_exclusions(vars, cfg, |_| false)
+    }
+
+    /// [`Lars::new`] with more variables excluded from weight decay and trust-ratio
+    /// scaling: those for which `also_excluded(name)` holds (SimCLR excludes its
+    /// supervised head, `head_supervised`, this way: a freshly initialised classifier is
+    /// trained by plain momentum at the learning rate).
+    ///
+    /// # Errors
+    /// As [`Lars::new`].
+    pub fn with_exclusions(
+        vars: Vec<(String, Var)>,
+        cfg: LarsConfig,
+        also_excluded: impl Fn(&str) -> bool,
+    ) -> Result<Self> {
         cfg.check()?;
         let names: std::collections::HashSet<&str> =
             vars.iter().map(|(name, _)| name.as_str()).collect();
@@ -182,7 +199,7 @@ impl Lars {
                 Velocity::Device(var.as_tensor().zeros_like()?)
             };
             slots.push(Slot {
-                excluded: is_excluded(name, &exists),
+                excluded: is_excluded(name, &exists) || also_excluded(name),
                 name: name.clone(),
                 var: var.clone(),
                 velocity,
@@ -387,8 +404,8 @@ pub struct WarmupCosine {
 
 impl WarmupCosine {
     /// The schedule for a run of `total_steps` at batch size `batch_size`: the base rate
-    /// `base_lr_at_512` is scaled linearly with the batch (`base · batch / 512`,
-    /// [`REFERENCE_BATCH`]), and the warm-up lasts `round(warmup_fraction · total_steps)`
+    /// `base_lr_at_512` is scaled with the square root of the batch
+    /// (`base · √(batch / 512)`, [`REFERENCE_BATCH`]), and the warm-up lasts `round(warmup_fraction · total_steps)`
     /// steps, at least 1 when `warmup_fraction > 0`.
     ///
     /// # Errors
@@ -423,7 +440,7 @@ impl WarmupCosine {
         };
         #[allow(clippy::cast_precision_loss)]
         let schedule = Self {
-            base_lr: base_lr_at_512 * batch_size as f64 / REFERENCE_BATCH as f64,
+            base_lr: base_lr_at_512 * (batch_size as f64 / REFERENCE_BATCH as f64).sqrt(),
             warmup_steps: warmup_steps.min(total_steps),
             total_steps,
         };
@@ -852,9 +869,11 @@ mod tests {
             1
         );
         assert_eq!(WarmupCosine::new(1.0, 512, 7, 1.0).unwrap().warmup_steps, 7);
-        let flat = WarmupCosine::new(4.8, 1024, 10, 0.0).unwrap();
+        let flat = WarmupCosine::new(4.8, 2048, 10, 0.0).unwrap();
         assert_eq!((flat.base_lr, flat.warmup_steps), (9.6, 0));
         assert_eq!(flat.lr(0), 9.6);
+        let paper = WarmupCosine::new(2.26, 128, 10, 0.0).unwrap();
+        assert!((paper.base_lr - 1.13).abs() < 1e-12);
         // A warm-up as long as the run: the ramp, then 0.
         let ramp = WarmupCosine {
             base_lr: 1.0,

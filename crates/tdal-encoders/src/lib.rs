@@ -40,6 +40,7 @@
 //! # Ok::<(), tdal_encoders::Error>(())
 //! ```
 
+pub mod backbone;
 pub mod contrastive_loss;
 mod device;
 mod error;
@@ -49,12 +50,14 @@ pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod simclr;
 pub mod split;
 mod step;
 pub mod train;
 pub mod trainable;
 pub mod vae;
 
+pub use backbone::Backbone;
 pub use contrastive_loss::nt_xent;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
@@ -63,6 +66,10 @@ pub use lars::{Lars, LarsConfig, WarmupCosine};
 pub use layers::{BatchNorm, ConvBnRelu, batch_norm};
 pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
 pub use optim::Adam;
+pub use simclr::{
+    FineTuneConfig, FineTuneModel, FineTuneTrainConfig, PretrainConfig, SimclrConfig, SimclrModel,
+    fine_tune, pretrain,
+};
 pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
 pub use train::{
     Guided, LabelledSchedule, SplitBatch, SplitTrainConfig, StepStats, TrainReport, VaeBatch,

@@ -265,7 +265,7 @@ fn checkpoint_error(path: PathBuf, message: impl std::fmt::Display) -> Error {
     }
 }
 
-fn save_checkpoint<C: Serialize>(dir: &Path, varmap: &VarMap, cfg: &C) -> Result<()> {
+pub(crate) fn save_checkpoint<C: Serialize>(dir: &Path, varmap: &VarMap, cfg: &C) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir.to_path_buf(), e))?;
     let config_path = dir.join(CONFIG_FILE);
     let json =
@@ -277,7 +277,7 @@ fn save_checkpoint<C: Serialize>(dir: &Path, varmap: &VarMap, cfg: &C) -> Result
         .map_err(|e| checkpoint_error(weights_path, e))
 }
 
-fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<C> {
+pub(crate) fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<C> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         checkpoint_error(
@@ -293,7 +293,7 @@ fn read_config<C: DeserializeOwned>(dir: &Path) -> Result<C> {
     })
 }
 
-fn load_weights(dir: &Path, varmap: &VarMap) -> Result<()> {
+pub(crate) fn load_weights(dir: &Path, varmap: &VarMap) -> Result<()> {
     let path = dir.join(WEIGHTS_FILE);
     if !path.is_file() {
         return Err(checkpoint_error(
@@ -346,7 +346,7 @@ pub(crate) fn check_images(images: &ArrayView4<'_, f32>, cfg: &VaeConfig) -> Res
 
 /// The listed images of a checked `[N, C, H, W]` array, zero-padded centrally (as
 /// [`tdal_data::pad_to`]) into a channels-first `[B, C, S, S]` vector.
-fn gather_padded(
+pub(crate) fn gather_padded(
     images: &ArrayView4<'_, f32>,
     indices: impl ExactSizeIterator<Item = usize>,
     side: usize,

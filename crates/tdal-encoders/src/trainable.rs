@@ -9,12 +9,14 @@
 //! step (`step.rs`), and fall back on the autograd step elsewhere. New models use the
 //! autograd step; the hand-written backward pass is not extended to them.
 //!
-//! The optimiser is Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, no weight decay) in one of two
+//! The default optimiser is Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, no weight decay) in one of two
 //! implementations of the same update, chosen by [`Optimiser::adam`]: on the CPU with f32
 //! variables the crate's one-pass [`Adam`] (each parameter read and written once, its
 //! moments plain vectors: several times fewer passes over memory than a generic tensor
 //! implementation, and the update the fused steps need); anywhere else candle-nn's
-//! `AdamW` with weight decay 0, whose moments stay on the variables' device.
+//! `AdamW` with weight decay 0, whose moments stay on the variables' device. Models
+//! trained like SimCLR override [`Trainable::optimiser_for`] with [`Optimiser::lars`]:
+//! LARS whose learning rate follows a warm-up and cosine schedule over the run's steps.
 //!
 //! [`fit`] runs epochs over `N` examples: each epoch shuffles `0..N` with the run's
 //! seeded `ChaCha8Rng`, cuts it into batches of the configured size, asks the
@@ -31,6 +33,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::init::{is_buffer, poisoned};
+use crate::lars::{Lars, LarsConfig, WarmupCosine};
 use crate::optim::Adam;
 use crate::{Error, Result};
 
@@ -44,6 +47,12 @@ enum Kind {
     OnePass(Adam),
     /// Any other device or dtype: candle-nn's `AdamW` with weight decay 0.
     Graph(Box<AdamW>),
+    /// LARS with a learning rate that follows a schedule of steps.
+    Lars {
+        lars: Lars,
+        schedule: WarmupCosine,
+        step: usize,
+    },
 }
 
 impl Optimiser {
@@ -68,6 +77,31 @@ impl Optimiser {
         Ok(Self(Kind::Graph(Box::new(AdamW::new(vars, params)?))))
     }
 
+    /// LARS over the named parameters `vars` with the learning rate of `schedule` at
+    /// each step (the first step is step 0). Variables whose name starts with
+    /// `plain_prefix` are, like biases and normalisation parameters, excluded from weight
+    /// decay and trust-ratio scaling (SimCLR's `head_supervised`: a freshly initialised
+    /// classifier trained by plain momentum).
+    ///
+    /// # Errors
+    /// As [`Lars::new`] and [`WarmupCosine::check`].
+    pub fn lars(
+        vars: Vec<(String, Var)>,
+        cfg: LarsConfig,
+        schedule: WarmupCosine,
+        plain_prefix: Option<&str>,
+    ) -> Result<Self> {
+        schedule.check()?;
+        let lars = Lars::with_exclusions(vars, cfg, |name| {
+            plain_prefix.is_some_and(|prefix| name.starts_with(prefix))
+        })?;
+        Ok(Self(Kind::Lars {
+            lars,
+            schedule,
+            step: 0,
+        }))
+    }
+
     /// One update from autograd's gradients; variables without a gradient are left
     /// alone.
     ///
@@ -77,6 +111,14 @@ impl Optimiser {
         match &mut self.0 {
             Kind::OnePass(adam) => Optimizer::step(adam, grads)?,
             Kind::Graph(adamw) => adamw.step(grads)?,
+            Kind::Lars {
+                lars,
+                schedule,
+                step,
+            } => {
+                lars.step(grads, schedule.lr(*step))?;
+                *step += 1;
+            }
         }
         Ok(())
     }
@@ -93,7 +135,7 @@ impl Optimiser {
     pub(crate) const fn one_pass(&mut self) -> Option<&mut Adam> {
         match &mut self.0 {
             Kind::OnePass(adam) => Some(adam),
-            Kind::Graph(_) => None,
+            Kind::Graph(_) | Kind::Lars { .. } => None,
         }
     }
 }
@@ -143,6 +185,17 @@ pub trait Trainable {
     /// As [`Trainable::trainable_vars`] and [`Optimiser::adam`].
     fn optimiser(&self, learning_rate: f64) -> Result<Optimiser> {
         Optimiser::adam(self.trainable_vars()?, learning_rate)
+    }
+
+    /// The optimiser [`fit`] uses for a run of `total_steps` steps with `cfg`; defaults to
+    /// [`Trainable::optimiser`] with `cfg.learning_rate`. Models trained with a schedule
+    /// (LARS with warm-up and cosine decay) override it.
+    ///
+    /// # Errors
+    /// As [`Trainable::optimiser`].
+    fn optimiser_for(&self, cfg: &FitConfig, total_steps: usize) -> Result<Optimiser> {
+        let _ = total_steps;
+        self.optimiser(cfg.learning_rate)
     }
 
     /// One optimiser step on `batch`; returns the loss's stats at the weights before the
@@ -225,7 +278,8 @@ pub struct FitConfig {
     pub epochs: usize,
     /// Examples per main batch (the last batch of an epoch may be smaller).
     pub batch_size: usize,
-    /// Adam learning rate.
+    /// The learning rate (Adam's; a scheduled optimiser's peak, see
+    /// [`Trainable::optimiser_for`]).
     pub learning_rate: f64,
     /// Seed of the shuffling and of everything the [`Batches`] draws.
     pub seed: u64,
@@ -267,10 +321,10 @@ where
             "expected at least one training example, got none".to_owned(),
         ));
     }
-    let mut optimiser = model.optimiser(cfg.learning_rate)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let per_epoch = n.div_ceil(cfg.batch_size);
     let total = cfg.epochs * per_epoch;
+    let mut optimiser = model.optimiser_for(cfg, total)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..n).collect();
     let mut log = Vec::with_capacity(cfg.epochs);
     let mut step = 0;

@@ -54,7 +54,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let mut rep = Fixed::new(
-        cfg.encoder.us_vae(),
+        cfg.encoder
+            .us_vae()
+            .ok_or("export_task needs a VAE representation (us-vae or td-split)")?,
         task.pool.len_of(Axis(1)),
         cfg.seed,
         Cache::new(cache_dir),

@@ -3,7 +3,7 @@
 //! it ([`RunConfig::overlay_toml`]).
 //!
 //! The parts of a round each have a section that is a serde enum tagged by `kind`:
-//! `[encoder]` ([`EncoderConfig`]: `us-vae`, `td-split`), `[head]` ([`HeadConfig`]:
+//! `[encoder]` ([`EncoderConfig`]: `us-vae`, `td-split`, `us-simclr`, `td-ft`), `[head]` ([`HeadConfig`]:
 //! `forest`) and `[acquisition]` ([`AcquisitionConfig`]: `epig`, `bald`, `entropy`,
 //! `confidence`, `margin`, `random`). A method's settings live in its own variant, so
 //! adding a method adds a variant and changes neither another method's keys nor any
@@ -14,13 +14,17 @@
 //!   encoder epochs: under a minute on 2 cores (CI runs it).
 //! - `quick`: the paper's F+MNIST protocol (budget 500, batch 10, power β = 4, EPIG with
 //!   M = 500, 250 trees, retrain every 5 rounds) with the encoders sized for a 2-core CPU:
-//!   a short US VAE pretraining and one pass of TD-SPLIT per update, warm-started.
-//! - `paper`: the paper's 500 epochs for every encoder training (GPU-scale).
+//!   a short US VAE pretraining and one pass of TD-SPLIT per update, warm-started; a
+//!   small CNN for SimCLR with a short pretraining and a few hundred TD-FT steps per
+//!   update.
+//! - `paper`: the paper's 500 epochs for every encoder training and its ResNet-18 for
+//!   SimCLR and TD-FT (GPU-scale; CIFAR-10+100 takes `backbone = "resnet50"`).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 pub use tdal_data::Dataset;
+pub use tdal_encoders::Backbone;
 
 use crate::{Error, Result};
 
@@ -61,6 +65,12 @@ pub enum RepresentationKind {
     UsVae,
     /// The split-latent VAE retrained with the labels (TD-SPLIT); the head sees z_c.
     TdSplit,
+    /// A fixed SimCLR encoder contrastively pretrained once on the pool (US SimCLR); the
+    /// head sees the backbone's pooled features.
+    UsSimclr,
+    /// The SimCLR encoder fine-tuned with the labels from its pretrained weights (TD-FT);
+    /// the head sees the projection layer's output.
+    TdFt,
 }
 
 impl RepresentationKind {
@@ -70,6 +80,8 @@ impl RepresentationKind {
         match self {
             Self::UsVae => "us-vae",
             Self::TdSplit => "td-split",
+            Self::UsSimclr => "us-simclr",
+            Self::TdFt => "td-ft",
         }
     }
 }
@@ -188,6 +200,53 @@ pub enum EncoderConfig {
     /// `td-split`: the split-latent VAE, started from the US VAE of `[encoder.pretrain]`
     /// and retrained with the labels.
     TdSplit(SplitSettings),
+    /// `us-simclr`: a SimCLR encoder pretrained once on the pool (cached) and fixed.
+    UsSimclr(SimclrSettings),
+    /// `td-ft`: the SimCLR encoder of `[encoder.pretrain]` fine-tuned with the labels,
+    /// each update from the pretrained weights.
+    TdFt(FineTuneSettings),
+}
+
+/// The SimCLR encoder and its contrastive pretraining (LARS, warm-up + cosine).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimclrSettings {
+    /// The network: `small-cnn`, `resnet18` or `resnet50`.
+    pub backbone: Backbone,
+    /// Output size of the one-layer projection head (TD-FT's |z|).
+    pub projection_dim: usize,
+    /// Images per step (two views each).
+    pub batch_size: usize,
+    /// Passes over the pool.
+    pub epochs: usize,
+    /// Peak LARS learning rate at a batch of 512, scaled with the square root of the
+    /// batch (SimCLR's rule; the paper's 2.26 is 0.1 · √512).
+    pub learning_rate: f64,
+    /// Share of the steps spent in the linear warm-up.
+    pub warmup_fraction: f64,
+    /// NT-Xent temperature τ.
+    pub temperature: f64,
+}
+
+/// TD-FT's fine-tuning; the SimCLR encoder it starts from is `pretrain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineTuneSettings {
+    /// Hidden units of the guidance classifier.
+    pub hidden_dim: usize,
+    /// Images per step (class-balanced, augmented labelled images).
+    pub batch_size: usize,
+    /// Passes over the class-balanced labelled set per update (at least).
+    pub epochs: usize,
+    /// Least steps per update (more passes when the labelled set is small).
+    pub min_steps: usize,
+    /// Peak LARS learning rate at a batch of 512, scaled with the square root of the
+    /// batch (the paper's 0.11 ≈ 0.005 · √512).
+    pub learning_rate: f64,
+    /// Share of the steps spent in the linear warm-up.
+    pub warmup_fraction: f64,
+    /// The SimCLR encoder the fine-tuning starts from (and its architecture).
+    pub pretrain: SimclrSettings,
 }
 
 /// The US VAE and its training (Burgess et al. 2018; Adam, KL warm-up).
@@ -253,8 +312,51 @@ impl EncoderConfig {
             learning_rate: 5e-4,
             kl_warmup_epochs: if profile == Profile::Smoke { 0.5 } else { 2.0 },
         };
+        let simclr = SimclrSettings {
+            backbone: if profile == Profile::Paper {
+                Backbone::ResNet18
+            } else {
+                Backbone::SmallCnn
+            },
+            projection_dim: if profile == Profile::Paper {
+                Backbone::ResNet18.feature_dim()
+            } else {
+                Backbone::SmallCnn.feature_dim()
+            },
+            batch_size: match profile {
+                Profile::Smoke => 64,
+                Profile::Quick => 128,
+                Profile::Paper => 512,
+            },
+            epochs: match profile {
+                Profile::Smoke => 1,
+                Profile::Quick => QUICK_SIMCLR_EPOCHS,
+                Profile::Paper => 500,
+            },
+            learning_rate: 2.26,
+            warmup_fraction: 0.05,
+            temperature: 0.2,
+        };
         match kind {
             RepresentationKind::UsVae => Self::UsVae(vae),
+            RepresentationKind::UsSimclr => Self::UsSimclr(simclr),
+            RepresentationKind::TdFt => Self::TdFt(FineTuneSettings {
+                hidden_dim: 128,
+                batch_size: if profile == Profile::Smoke { 32 } else { 512 },
+                epochs: match profile {
+                    Profile::Smoke => 1,
+                    Profile::Quick => 30,
+                    Profile::Paper => 500,
+                },
+                min_steps: match profile {
+                    Profile::Smoke => 4,
+                    Profile::Quick => 150,
+                    Profile::Paper => 500,
+                },
+                learning_rate: 0.11,
+                warmup_fraction: 0.05,
+                pretrain: simclr,
+            }),
             RepresentationKind::TdSplit => Self::TdSplit(SplitSettings {
                 content_dim: 3,
                 alpha: 20.0,
@@ -280,37 +382,79 @@ impl EncoderConfig {
         match self {
             Self::UsVae(_) => RepresentationKind::UsVae,
             Self::TdSplit(_) => RepresentationKind::TdSplit,
+            Self::UsSimclr(_) => RepresentationKind::UsSimclr,
+            Self::TdFt(_) => RepresentationKind::TdFt,
         }
     }
 
     /// This configuration as `kind`: unchanged when it already is; otherwise the
-    /// profile's preset of `kind` sharing this one's US VAE.
+    /// profile's preset of `kind` sharing this one's unsupervised encoder when both rest
+    /// on the same one (the US VAE for `us-vae` and `td-split`, the SimCLR encoder for
+    /// `us-simclr` and `td-ft`), so the rows of a seed share one cached encoder.
     #[must_use]
     pub fn with_kind(self, kind: RepresentationKind, profile: Profile) -> Self {
         if self.kind() == kind {
             return self;
         }
-        let vae = self.us_vae().clone();
+        let vae = self.us_vae().cloned();
+        let simclr = self.us_simclr().cloned();
         match Self::preset(kind, profile) {
-            Self::UsVae(_) => Self::UsVae(vae),
+            Self::UsVae(preset) => Self::UsVae(vae.unwrap_or(preset)),
             Self::TdSplit(split) => Self::TdSplit(SplitSettings {
-                pretrain: vae,
+                pretrain: vae.unwrap_or(split.pretrain),
                 ..split
+            }),
+            Self::UsSimclr(preset) => Self::UsSimclr(simclr.unwrap_or(preset)),
+            Self::TdFt(ft) => Self::TdFt(FineTuneSettings {
+                pretrain: simclr.unwrap_or(ft.pretrain),
+                ..ft
             }),
         }
     }
 
-    /// The US VAE this representation is or starts from.
+    /// The US VAE this representation is or starts from (`None` for the SimCLR kinds).
     #[must_use]
-    pub const fn us_vae(&self) -> &VaeSettings {
+    pub const fn us_vae(&self) -> Option<&VaeSettings> {
         match self {
-            Self::UsVae(vae) => vae,
-            Self::TdSplit(split) => &split.pretrain,
+            Self::UsVae(vae) => Some(vae),
+            Self::TdSplit(split) => Some(&split.pretrain),
+            Self::UsSimclr(_) | Self::TdFt(_) => None,
+        }
+    }
+
+    /// The SimCLR encoder this representation is or starts from (`None` for the VAE
+    /// kinds).
+    #[must_use]
+    pub const fn us_simclr(&self) -> Option<&SimclrSettings> {
+        match self {
+            Self::UsSimclr(simclr) => Some(simclr),
+            Self::TdFt(ft) => Some(&ft.pretrain),
+            Self::UsVae(_) | Self::TdSplit(_) => None,
         }
     }
 
     fn check(&self) -> Result<()> {
-        let vae = self.us_vae();
+        if let Some(simclr) = self.us_simclr() {
+            simclr.check()?;
+        }
+        if let Self::TdFt(ft) = self {
+            if ft.hidden_dim == 0 || ft.batch_size == 0 || ft.epochs == 0 {
+                return bad(
+                    "encoder.hidden_dim, encoder.batch_size and encoder.epochs must be ≥ 1".into(),
+                );
+            }
+            let rate_ok = ft.learning_rate.is_finite() && ft.learning_rate > 0.0;
+            if !(rate_ok && (0.0..1.0).contains(&ft.warmup_fraction))
+            {
+                return bad(format!(
+                    "encoder needs learning_rate > 0 and 0 ≤ warmup_fraction < 1, got {} and {}",
+                    ft.learning_rate, ft.warmup_fraction
+                ));
+            }
+        }
+        let Some(vae) = self.us_vae() else {
+            return Ok(());
+        };
         if vae.latent_dim == 0 || vae.batch_size == 0 {
             return bad("encoder: latent_dim and batch_size must be ≥ 1".into());
         }
@@ -330,6 +474,27 @@ impl EncoderConfig {
             if s.min_update_steps == Some(0) {
                 return bad("encoder.min_update_steps must be ≥ 1 when given".into());
             }
+        }
+        Ok(())
+    }
+}
+
+impl SimclrSettings {
+    fn check(&self) -> Result<()> {
+        if self.projection_dim == 0 || self.batch_size == 0 || self.epochs == 0 {
+            return bad(
+                "encoder projection_dim, batch_size and epochs must be ≥ 1 (SimCLR)".into(),
+            );
+        }
+        let rate_ok = self.learning_rate.is_finite() && self.learning_rate > 0.0;
+        let temperature_ok = self.temperature.is_finite() && self.temperature > 0.0;
+        if !(rate_ok && temperature_ok && (0.0..1.0).contains(&self.warmup_fraction))
+        {
+            return bad(format!(
+                "SimCLR needs learning_rate > 0, 0 ≤ warmup_fraction < 1 and temperature > 0, \
+                 got {}, {} and {}",
+                self.learning_rate, self.warmup_fraction, self.temperature
+            ));
         }
         Ok(())
     }
@@ -568,6 +733,10 @@ pub struct RunConfig {
     /// The acquisition.
     pub acquisition: AcquisitionConfig,
 }
+
+/// SimCLR pretraining epochs of the `quick` profile (sized for ≤ 20 minutes on 2 cores;
+/// docs/PERFORMANCE.md).
+const QUICK_SIMCLR_EPOCHS: usize = 10;
 
 /// The tagged sections: laying a section with another `kind` over one replaces it by
 /// that kind's preset before its keys are merged.
@@ -895,7 +1064,7 @@ mod tests {
             panic!("{:?}", cfg.encoder)
         };
         assert_eq!(vae.epochs, 7);
-        assert_eq!(vae.latent_dim, base.encoder.us_vae().latent_dim);
+        assert_eq!(vae.latent_dim, base.encoder.us_vae().unwrap().latent_dim);
         let random = base
             .overlay_toml("[acquisition]\nkind = \"random\"\n", x())
             .unwrap();

@@ -226,7 +226,7 @@ impl Setting {
     pub fn of(cfg: &RunConfig) -> Self {
         let min_update_steps = match &cfg.encoder {
             EncoderConfig::TdSplit(split) => split.min_update_steps,
-            EncoderConfig::UsVae(_) => None,
+            EncoderConfig::UsVae(_) | EncoderConfig::UsSimclr(_) | EncoderConfig::TdFt(_) => None,
         };
         Self::new(
             cfg.profile,

@@ -252,6 +252,23 @@ pub fn conv2d_nhwc(
     padding: usize,
     activation: Activation,
 ) -> candle_core::Result<Tensor> {
+    let op = conv2d_op(x, weight, bias, stride, padding, activation)?;
+    x.contiguous()?.apply_op3_arc(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        Arc::new(Box::new(op)),
+    )
+}
+
+/// The checked op of [`conv2d_nhwc`] (for ops that fuse a convolution with more).
+pub(crate) fn conv2d_op(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+    activation: Activation,
+) -> candle_core::Result<ConvOp> {
     const OP: &str = "conv2d_nhwc";
     float_dtype(OP, &[x, weight, bias])?;
     let (b, h, w, _) = x.dims4()?;
@@ -273,15 +290,11 @@ pub fn conv2d_nhwc(
         stride,
         padding,
     )?;
-    x.contiguous()?.apply_op3_arc(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
-        Arc::new(Box::new(ConvOp {
-            geometry: g,
-            activation,
-            transposed: false,
-        })),
-    )
+    Ok(ConvOp {
+        geometry: g,
+        activation,
+        transposed: false,
+    })
 }
 
 /// 2-D transposed convolution of channels-last images with a PyTorch-layout weight

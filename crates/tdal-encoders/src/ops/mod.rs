@@ -1,7 +1,8 @@
 //! Fused CPU layers as candle custom ops, each with its own backward pass: convolution and
 //! transposed convolution (im2col / col2im around one matrix product per block of images,
-//! bias and ReLU fused), a fully connected layer with fused bias and ReLU, and the summed
-//! Bernoulli cross-entropy with logits. They replace chains of candle's generic CPU ops
+//! bias and ReLU fused), batch normalisation with ReLU fused (alone, or fused after a
+//! convolution: the backbones' layer), a fully connected layer with
+//! fused bias and ReLU, and the summed Bernoulli cross-entropy with logits. They replace chains of candle's generic CPU ops
 //! (per-image convolutions, a direct-loop transposed convolution, separate element-wise
 //! passes and their autograd nodes) in the VAE's training step; see docs/PERFORMANCE.md.
 //!
@@ -17,7 +18,9 @@
 //! models fall back to candle's built-in layers on other devices.
 
 mod bce;
+mod bn;
 mod conv;
+mod conv_bn;
 mod dense;
 mod gemm;
 
@@ -29,7 +32,9 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor, WithDType};
 
 pub use bce::bce_with_logits_sum;
+pub use bn::{BnStats, StatsCell, batch_norm_nhwc};
 pub use conv::{conv_transpose2d_nhwc, conv2d_nhwc};
+pub use conv_bn::conv_bn_nhwc;
 pub use dense::linear;
 
 /// The activation fused after a layer's bias.

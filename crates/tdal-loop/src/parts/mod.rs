@@ -7,6 +7,7 @@
 
 pub mod representation;
 pub mod selector;
+pub mod simclr;
 
 use tdal_heads::{ForestParams, PredictionHead, RandomForest};
 
@@ -15,6 +16,7 @@ pub use selector::{
     BatchSelector, Embeddings, LabelledSet, RoundInputs, Score, ScoreThenSample, Streams,
     UniformRandom,
 };
+pub use simclr::{FineTune, FixedSimclr};
 
 use crate::Result;
 use crate::cache::Cache;
@@ -54,6 +56,21 @@ impl Parts {
             }
             EncoderConfig::TdSplit(split) => Box::new(SplitVae::new(
                 split,
+                channels,
+                task.num_classes,
+                cfg.seed,
+                cache,
+                opts.device,
+            )),
+            EncoderConfig::UsSimclr(simclr) => Box::new(FixedSimclr::new(
+                simclr,
+                channels,
+                cfg.seed,
+                cache,
+                opts.device,
+            )),
+            EncoderConfig::TdFt(ft) => Box::new(FineTune::new(
+                ft,
                 channels,
                 task.num_classes,
                 cfg.seed,

@@ -4,6 +4,7 @@
 //!   updated; the head sees the posterior mean of the whole z.
 //! - [`SplitVae`]: TD-SPLIT, started from the cached US VAE's weights with a fresh guidance
 //!   classifier and updated (warm-started) with the labels so far; the head sees z_c.
+//! - The SimCLR representations (US SimCLR, TD-FT) live in [`super::simclr`].
 //!
 //! The loop drives both through [`Representation`] and never knows which it holds.
 //! Before round 0 the loop calls [`Representation::initialise`]; at the start of round 0
@@ -207,7 +208,7 @@ impl Fixed {
     }
 }
 
-fn not_initialised() -> Error {
+pub(crate) fn not_initialised() -> Error {
     Error::Config("the representation was used before initialise".to_owned())
 }
 

@@ -1,0 +1,206 @@
+//! A convolution, a batch normalisation and an activation as **one** custom op: the
+//! backbones' layer. Fusing them keeps the convolution's output inside the op (it is
+//! needed again only by the backward pass), so autograd holds one activation tensor and
+//! one gradient per layer instead of two, and the normalisation's output gradient goes
+//! straight into the convolution's backward pass. The arithmetic is exactly that of
+//! [`super::conv2d_nhwc`] followed by [`super::batch_norm_nhwc`] (tested).
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+
+use super::bn::{BnCore, BnStats, StatsCell};
+use super::conv::{ConvOp, conv2d_op};
+use super::{Activation, FusedLayer, Real, float_dtype, input_slice, with_slice};
+
+/// `activation(batch_norm(conv2d(x, weight)))` of channels-last images: a bias-free
+/// convolution (stride, padding), then the normalisation of [`super::batch_norm_nhwc`]
+/// with scale `gamma`, shift `beta` and batch statistics (`frozen = None`, returned in the
+/// cell) or the given ones.
+///
+/// # Shapes
+/// `x` `[B, H, W, C_in]`, `weight` `[C_out, C_in, k, k]`, `gamma` and `beta` `[C_out]`;
+/// returns `[B, H_out, W_out, C_out]` as [`super::conv2d_nhwc`].
+///
+/// # Errors
+/// Candle errors for shape mismatches, non-CPU tensors or dtypes other than f32/f64.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_bn_nhwc(
+    x: &Tensor,
+    weight: &Tensor,
+    (gamma, beta): (&Tensor, &Tensor),
+    stride: usize,
+    padding: usize,
+    eps: f64,
+    activation: Activation,
+    frozen: Option<BnStats>,
+) -> candle_core::Result<(Tensor, StatsCell)> {
+    const OP: &str = "conv_bn_nhwc";
+    float_dtype(OP, &[x, weight, gamma, beta])?;
+    let channels = weight.dim(0)?;
+    if gamma.dims() != [channels] || beta.dims() != [channels] {
+        candle_core::bail!(
+            "{OP}: expected gamma and beta [{channels}] for weight {:?}, got {:?} and {:?}",
+            weight.dims(),
+            gamma.dims(),
+            beta.dims()
+        );
+    }
+    let zero_bias = Tensor::zeros(channels, x.dtype(), x.device())?;
+    let conv = conv2d_op(x, weight, &zero_bias, stride, padding, Activation::Identity)?;
+    let shape = conv.output_shape();
+    let stats: StatsCell = Arc::new(OnceLock::new());
+    let is_frozen = frozen.is_some();
+    if let Some(given) = frozen {
+        if given.mean.len() != channels || given.var.len() != channels {
+            candle_core::bail!("{OP}: frozen statistics of the wrong length");
+        }
+        let _ = stats.set(given);
+    }
+    let op = ConvBnOp {
+        conv,
+        core: BnCore {
+            rows: shape.elem_count() / channels,
+            channels,
+            eps,
+            activation,
+        },
+        frozen: is_frozen,
+        stats: Arc::clone(&stats),
+        conv_out: OnceLock::new(),
+    };
+    // γ and β travel as one `[2·C_out]` input (a custom op has at most three).
+    let scale_shift = Tensor::cat(&[gamma, beta], 0)?;
+    let out = x.contiguous()?.apply_op3_arc(
+        &weight.contiguous()?,
+        &scale_shift,
+        Arc::new(Box::new(op)),
+    )?;
+    Ok((out, stats))
+}
+
+struct ConvBnOp {
+    conv: ConvOp,
+    core: BnCore,
+    frozen: bool,
+    stats: StatsCell,
+    /// The convolution's output (`Vec<T>`), kept for the backward pass.
+    conv_out: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl ConvBnOp {
+    fn forward<T: Real>(&self, x: &[T], weight: &[T], scale_shift: &[T]) -> Vec<T> {
+        let c = self.core.channels;
+        let zero_bias = vec![T::zero(); c];
+        let z = self.conv.forward(x, weight, &zero_bias);
+        let stats = self.stats.get_or_init(|| self.core.batch_stats(&z));
+        let y = self
+            .core
+            .forward(&z, &scale_shift[..c], &scale_shift[c..], stats);
+        let _ = self.conv_out.set(Box::new(z));
+        y
+    }
+
+    fn backward<T: Real>(
+        &self,
+        [x, weight, scale_shift, out, grad]: [&[T]; 5],
+        input_grad: bool,
+    ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
+        let c = self.core.channels;
+        let recomputed;
+        let z: &Vec<T> = match self.conv_out.get().and_then(|b| b.downcast_ref::<Vec<T>>()) {
+            Some(z) => z,
+            None => {
+                recomputed = self.conv.forward(x, weight, &vec![T::zero(); c]);
+                &recomputed
+            }
+        };
+        let stats = self
+            .stats
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.core.batch_stats(z));
+        let (dz, gamma_grad, beta_grad) =
+            self.core
+                .backward(z, &scale_shift[..c], &stats, self.frozen, (out, grad), true);
+        let dz = dz.unwrap_or_default();
+        // The convolution has no activation: its backward pass reads only the gradient.
+        let (dx, weight_grad, _) = self.conv.backward(x, weight, &dz, &dz, input_grad);
+        let mut scale_shift_grad = gamma_grad;
+        scale_shift_grad.extend(beta_grad);
+        (dx, weight_grad, scale_shift_grad)
+    }
+}
+
+impl CustomOp3 for ConvBnOp {
+    fn name(&self) -> &'static str {
+        "conv_bn_nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let storage = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(
+                input_slice(s1, l1)?,
+                input_slice(s2, l2)?,
+                input_slice(s3, l3)?,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(
+                input_slice(s1, l1)?,
+                input_slice(s2, l2)?,
+                input_slice(s3, l3)?,
+            )),
+            other => candle_core::bail!("conv_bn_nhwc: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((storage, self.conv.output_shape()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        scale_shift: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        fn run<T: Real>(
+            op: &ConvBnOp,
+            [x, weight, scale_shift, out, grad]: [&Tensor; 5],
+        ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+            // The input gradient is skipped for the images (no variable upstream).
+            let input_grad = x.track_op();
+            let (dx, dw, dss) = with_slice::<T, _>(x, |xs| {
+                with_slice::<T, _>(weight, |ws| {
+                    with_slice::<T, _>(scale_shift, |ss| {
+                        with_slice::<T, _>(out, |os| {
+                            with_slice::<T, _>(grad, |gs| {
+                                Ok(op.backward([xs, ws, ss, os, gs], input_grad))
+                            })
+                        })
+                    })
+                })
+            })?;
+            let device = x.device();
+            Ok((
+                dx.map(|v| Tensor::from_vec(v, x.shape(), device))
+                    .transpose()?,
+                Some(Tensor::from_vec(dw, weight.shape(), device)?),
+                Some(Tensor::from_vec(dss, scale_shift.shape(), device)?),
+            ))
+        }
+        match x.dtype() {
+            DType::F32 => run::<f32>(self, [x, weight, scale_shift, out, grad]),
+            DType::F64 => run::<f64>(self, [x, weight, scale_shift, out, grad]),
+            other => candle_core::bail!("conv_bn_nhwc: unsupported dtype {other:?}"),
+        }
+    }
+}

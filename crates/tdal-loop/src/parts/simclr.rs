@@ -1,0 +1,305 @@
+//! The SimCLR representations.
+//!
+//! - [`FixedSimclr`] (US SimCLR): a SimCLR encoder contrastively pretrained once on the
+//!   pool (or loaded from the [`Cache`]) and never updated; the head sees the backbone's
+//!   pooled features.
+//! - [`FineTune`] (TD-FT): before round 0 and every `loop.retrain_every` rounds, the cached
+//!   pretrained encoder and projection layer with a fresh guidance classifier, fine-tuned
+//!   on the labels so far; the head sees the projection layer's output. Every update
+//!   starts from the **pretrained** weights (not the previous fine-tune), so an update is
+//!   a function of the labels and the round alone.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView4, Axis};
+use tdal_encoders::simclr::RunReport;
+use tdal_encoders::{
+    DeviceChoice, Embedder, FineTuneConfig, FineTuneModel, FineTuneTrainConfig, PretrainConfig,
+    SimclrConfig, SimclrModel, fine_tune, pretrain,
+};
+
+use super::representation::{Initialised, Representation, not_initialised};
+use crate::cache::{Cache, hash_parts, images_hash};
+use crate::config::{FineTuneSettings, SimclrSettings};
+use crate::seeds::stream_seed;
+use crate::{Error, Result};
+
+/// Cache folder of pretrained SimCLR encoders.
+const CACHE_KIND: &str = "us-simclr";
+
+/// The SimCLR encoder's architecture and pretraining, derived from the run's settings.
+#[derive(Debug, Clone)]
+struct SimclrRecipe {
+    network: SimclrConfig,
+    train: PretrainConfig,
+    init_seed: u64,
+}
+
+impl SimclrRecipe {
+    fn new(cfg: &SimclrSettings, channels: usize, seed: u64) -> Self {
+        Self {
+            network: SimclrConfig {
+                backbone: cfg.backbone,
+                channels,
+                image_size: 32,
+                projection_dim: cfg.projection_dim,
+            },
+            train: PretrainConfig {
+                epochs: cfg.epochs,
+                batch_size: cfg.batch_size,
+                learning_rate: cfg.learning_rate,
+                warmup_fraction: cfg.warmup_fraction,
+                temperature: cfg.temperature,
+                seed: stream_seed(seed, "us-simclr-train", 0),
+                ..PretrainConfig::default()
+            },
+            init_seed: stream_seed(seed, "us-simclr-init", 0),
+        }
+    }
+
+    /// Cache key: the pool's pixels, the architecture, the training and the seeds.
+    fn key(&self, pool_hash: &str) -> String {
+        let network = serde_json::to_string(&self.network).unwrap_or_default();
+        let train = format!("{:?}", self.train);
+        let init = self.init_seed.to_string();
+        hash_parts(&["us-simclr/1", pool_hash, &network, &train, &init])
+    }
+
+    /// Loads the cached encoder or pretrains and stores it.
+    fn load_or_train(
+        &self,
+        cache: &Cache,
+        device: DeviceChoice,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(SimclrModel, String, Initialised)> {
+        let start = Instant::now();
+        let key = self.key(&images_hash(pool));
+        if cache.has_encoder(CACHE_KIND, &key) {
+            let model = SimclrModel::load(&cache.encoder_dir(CACHE_KIND, &key), device)?;
+            return Ok((
+                model,
+                key,
+                Initialised {
+                    seconds: start.elapsed().as_secs_f64(),
+                    cached: true,
+                },
+            ));
+        }
+        let mut model = SimclrModel::new(&self.network, self.init_seed, device)?;
+        let report: RunReport = pretrain(&mut model, pool, &self.train, Some(progress))?;
+        let seconds = start.elapsed().as_secs_f64();
+        cache.store_encoder(CACHE_KIND, &key, |dir| {
+            model.save(dir)?;
+            let info = serde_json::json!({
+                "train_seconds": seconds,
+                "steps": report.steps,
+                "epoch_losses": report.epoch_losses,
+            });
+            std::fs::write(dir.join("train.json"), info.to_string())
+                .map_err(|e| Error::io("cannot write", dir, e))
+        })?;
+        Ok((
+            model,
+            key,
+            Initialised {
+                seconds,
+                cached: false,
+            },
+        ))
+    }
+}
+
+/// The fixed contrastively pretrained encoder (US SimCLR).
+#[derive(Debug)]
+pub struct FixedSimclr {
+    recipe: SimclrRecipe,
+    cache: Cache,
+    device: DeviceChoice,
+    model: Option<(SimclrModel, String)>,
+}
+
+impl FixedSimclr {
+    /// A US SimCLR encoder for images with `channels` channels, pretrained with the run's
+    /// `seed`.
+    #[must_use]
+    pub fn new(
+        cfg: &SimclrSettings,
+        channels: usize,
+        seed: u64,
+        cache: Cache,
+        device: DeviceChoice,
+    ) -> Self {
+        Self {
+            recipe: SimclrRecipe::new(cfg, channels, seed),
+            cache,
+            device,
+            model: None,
+        }
+    }
+}
+
+impl Representation for FixedSimclr {
+    fn name(&self) -> &'static str {
+        "us-simclr"
+    }
+
+    fn initialise(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Initialised> {
+        let (model, key, info) =
+            self.recipe
+                .load_or_train(&self.cache, self.device, pool, progress)?;
+        self.model = Some((model, key));
+        Ok(info)
+    }
+
+    fn update(
+        &mut self,
+        _pool: ArrayView4<'_, f32>,
+        _labelled: ArrayView4<'_, f32>,
+        _labels: &[u32],
+        _round: usize,
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
+        let embed_key = hash_parts(&["embedding/1", key, &images_hash(images)]);
+        if let Some(cached) = self.cache.load_embedding(&embed_key)
+            && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
+        {
+            return Ok(cached);
+        }
+        let z = model.embed(images)?;
+        self.cache.store_embedding(&embed_key, &z)?;
+        Ok(z)
+    }
+
+    fn save_state(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// TD-FT: the pretrained SimCLR encoder fine-tuned with the labels, from the pretrained
+/// weights at every update.
+#[derive(Debug)]
+pub struct FineTune {
+    recipe: SimclrRecipe,
+    network: FineTuneConfig,
+    train: FineTuneTrainConfig,
+    seed: u64,
+    cache: Cache,
+    device: DeviceChoice,
+    pretrained: Option<SimclrModel>,
+    model: Option<FineTuneModel>,
+}
+
+impl FineTune {
+    /// TD-FT for images with `channels` channels and `num_classes` label-map classes.
+    #[must_use]
+    pub fn new(
+        cfg: &FineTuneSettings,
+        channels: usize,
+        num_classes: usize,
+        seed: u64,
+        cache: Cache,
+        device: DeviceChoice,
+    ) -> Self {
+        let recipe = SimclrRecipe::new(&cfg.pretrain, channels, seed);
+        let network = FineTuneConfig {
+            simclr: recipe.network,
+            hidden_dim: cfg.hidden_dim,
+            classes: num_classes,
+        };
+        let train = FineTuneTrainConfig {
+            epochs: cfg.epochs,
+            min_steps: cfg.min_steps,
+            batch_size: cfg.batch_size,
+            learning_rate: cfg.learning_rate,
+            warmup_fraction: cfg.warmup_fraction,
+            ..FineTuneTrainConfig::default()
+        };
+        Self {
+            recipe,
+            network,
+            train,
+            seed,
+            cache,
+            device,
+            pretrained: None,
+            model: None,
+        }
+    }
+}
+
+impl Representation for FineTune {
+    fn name(&self) -> &'static str {
+        "td-ft"
+    }
+
+    fn initialise(
+        &mut self,
+        pool: ArrayView4<'_, f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Initialised> {
+        let (model, _, info) =
+            self.recipe
+                .load_or_train(&self.cache, self.device, pool, progress)?;
+        self.pretrained = Some(model);
+        Ok(info)
+    }
+
+    fn update(
+        &mut self,
+        _pool: ArrayView4<'_, f32>,
+        labelled: ArrayView4<'_, f32>,
+        labels: &[u32],
+        round: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<bool> {
+        let pretrained = self.pretrained.as_ref().ok_or_else(not_initialised)?;
+        let classifier_seed = stream_seed(self.seed, "td-ft-init", round);
+        let mut model = FineTuneModel::from_pretrained(pretrained, &self.network, classifier_seed)?;
+        let train = FineTuneTrainConfig {
+            seed: stream_seed(self.seed, "td-ft-update", round),
+            ..self.train.clone()
+        };
+        fine_tune(&mut model, labelled, labels, &train, Some(progress))?;
+        self.model = Some(model);
+        Ok(true)
+    }
+
+    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
+        let model = self.model.as_ref().ok_or_else(|| {
+            Error::Config("TD-FT embeds after its first update (before round 0)".to_owned())
+        })?;
+        Ok(model.embed(images)?)
+    }
+
+    fn save_state(&self, dir: &Path) -> Result<()> {
+        let model = self.model.as_ref().ok_or_else(not_initialised)?;
+        Ok(model.save(dir)?)
+    }
+
+    fn load_state(&mut self, dir: &Path) -> Result<()> {
+        let model = FineTuneModel::load(dir, self.device)?;
+        if model.config() != &self.network {
+            return Err(Error::Resume {
+                path: dir.to_path_buf(),
+                message: "the checkpoint's architecture differs from the configuration".into(),
+            });
+        }
+        self.model = Some(model);
+        Ok(())
+    }
+}
