@@ -444,8 +444,7 @@ impl EncoderConfig {
                 );
             }
             let rate_ok = ft.learning_rate.is_finite() && ft.learning_rate > 0.0;
-            if !(rate_ok && (0.0..1.0).contains(&ft.warmup_fraction))
-            {
+            if !(rate_ok && (0.0..1.0).contains(&ft.warmup_fraction)) {
                 return bad(format!(
                     "encoder needs learning_rate > 0 and 0 ≤ warmup_fraction < 1, got {} and {}",
                     ft.learning_rate, ft.warmup_fraction
@@ -488,8 +487,7 @@ impl SimclrSettings {
         }
         let rate_ok = self.learning_rate.is_finite() && self.learning_rate > 0.0;
         let temperature_ok = self.temperature.is_finite() && self.temperature > 0.0;
-        if !(rate_ok && temperature_ok && (0.0..1.0).contains(&self.warmup_fraction))
-        {
+        if !(rate_ok && temperature_ok && (0.0..1.0).contains(&self.warmup_fraction)) {
             return bad(format!(
                 "SimCLR needs learning_rate > 0, 0 ≤ warmup_fraction < 1 and temperature > 0, \
                  got {}, {} and {}",
@@ -1013,7 +1011,12 @@ mod tests {
     #[test]
     fn presets_are_valid_and_round_trip_through_toml() {
         for profile in Profile::ALL {
-            for rep in [RepresentationKind::UsVae, RepresentationKind::TdSplit] {
+            for rep in [
+                RepresentationKind::UsVae,
+                RepresentationKind::TdSplit,
+                RepresentationKind::UsSimclr,
+                RepresentationKind::TdFt,
+            ] {
                 for acq in [
                     AcquisitionKind::Epig,
                     AcquisitionKind::Bald,
@@ -1029,6 +1032,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn simclr_kinds_share_their_encoder_and_switch_from_the_vae_kinds() {
+        let ft = EncoderConfig::preset(RepresentationKind::TdFt, Profile::Quick);
+        let us = ft
+            .clone()
+            .with_kind(RepresentationKind::UsSimclr, Profile::Quick);
+        assert_eq!(us.us_simclr(), ft.us_simclr());
+        assert!(us.us_vae().is_none());
+        assert_eq!(us.with_kind(RepresentationKind::TdFt, Profile::Quick), ft);
+        // From a VAE kind to a SimCLR kind (and back) starts from the presets.
+        let split = EncoderConfig::preset(RepresentationKind::TdSplit, Profile::Quick);
+        assert_eq!(
+            split
+                .clone()
+                .with_kind(RepresentationKind::TdFt, Profile::Quick),
+            ft
+        );
+        assert_eq!(
+            ft.with_kind(RepresentationKind::TdSplit, Profile::Quick),
+            split
+        );
+        // A file switching the encoder kind gets that kind's preset with its keys over it.
+        let base = RunConfig::preset(Profile::Quick);
+        let cfg = base
+            .overlay_toml(
+                "[encoder]\nkind = \"td-ft\"\nmin_steps = 40\n[encoder.pretrain]\nepochs = 3\nbackbone = \"resnet18\"\n",
+                x(),
+            )
+            .unwrap();
+        let EncoderConfig::TdFt(settings) = &cfg.encoder else {
+            panic!("{:?}", cfg.encoder)
+        };
+        assert_eq!(settings.min_steps, 40);
+        assert_eq!(settings.pretrain.epochs, 3);
+        assert_eq!(settings.pretrain.backbone, Backbone::ResNet18);
+        let err = base
+            .overlay_toml("[encoder]\nkind = \"us-simclr\"\ntemperature = 0.0\n", x())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("temperature"), "{err}");
+        let err = base
+            .overlay_toml("[encoder]\nkind = \"us-simclr\"\nbackbone = \"vgg\"\n", x())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[encoder]"), "{err}");
     }
 
     #[test]

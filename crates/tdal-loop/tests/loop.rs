@@ -142,6 +142,67 @@ fn resuming_after_a_crash_gives_the_uninterrupted_result() {
     assert!(matches!(err, Err(Error::Resume { .. })), "{err:?}");
 }
 
+#[test]
+fn td_ft_resumes_exactly_and_shares_the_pretrained_encoder_with_us_simclr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let mut cfg = smoke(RepresentationKind::TdFt, AcquisitionKind::Epig);
+    cfg.active.retrain_every = 1;
+    let whole = tdal_loop::run(
+        &cfg,
+        &options(&tmp.path().join("whole"), &cache),
+        &mut Silent,
+    )
+    .unwrap();
+    assert!(!whole.encoder_cached);
+    let whole_rounds = record::read_rounds(&tmp.path().join("whole").join(&whole.run_id)).unwrap();
+    let retrained: Vec<usize> = whole_rounds
+        .iter()
+        .filter(|r| r.retrained)
+        .map(|r| r.round)
+        .collect();
+    assert_eq!(retrained, [0, 1, 2, 3]);
+
+    // Crash after two rounds, with the checkpoint of round 3 gone: the fine-tune of round
+    // 2 is restored and the next ones start again from the pretrained weights.
+    let dir = tmp.path().join("crashed").join(&whole.run_id);
+    tdal_loop::run(
+        &cfg,
+        &options(&tmp.path().join("crashed"), &cache),
+        &mut Silent,
+    )
+    .unwrap();
+    let text: String = std::fs::read_to_string(dir.join(files::ROUNDS))
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join(files::ROUNDS), text).unwrap();
+    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+    std::fs::remove_dir_all(dir.join(files::STATE).join("round-0003")).unwrap();
+    let resumed = tdal_loop::run(
+        &cfg,
+        &options(&tmp.path().join("crashed"), &cache),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        outcome(&record::read_rounds(&dir).unwrap()),
+        outcome(&whole_rounds)
+    );
+    assert_eq!(resumed.final_accuracy, whole.final_accuracy);
+
+    // The US SimCLR rows of the seed reuse TD-FT's pretrained encoder.
+    let us = smoke(RepresentationKind::UsSimclr, AcquisitionKind::Random);
+    let summary =
+        tdal_loop::run(&us, &options(&tmp.path().join("us"), &cache), &mut Silent).unwrap();
+    assert!(
+        summary.encoder_cached,
+        "US SimCLR pretrained its encoder again"
+    );
+}
+
 /// Wraps an oracle and remembers what it was asked.
 struct Recording<O> {
     inner: O,
