@@ -19,21 +19,63 @@ fn table1() -> Command {
     xtask("table1")
 }
 
+/// Every row's key, as `--rows` takes it.
+const ROWS: [&str; 8] = [
+    "td-split",
+    "us-epig",
+    "us-random",
+    "td-split-random",
+    "td-ft",
+    "us-simclr-epig",
+    "us-simclr-random",
+    "td-ft-random",
+];
+
 #[test]
 fn unknown_rows_are_rejected_with_the_list_of_rows() {
     let out = tempfile::tempdir().unwrap();
     let err = fails(
         table1()
-            .args(["--rows", "us-epig,td-ft", "--data-dir", "."])
+            .args(["--rows", "us-epig,similar", "--data-dir", "."])
             .arg("--out")
             .arg(out.path()),
-        "td-ft",
+        "similar",
     );
-    assert!(
-        err.contains("us-random") && err.contains("td-split-random"),
-        "{err}"
-    );
+    for key in ROWS {
+        assert!(err.contains(key), "{key} is not listed: {err}");
+    }
     assert!(!out.path().join("runs").exists());
+}
+
+#[test]
+fn every_row_key_is_accepted_and_listed_in_the_help() {
+    let out = tempfile::tempdir().unwrap();
+    // The keys parse; with --report-only nothing runs, and an empty folder has no runs.
+    fails(
+        table1()
+            .args(["--report-only", "--rows", &ROWS.join(",")])
+            .arg("--out")
+            .arg(out.path()),
+        "no runs in",
+    );
+    let help = table1().arg("--help").assert().success();
+    let help = String::from_utf8(help.get_output().stdout.clone()).unwrap();
+    for (key, name) in [
+        ("td-split", "TD-SPLIT (Ours)"),
+        ("us-epig", "US+EPIG (VAE)"),
+        ("us-random", "US Random (VAE)"),
+        ("td-split-random", "TD-SPLIT Random"),
+        ("td-ft", "TD-FT (Ours)"),
+        ("us-simclr-epig", "US+EPIG (SimCLR)"),
+        ("us-simclr-random", "US Random (SimCLR)"),
+        ("td-ft-random", "TD-FT Random"),
+    ] {
+        let entry = format!("{key} = {name}");
+        assert!(
+            help.replace('\n', " ").contains(&entry),
+            "{entry:?} missing: {help}"
+        );
+    }
 }
 
 #[test]
@@ -178,7 +220,8 @@ fn report_only_rewrites_the_report_from_existing_runs() {
         "the command is recorded: {md}"
     );
     assert!(md.contains("profile: `smoke`"), "{md}");
-    assert_eq!(md.matches("not implemented yet").count(), 14);
+    // Table 1 and Table 5 say it of the three supervised baselines.
+    assert_eq!(md.matches("not implemented yet").count(), 6);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("table1.json")).unwrap())
             .unwrap();
@@ -235,4 +278,57 @@ fn smoke_table_on_the_bundled_fixture() {
     );
     let md_again = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
     assert!(md_again.contains(line), "{md_again}");
+}
+
+/// The SimCLR rows on the bundled small F+MNIST (about 10 s): TD-FT pretrains the SimCLR
+/// encoder and caches it, and US Random (SimCLR), run after it for the same seed, loads it.
+#[test]
+fn smoke_simclr_rows_share_one_pretrained_encoder() {
+    let out = tempfile::tempdir().unwrap();
+    table1()
+        .args([
+            "--profile",
+            "smoke",
+            "--seeds",
+            "1",
+            "--rows",
+            "td-ft,us-simclr-random",
+            "--quiet",
+        ])
+        .arg("--data-dir")
+        .arg(fixture())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
+    for (start, cached) in [
+        ("| 11 | **TD-FT (Ours)** | 99.56 ± 0.10 | **", 0),
+        ("| 6 | **US Random (SimCLRv2)** | 92.76 ± 2.37 | **", 1),
+    ] {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no finished {start:?} row: {md}"));
+        assert!(line.contains("(n=1)"), "{line}");
+        assert!(
+            line.contains(&format!("(encoder from cache in {cached} of 1)")),
+            "{line}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("table1.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"][10]["row"], "td-ft");
+    assert_eq!(json["rows"][10]["ours"]["seeds"], serde_json::json!([0]));
+    assert_eq!(json["rows"][5]["ours"]["seeds"], serde_json::json!([0]));
+    // The other rows did not run.
+    assert!(
+        json["rows"][4]["ours"]["seeds"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let runs = std::fs::read_dir(out.path().join("runs")).unwrap().count();
+    assert_eq!(runs, 2);
 }

@@ -1,25 +1,38 @@
 //! `curves.svg`: primary test accuracy (%) against labels, one mean line and ± s.e. band
-//! per row, drawn with plotters' SVG backend.
+//! per row, drawn with plotters' SVG backend. Every row has its own colour; the rows on
+//! the SimCLR encoder (US SimCLR, TD-FT) are drawn dashed, those on the VAE (US VAE,
+//! TD-SPLIT) solid.
 //!
 //! plotters is built without its font features, so text layout uses its built-in size
 //! estimate and the SVG backend writes text as `<text>` elements for the viewer to render:
 //! no system fonts or fontconfig are needed when the file is made.
 
 use anyhow::{Result, anyhow};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::Row;
 use super::report::Report;
 
-/// Line colours (Okabe–Ito, readable for colour-blind viewers), one per implemented row.
-const fn colour(row: Row) -> RGBColor {
+/// Line colours, one per implemented row, readable for colour-blind viewers: the
+/// Okabe–Ito palette, with Paul Tol's darker yellow for its yellow, which is faint on
+/// white. A SimCLR row takes the lighter relative of its VAE counterpart's colour where
+/// the palette has one (TD: blues, US+EPIG: oranges).
+pub(super) const fn colour(row: Row) -> RGBColor {
     match row {
         Row::TdSplit => RGBColor(0, 114, 178),
         Row::UsEpig => RGBColor(213, 94, 0),
         Row::UsRandom => RGBColor(0, 158, 115),
         Row::TdSplitRandom => RGBColor(204, 121, 167),
+        Row::TdFt => RGBColor(86, 180, 233),
+        Row::UsSimclrEpig => RGBColor(230, 159, 0),
+        Row::UsSimclrRandom => RGBColor(0, 0, 0),
+        Row::TdFtRandom => RGBColor(204, 187, 68),
     }
 }
+
+/// Dash and gap lengths (pixels) of the SimCLR rows' lines.
+const DASH: (u32, u32) = (8, 5);
 
 /// One point of a curve: (labels, mean, mean − s.e., mean + s.e.).
 type Point = (f64, f64, f64, f64);
@@ -102,16 +115,34 @@ pub fn svg(report: &Report) -> Result<String> {
                     .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))
                     .map_err(draw_error)?;
             }
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|p| (p.0, p.1)),
-                    c.stroke_width(2),
-                ))
-                .map_err(draw_error)?
-                .label(row.short())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                });
+            let line = points.iter().map(|p| (p.0, p.1));
+            if row.simclr() {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        line,
+                        DASH.0,
+                        DASH.1,
+                        c.stroke_width(2),
+                    ))
+                    .map_err(draw_error)?
+                    .label(row.short())
+                    .legend(move |(x, y)| {
+                        DashedPathElement::new(
+                            vec![(x, y), (x + 24, y)],
+                            DASH.0,
+                            DASH.1,
+                            c.stroke_width(3),
+                        )
+                    });
+            } else {
+                chart
+                    .draw_series(LineSeries::new(line, c.stroke_width(2)))
+                    .map_err(draw_error)?
+                    .label(row.short())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                    });
+            }
         }
         if curves.is_empty() {
             root.draw(&Text::new(
@@ -138,4 +169,26 @@ fn draw_error<E: std::error::Error + Send + Sync>(
     e: plotters::drawing::DrawingAreaErrorKind<E>,
 ) -> anyhow::Error {
     anyhow!("cannot draw curves.svg: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_has_its_own_colour() {
+        let mut colours: Vec<(u8, u8, u8)> = Row::ALL
+            .map(|row| {
+                let RGBColor(r, g, b) = colour(row);
+                (r, g, b)
+            })
+            .to_vec();
+        colours.sort_unstable();
+        colours.dedup();
+        assert_eq!(colours.len(), Row::ALL.len());
+        assert!(
+            !colours.contains(&(255, 255, 255)),
+            "no line is the background's"
+        );
+    }
 }

@@ -2,6 +2,13 @@
 //! seeds with [`tdal_loop::run`], then writes `table1.md`, `table1.json` and `curves.svg`
 //! beside the paper's numbers.
 //!
+//! The implemented rows ([`Row`]) are the eight that rest on an encoder pretrained on the
+//! pool: on the US VAE, US+EPIG (VAE), US Random (VAE), TD-SPLIT (Ours) and TD-SPLIT
+//! Random; on the SimCLR encoder, US+EPIG (SimCLR), US Random (SimCLR), TD-FT (Ours) and
+//! TD-FT Random. The rows of one seed that rest on the same encoder share its cached
+//! pretraining. The supervised baselines (SIMILAR, GALAXY, Cluster Margin) are not
+//! implemented.
+//!
 //! Runs are resumed, never redone: every (row, seed) is a [`RunConfig`] whose run id
 //! (a hash of everything that defines the result) names its folder under `<out>/runs`, so
 //! a finished run is skipped, an interrupted one continues, and a changed setting starts a
@@ -28,10 +35,13 @@ mod stats;
 /// Options of `cargo xtask table1`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Rows: us-epig = US+EPIG (VAE), us-random = US Random (VAE), td-split = TD-SPLIT (Ours),
-td-split-random = TD-SPLIT Random. Runs go to OUT/runs/<run-id>/ (finished runs are skipped,
-interrupted ones continue), encoders are cached in OUT/cache/, and the report is
-OUT/table1.md, OUT/table1.json and OUT/curves.svg.")]
+Rows (run in this order for each seed): td-split = TD-SPLIT (Ours), us-epig = US+EPIG (VAE),
+us-random = US Random (VAE), td-split-random = TD-SPLIT Random, td-ft = TD-FT (Ours),
+us-simclr-epig = US+EPIG (SimCLR), us-simclr-random = US Random (SimCLR),
+td-ft-random = TD-FT Random. The VAE rows of a seed share one pretrained US VAE and the
+SimCLR rows one pretrained SimCLR encoder. Runs go to OUT/runs/<run-id>/ (finished runs
+are skipped, interrupted ones continue), encoders are cached in OUT/cache/, and the report
+is OUT/table1.md, OUT/table1.json and OUT/curves.svg.")]
 pub struct Table1Args {
     /// Experiment size: smoke (a minute, CI), quick (the paper's protocol with CPU-sized
     /// encoder training), paper (the paper's 500 epochs). Default quick; with --report-only,
@@ -92,23 +102,42 @@ fn parse_share(text: &str) -> Result<f64, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Row {
-    /// US+EPIG (VAE): a fixed unsupervised VAE, EPIG.
+    /// US+EPIG (VAE): a fixed unsupervised VAE, EPIG (paper row 5).
     UsEpig,
-    /// US Random (VAE): a fixed unsupervised VAE, random acquisition.
+    /// US Random (VAE): a fixed unsupervised VAE, random acquisition (paper row 7).
     UsRandom,
-    /// TD-SPLIT (Ours): the split VAE retrained with the labels, EPIG.
+    /// TD-SPLIT (Ours): the split VAE retrained with the labels, EPIG (paper row 10).
     TdSplit,
-    /// TD-SPLIT Random: the split VAE retrained with the labels, random acquisition.
+    /// TD-SPLIT Random: the split VAE retrained with the labels, random acquisition
+    /// (paper row 9).
     TdSplitRandom,
+    /// US+EPIG (SimCLR): a fixed SimCLR encoder pretrained on the pool, EPIG (paper
+    /// row 4, "US+EPIG (SimCLRv2)").
+    UsSimclrEpig,
+    /// US Random (SimCLR): a fixed SimCLR encoder pretrained on the pool, random
+    /// acquisition (paper row 6, "US Random (SimCLRv2)").
+    UsSimclrRandom,
+    /// TD-FT (Ours): the pretrained SimCLR encoder fine-tuned with the labels, EPIG
+    /// (paper row 11).
+    TdFt,
+    /// TD-FT Random: the pretrained SimCLR encoder fine-tuned with the labels, random
+    /// acquisition (paper row 8).
+    TdFtRandom,
 }
 
 impl Row {
-    /// Every implemented row, in the order they are run.
-    pub const ALL: [Self; 4] = [
+    /// Every implemented row, in the order they are run for a seed: the rows on the US
+    /// VAE, then those on the SimCLR encoder. The first row of each group pretrains its
+    /// encoder and caches it for the others of the seed.
+    pub const ALL: [Self; 8] = [
         Self::TdSplit,
         Self::UsEpig,
         Self::UsRandom,
         Self::TdSplitRandom,
+        Self::TdFt,
+        Self::UsSimclrEpig,
+        Self::UsSimclrRandom,
+        Self::TdFtRandom,
     ];
 
     /// The command-line name.
@@ -119,6 +148,10 @@ impl Row {
             Self::UsRandom => "us-random",
             Self::TdSplit => "td-split",
             Self::TdSplitRandom => "td-split-random",
+            Self::UsSimclrEpig => "us-simclr-epig",
+            Self::UsSimclrRandom => "us-simclr-random",
+            Self::TdFt => "td-ft",
+            Self::TdFtRandom => "td-ft-random",
         }
     }
 
@@ -130,6 +163,10 @@ impl Row {
             Self::UsRandom => "US Random (VAE)",
             Self::TdSplit => "TD-SPLIT (EPIG)",
             Self::TdSplitRandom => "TD-SPLIT Random",
+            Self::UsSimclrEpig => "US+EPIG (SimCLR)",
+            Self::UsSimclrRandom => "US Random (SimCLR)",
+            Self::TdFt => "TD-FT (EPIG)",
+            Self::TdFtRandom => "TD-FT Random",
         }
     }
 
@@ -137,14 +174,28 @@ impl Row {
         match self {
             Self::UsEpig | Self::UsRandom => RepresentationKind::UsVae,
             Self::TdSplit | Self::TdSplitRandom => RepresentationKind::TdSplit,
+            Self::UsSimclrEpig | Self::UsSimclrRandom => RepresentationKind::UsSimclr,
+            Self::TdFt | Self::TdFtRandom => RepresentationKind::TdFt,
         }
     }
 
     const fn acquisition(self) -> AcquisitionKind {
         match self {
-            Self::UsEpig | Self::TdSplit => AcquisitionKind::Epig,
-            Self::UsRandom | Self::TdSplitRandom => AcquisitionKind::Random,
+            Self::UsEpig | Self::TdSplit | Self::UsSimclrEpig | Self::TdFt => AcquisitionKind::Epig,
+            Self::UsRandom | Self::TdSplitRandom | Self::UsSimclrRandom | Self::TdFtRandom => {
+                AcquisitionKind::Random
+            }
         }
+    }
+
+    /// Whether the row's encoder rests on the SimCLR encoder (US SimCLR, TD-FT) rather
+    /// than on the US VAE (US VAE, TD-SPLIT).
+    #[must_use]
+    pub const fn simclr(self) -> bool {
+        matches!(
+            self.representation(),
+            RepresentationKind::UsSimclr | RepresentationKind::TdFt
+        )
     }
 
     /// The row a run configuration belongs to, if any.
@@ -166,7 +217,8 @@ pub struct Setting {
     /// `data.max_pool` when it differs from the profile's (`None`: the profile's).
     pub max_pool: Option<usize>,
     /// TD-SPLIT's `encoder.min_update_steps` (`None`: the profile's passes whatever the
-    /// pool size); the US rows have no such setting and are shared by every value.
+    /// pool size); the other rows (US VAE, US SimCLR, TD-FT) have no such setting and are
+    /// shared by every value.
     pub min_update_steps: Option<usize>,
 }
 
@@ -314,8 +366,9 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
         }
         rows
     };
-    // Seed-major: after the first seed every row has a value, and a US row's encoder,
-    // cached per seed, is trained once for both US rows.
+    // Seed-major: after the first seed every row has a value, and each pretrained encoder
+    // (the US VAE of the VAE rows, the SimCLR encoder of the SimCLR rows), cached per
+    // seed, is trained once for all the rows of its seed that rest on it.
     let jobs: Vec<(Row, u64)> = (0..args.seeds)
         .flat_map(|seed| rows.iter().map(move |&row| (row, seed)))
         .collect();
@@ -405,4 +458,201 @@ pub(crate) fn data_dir(arg: Option<&std::path::Path>) -> Result<PathBuf> {
         );
     }
     Ok(data_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// The settings a table can have: the presets, a target share, a pool cap and
+    /// TD-SPLIT's steps per update.
+    fn settings() -> Vec<Setting> {
+        let mut all = Vec::new();
+        for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+            all.push(Setting::new(profile, None, None, None));
+            all.push(Setting::new(profile, Some(0.06), Some(20_000), None));
+            all.push(Setting::new(profile, Some(0.06), Some(20_000), Some(300)));
+        }
+        all
+    }
+
+    #[test]
+    fn every_row_is_found_again_from_its_configuration() {
+        for setting in settings() {
+            for row in Row::ALL {
+                for seed in [0, 3] {
+                    let cfg = setting.config(row, seed, None);
+                    assert_eq!(cfg.representation(), row.representation(), "{row:?}");
+                    assert_eq!(cfg.acquisition_kind(), row.acquisition(), "{row:?}");
+                    assert_eq!(Row::of(&cfg), Some(row), "{row:?} {setting:?}");
+                    assert!(setting.owns(&cfg.run_id(), &cfg), "{row:?} {setting:?}");
+                    // Only TD-SPLIT carries `min_update_steps`; the other rows' runs
+                    // belong to the setting without it (and so to every value of it).
+                    let split = row.representation() == RepresentationKind::TdSplit;
+                    let expected = Setting {
+                        min_update_steps: setting.min_update_steps.filter(|_| split),
+                        ..setting
+                    };
+                    assert_eq!(Setting::of(&cfg), expected, "{row:?}");
+                    if !split {
+                        let without = Setting {
+                            min_update_steps: None,
+                            ..setting
+                        };
+                        assert_eq!(cfg, without.config(row, seed, None), "{row:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_have_distinct_keys_that_clap_parses() {
+        for row in Row::ALL {
+            assert_eq!(Row::from_str(row.key(), false), Ok(row));
+            assert_eq!(
+                row.to_possible_value().unwrap().get_name(),
+                row.key(),
+                "{row:?}"
+            );
+        }
+        let mut keys: Vec<&str> = Row::ALL.map(Row::key).to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), Row::ALL.len());
+        // ALL holds every variant clap knows, once.
+        assert_eq!(Row::value_variants().len(), Row::ALL.len());
+        for row in Row::value_variants() {
+            assert!(Row::ALL.contains(row), "{row:?}");
+        }
+        let mut shorts: Vec<&str> = Row::ALL.map(Row::short).to_vec();
+        shorts.sort_unstable();
+        shorts.dedup();
+        assert_eq!(shorts.len(), Row::ALL.len());
+    }
+
+    #[test]
+    fn the_rows_map_to_their_representation_and_acquisition() {
+        use AcquisitionKind::{Epig, Random};
+        use RepresentationKind::{TdFt, TdSplit, UsSimclr, UsVae};
+        for (row, key, representation, acquisition) in [
+            (Row::UsEpig, "us-epig", UsVae, Epig),
+            (Row::UsRandom, "us-random", UsVae, Random),
+            (Row::TdSplit, "td-split", TdSplit, Epig),
+            (Row::TdSplitRandom, "td-split-random", TdSplit, Random),
+            (Row::UsSimclrEpig, "us-simclr-epig", UsSimclr, Epig),
+            (Row::UsSimclrRandom, "us-simclr-random", UsSimclr, Random),
+            (Row::TdFt, "td-ft", TdFt, Epig),
+            (Row::TdFtRandom, "td-ft-random", TdFt, Random),
+        ] {
+            assert_eq!(row.key(), key);
+            assert_eq!(row.representation(), representation, "{row:?}");
+            assert_eq!(row.acquisition(), acquisition, "{row:?}");
+            assert_eq!(
+                row.simclr(),
+                matches!(representation, UsSimclr | TdFt),
+                "{row:?}"
+            );
+        }
+    }
+
+    /// The VAE rows come first, in today's order, so their run order (and the US VAE
+    /// pretrained by TD-SPLIT for the others) is unchanged; then the SimCLR rows.
+    #[test]
+    fn the_run_order_keeps_the_vae_rows_first() {
+        assert_eq!(
+            Row::ALL,
+            [
+                Row::TdSplit,
+                Row::UsEpig,
+                Row::UsRandom,
+                Row::TdSplitRandom,
+                Row::TdFt,
+                Row::UsSimclrEpig,
+                Row::UsSimclrRandom,
+                Row::TdFtRandom,
+            ]
+        );
+        assert!(Row::ALL[..4].iter().all(|r| !r.simclr()));
+        assert!(Row::ALL[4..].iter().all(|r| r.simclr()));
+    }
+
+    /// The rows of one seed that rest on one encoder share its settings, so it is
+    /// pretrained once and cached for the others.
+    #[test]
+    fn the_simclr_rows_of_a_seed_share_one_encoder() {
+        for setting in settings() {
+            let pretrained = |row| {
+                setting
+                    .config(row, 2, None)
+                    .encoder
+                    .us_simclr()
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{row:?} has no SimCLR encoder"))
+            };
+            let first = pretrained(Row::TdFt);
+            for row in [Row::UsSimclrEpig, Row::UsSimclrRandom, Row::TdFtRandom] {
+                assert_eq!(pretrained(row), first, "{row:?}");
+            }
+            for row in Row::ALL.into_iter().filter(|r| !r.simclr()) {
+                assert!(setting.config(row, 2, None).encoder.us_simclr().is_none());
+                assert!(setting.config(row, 2, None).encoder.us_vae().is_some());
+            }
+        }
+    }
+
+    /// The VAE rows' run ids are those of the committed runs (docs/results) and of the
+    /// smoke table: adding rows must not orphan a recorded run.
+    #[test]
+    fn the_vae_rows_keep_their_run_ids() {
+        let smoke = Setting::new(Profile::Smoke, None, None, None);
+        let quick = Setting::new(Profile::Quick, None, None, None);
+        for (setting, row, id) in [
+            (
+                smoke,
+                Row::TdSplit,
+                "fmnist-td-split-epig-smoke-s0-b17801cc",
+            ),
+            (
+                smoke,
+                Row::TdSplitRandom,
+                "fmnist-td-split-random-smoke-s0-ae2b67be",
+            ),
+            (smoke, Row::UsEpig, "fmnist-us-vae-epig-smoke-s0-cddeb8c7"),
+            (
+                smoke,
+                Row::UsRandom,
+                "fmnist-us-vae-random-smoke-s0-e40d2319",
+            ),
+            (
+                quick,
+                Row::TdSplit,
+                "fmnist-td-split-epig-quick-s0-3f96e01b",
+            ),
+            (
+                quick,
+                Row::TdSplitRandom,
+                "fmnist-td-split-random-quick-s0-293f307d",
+            ),
+            (quick, Row::UsEpig, "fmnist-us-vae-epig-quick-s0-83edccd4"),
+            (
+                quick,
+                Row::UsRandom,
+                "fmnist-us-vae-random-quick-s0-877d43b4",
+            ),
+        ] {
+            assert_eq!(setting.config(row, 0, None).run_id(), id, "{row:?}");
+        }
+        // Every row's runs have their own ids.
+        for setting in [smoke, quick] {
+            let mut ids: Vec<String> = Row::ALL
+                .map(|row| setting.config(row, 0, None).run_id())
+                .to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), Row::ALL.len());
+        }
+    }
 }

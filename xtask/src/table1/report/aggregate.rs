@@ -1,6 +1,9 @@
 //! From run folders to numbers: which setting the folders hold, which runs belong to each
 //! row, and per row the mean ± s.e. over the finished seeds, the mean time split per stage
 //! and the learning curve. Partial runs are listed but counted nowhere.
+//!
+//! Only the TD-SPLIT rows carry a setting of their own (`min_update_steps`); the US VAE,
+//! US SimCLR and TD-FT rows of a pool belong to every value of it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,8 +27,9 @@ use crate::table1::{Row, Setting, clock};
 /// them and the flags that choose one).
 pub(super) fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> Result<Setting> {
     let mut found: Vec<Setting> = Vec::new();
-    // TD-SPLIT runs first: only they carry `min_update_steps`; a US run's setting counts
-    // only when no TD-SPLIT run shares its pool (the US rows serve every value of it).
+    // TD-SPLIT runs first: only they carry `min_update_steps`; the setting of any other
+    // run (US VAE, US SimCLR, TD-FT) counts only when no TD-SPLIT run shares its pool
+    // (those rows serve every value of it).
     let is_split = |run: &RunFolder| run.config.representation() == RepresentationKind::TdSplit;
     let mut ordered: Vec<&RunFolder> = runs.iter().collect();
     ordered.sort_by_key(|run| !is_split(run));
@@ -454,5 +458,39 @@ mod tests {
             longer.config(Row::UsRandom, 0, None),
             capped.config(Row::UsRandom, 0, None)
         );
+
+        // The rows on the SimCLR encoder have no such setting either: like the US VAE
+        // rows they add no setting of their own and count in the table of every value.
+        for row in [
+            Row::TdFt,
+            Row::UsSimclrEpig,
+            Row::UsSimclrRandom,
+            Row::TdFtRandom,
+        ] {
+            let cfg = longer.config(row, 0, None);
+            assert_eq!(cfg, capped.config(row, 0, None), "{row:?}");
+            assert_eq!(Setting::of(&cfg), capped, "{row:?}");
+            synthetic_run(&runs, &cfg, 0.9, 3, true);
+        }
+        let err = build(out.path(), pick(None), &ctx())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("several settings"), "{err}");
+        // Both tables, with and without the steps, hold them.
+        for (selection, expected) in [
+            (pick(Some(300)), longer),
+            (Selection::Exact(capped), capped),
+        ] {
+            let (setting, report) = build(out.path(), selection, &ctx()).unwrap();
+            assert_eq!(setting, expected);
+            for row in Row::ALL {
+                let seeds: &[u64] = if matches!(row, Row::UsEpig | Row::TdSplitRandom) {
+                    &[]
+                } else {
+                    &[0]
+                };
+                assert_eq!(row_of(&report, row).seeds, seeds, "{row:?} in {expected:?}");
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Test fixtures of the report: run folders written as the loop writes them, and a report
-//! built from them.
+//! Test fixtures of the report: run folders written as the loop writes them (for any
+//! row's configuration, the SimCLR rows' included), and a report built from them.
 
 use std::path::Path;
 
