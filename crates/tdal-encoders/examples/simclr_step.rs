@@ -9,12 +9,13 @@
 //! - `embed`: eval-mode features of the small CNN for 61,200 images (one TD-FT re-embedding
 //!   of the F+MNIST pool).
 //!
-//! `cargo run --release -p tdal-encoders --example simclr_step [-- --steps N] [--only NAME]`
+//! `cargo run --release -p tdal-encoders --example simclr_step [-- --steps N] [--only NAME] [--device cpu|cuda:N]`
+//! (`cuda:N` needs `--features cuda`; the inputs are made on that device).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use mimalloc::MiMalloc;
 use ndarray::Array4;
 use rand::{Rng, SeedableRng};
@@ -56,14 +57,19 @@ fn report(name: &str, batch: usize, unit: &str, seconds: f64) {
     );
 }
 
-fn simclr_step(backbone: Backbone, steps: usize) -> f64 {
+fn simclr_step(backbone: Backbone, steps: usize, device: DeviceChoice) -> f64 {
     let cfg = SimclrConfig {
         backbone,
         projection_dim: 128,
         ..SimclrConfig::default()
     };
-    let mut model = SimclrModel::new(&cfg, 0, DeviceChoice::Cpu).unwrap();
-    let views = Tensor::from_vec(random_images(256, 1), (256, 1, 32, 32), &Device::Cpu).unwrap();
+    let mut model = SimclrModel::new(&cfg, 0, device).unwrap();
+    let views = Tensor::from_vec(
+        random_images(256, 1),
+        (256, 1, 32, 32),
+        &device.open().unwrap(),
+    )
+    .unwrap();
     let batch = (ViewPair(views), 0.2);
     let fit = FitConfig {
         epochs: 1,
@@ -77,18 +83,19 @@ fn simclr_step(backbone: Backbone, steps: usize) -> f64 {
     })
 }
 
-fn supervised_step(steps: usize) -> f64 {
+fn supervised_step(steps: usize, device: DeviceChoice) -> f64 {
     let cfg = FineTuneConfig {
         simclr: SimclrConfig::default(),
         hidden_dim: 128,
         classes: 3,
     };
-    let mut model = FineTuneModel::new(&cfg, 0, DeviceChoice::Cpu).unwrap();
-    let images = Tensor::from_vec(random_images(200, 2), (200, 1, 32, 32), &Device::Cpu).unwrap();
+    let mut model = FineTuneModel::new(&cfg, 0, device).unwrap();
+    let on = device.open().unwrap();
+    let images = Tensor::from_vec(random_images(200, 2), (200, 1, 32, 32), &on).unwrap();
     let labels: Vec<u32> = (0..200).map(|i| i % 3).collect();
     let batch = LabelledImages {
         images,
-        labels: Tensor::from_vec(labels, 200, &Device::Cpu).unwrap(),
+        labels: Tensor::from_vec(labels, 200, &on).unwrap(),
     };
     let fit = FitConfig {
         epochs: 1,
@@ -116,12 +123,18 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let wanted = |what: &str| only.as_deref().is_none_or(|o| o == what);
+    let device: DeviceChoice = args
+        .iter()
+        .position(|a| a == "--device")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(DeviceChoice::Cpu), |d| d.parse())
+        .expect("--device cpu or cuda:N");
     if wanted("simclr-cnn") {
         report(
             "simclr-cnn",
             256,
             "views",
-            simclr_step(Backbone::SmallCnn, steps),
+            simclr_step(Backbone::SmallCnn, steps, device),
         );
     }
     if wanted("resnet18") {
@@ -129,14 +142,14 @@ fn main() {
             "resnet18",
             256,
             "views",
-            simclr_step(Backbone::ResNet18, (steps / 4).max(3)),
+            simclr_step(Backbone::ResNet18, (steps / 4).max(3), device),
         );
     }
     if wanted("sup-cnn") {
-        report("sup-cnn", 200, "images", supervised_step(steps));
+        report("sup-cnn", 200, "images", supervised_step(steps, device));
     }
     if wanted("embed") {
-        let model = SimclrModel::new(&SimclrConfig::default(), 0, DeviceChoice::Cpu).unwrap();
+        let model = SimclrModel::new(&SimclrConfig::default(), 0, device).unwrap();
         let n = 61_200;
         let pool = Array4::from_shape_vec((n, 1, 32, 32), random_images(n, 3)).unwrap();
         let seconds = time(1, 0, || {

@@ -1,6 +1,11 @@
 //! Pins the exact result of VAE and TD-SPLIT training (weights and reports, bit for bit) as
 //! computed on commit 4393122, before training went through the `Trainable` trait: a refactor
 //! of the loop must not change a single bit.
+//!
+//! The pins hold for the default build, whose matrix products use the same AVX2 kernels on
+//! every x86-64 CPU; the `avx512` feature sums in another order on AVX-512 CPUs, so it
+//! skips them (its own results are still deterministic: the other tests run under it).
+#![cfg(not(feature = "avx512"))]
 
 mod common;
 

@@ -231,17 +231,18 @@ impl BnCore {
         y
     }
 
-    /// Gradients of the input (if `input_grad`), the scale and the shift, from the
-    /// output's; with `frozen` statistics the input gradient does not flow through them.
-    pub(crate) fn backward<T: Real>(
+    /// The per-channel terms of the gradients from the output's (one pass over the
+    /// rows): `dγ`, `dβ` and the coefficients of the input gradient (see
+    /// [`BnCore::input_grad_into`]); with `frozen` statistics the input gradient does not
+    /// flow through them.
+    pub(crate) fn grad_terms<T: Real>(
         &self,
         x: &[T],
         gamma: &[T],
         stats: &BnStats,
         frozen: bool,
         (out, grad): (&[T], &[T]),
-        input_grad: bool,
-    ) -> BnGrads<T> {
+    ) -> BnGradTerms<T> {
         let c = self.channels;
         let inv_std = self.inv_std(stats);
         let relu = self.activation == Activation::Relu;
@@ -273,55 +274,102 @@ impl BnCore {
             .zip(&inv_std)
             .map(|(s, is)| s * is)
             .collect();
-        let input_grad = input_grad.then(|| {
-            #[allow(clippy::cast_precision_loss)]
-            let n = self.rows as f64;
-            // dx = a·dy' + b·x + c per channel.
-            let mut a = Vec::with_capacity(c);
-            let mut bx = Vec::with_capacity(c);
-            let mut cst = Vec::with_capacity(c);
-            for ch in 0..c {
-                let k = gamma[ch].to_f64() * inv_std[ch];
-                a.push(T::from_f64(k));
-                if frozen {
-                    bx.push(T::zero());
-                    cst.push(T::zero());
-                } else {
-                    let m1 = sum_dy[ch] / n;
-                    let m2 = gamma_grad[ch] / n;
-                    bx.push(T::from_f64(-k * inv_std[ch] * m2));
-                    cst.push(T::from_f64(k * (stats.mean[ch] * inv_std[ch] * m2 - m1)));
-                }
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.rows as f64;
+        // dx = a·dy' + b·x + c per channel.
+        let mut terms = BnGradTerms {
+            a: Vec::with_capacity(c),
+            b: Vec::with_capacity(c),
+            c: Vec::with_capacity(c),
+            gamma_grad: gamma_grad.iter().map(|&v| T::from_f64(v)).collect(),
+            beta_grad: sum_dy.iter().map(|&v| T::from_f64(v)).collect(),
+        };
+        for ch in 0..c {
+            let k = gamma[ch].to_f64() * inv_std[ch];
+            terms.a.push(T::from_f64(k));
+            if frozen {
+                terms.b.push(T::zero());
+                terms.c.push(T::zero());
+            } else {
+                let m1 = sum_dy[ch] / n;
+                let m2 = gamma_grad[ch] / n;
+                terms.b.push(T::from_f64(-k * inv_std[ch] * m2));
+                terms
+                    .c
+                    .push(T::from_f64(k * (stats.mean[ch] * inv_std[ch] * m2 - m1)));
             }
+        }
+        terms
+    }
+
+    /// Elements `span` (whole rows) of the input gradient `a·dy' + b·x + c` into `dst`.
+    pub(crate) fn input_grad_into<T: Real>(
+        &self,
+        terms: &BnGradTerms<T>,
+        x: &[T],
+        (out, grad): (&[T], &[T]),
+        span: std::ops::Range<usize>,
+        dst: &mut [T],
+    ) {
+        let c = self.channels;
+        let relu = self.activation == Activation::Relu;
+        let rows = dst
+            .chunks_exact_mut(c)
+            .zip(x[span.clone()].chunks_exact(c))
+            .zip(grad[span.clone()].chunks_exact(c))
+            .zip(out[span].chunks_exact(c));
+        for (((dx_row, x_row), g_row), y_row) in rows {
+            for (((((d, &v), (&g, &y)), &a), &b), &k) in dx_row
+                .iter_mut()
+                .zip(x_row)
+                .zip(g_row.iter().zip(y_row))
+                .zip(&terms.a)
+                .zip(&terms.b)
+                .zip(&terms.c)
+            {
+                let dy = if relu && y <= T::zero() { T::zero() } else { g };
+                *d = a * dy + b * v + k;
+            }
+        }
+    }
+
+    /// Gradients of the input (if `input_grad`), the scale and the shift, from the
+    /// output's.
+    pub(crate) fn backward<T: Real>(
+        &self,
+        x: &[T],
+        gamma: &[T],
+        stats: &BnStats,
+        frozen: bool,
+        (out, grad): (&[T], &[T]),
+        input_grad: bool,
+    ) -> BnGrads<T> {
+        let terms = self.grad_terms(x, gamma, stats, frozen, (out, grad));
+        let input_grad = input_grad.then(|| {
             let mut dx = vec![T::zero(); x.len()];
             dx.par_chunks_mut(self.block_len())
                 .enumerate()
                 .for_each(|(b, dx_block)| {
-                    let rows = dx_block
-                        .chunks_exact_mut(c)
-                        .zip(self.block(x, b).chunks_exact(c))
-                        .zip(self.block(grad, b).chunks_exact(c))
-                        .zip(self.block(out, b).chunks_exact(c));
-                    for (((dx_row, x_row), g_row), y_row) in rows {
-                        for (ch, ((d, &v), (&g, &y))) in dx_row
-                            .iter_mut()
-                            .zip(x_row)
-                            .zip(g_row.iter().zip(y_row))
-                            .enumerate()
-                        {
-                            let dy = if relu && y <= T::zero() { T::zero() } else { g };
-                            *d = a[ch] * dy + bx[ch] * v + cst[ch];
-                        }
-                    }
+                    let start = b * self.block_len();
+                    let span = start..start + dx_block.len();
+                    self.input_grad_into(&terms, x, (out, grad), span, dx_block);
                 });
             dx
         });
-        (
-            input_grad,
-            gamma_grad.into_iter().map(T::from_f64).collect(),
-            sum_dy.into_iter().map(T::from_f64).collect(),
-        )
+        (input_grad, terms.gamma_grad, terms.beta_grad)
     }
+}
+
+/// The per-channel terms of a normalisation's gradients ([`BnCore::grad_terms`]).
+pub(crate) struct BnGradTerms<T> {
+    /// Input gradient `a·dy' + b·x + c`.
+    a: Vec<T>,
+    b: Vec<T>,
+    c: Vec<T>,
+    /// `dγ`.
+    pub gamma_grad: Vec<T>,
+    /// `dβ`.
+    pub beta_grad: Vec<T>,
 }
 
 impl FusedLayer for BnOp {

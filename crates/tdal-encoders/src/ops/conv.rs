@@ -473,6 +473,33 @@ impl FusedLayer for ConvOp {
         grad: &[T],
         input_grad: bool,
     ) -> Grads<T> {
+        self.backward_with(x, weight, input_grad, &|span, dz| {
+            activation_grad(dz, &grad[span.clone()], &out[span], self.activation);
+        })
+    }
+
+    fn output_shape(&self) -> Shape {
+        let g = &self.geometry;
+        if self.transposed {
+            (g.batch, g.big_h, g.big_w, g.big_c).into()
+        } else {
+            (g.batch, g.small_h, g.small_w, g.small_c).into()
+        }
+    }
+}
+
+impl ConvOp {
+    /// The backward pass given the gradient before the activation: `output_grad(span, dz)`
+    /// writes the elements `span` of that gradient (a block of whole output images) into
+    /// `dz`, so a fused op can compute it block by block while the block is in cache
+    /// instead of materialising it.
+    pub(crate) fn backward_with<T: Real>(
+        &self,
+        x: &[T],
+        weight: &[T],
+        input_grad: bool,
+        output_grad: &(dyn Fn(std::ops::Range<usize>, &mut Vec<T>) + Sync),
+    ) -> Grads<T> {
         let g = &self.geometry;
         let w = g.patch_weights(weight);
         let (len, rows_per_image) = (g.patch_len(), g.small_pixels());
@@ -489,12 +516,7 @@ impl FusedLayer for ConvOp {
             let col = col.slice(rows * len);
             let dz = dz.vec();
             let span = |per: usize| images.start * per..images.end * per;
-            activation_grad(
-                dz,
-                &grad[span(out_len)],
-                &out[span(out_len)],
-                self.activation,
-            );
+            output_grad(span(out_len), dz);
             let mut bias_grad = vec![T::zero(); bias_len];
             add_column_sums(&mut bias_grad, dz);
             let mut weight_grad = vec![T::zero(); len * g.small_c];
@@ -557,15 +579,6 @@ impl FusedLayer for ConvOp {
         };
         let (weight_grad, bias_grad) = sum_partials(partials, len * g.small_c, bias_len);
         (dx, g.unpatch_weights(&weight_grad), bias_grad)
-    }
-
-    fn output_shape(&self) -> Shape {
-        let g = &self.geometry;
-        if self.transposed {
-            (g.batch, g.big_h, g.big_w, g.big_c).into()
-        } else {
-            (g.batch, g.small_h, g.small_w, g.small_c).into()
-        }
     }
 }
 

@@ -122,14 +122,19 @@ impl ConvBnOp {
             .get()
             .cloned()
             .unwrap_or_else(|| self.core.batch_stats(z));
-        let (dz, gamma_grad, beta_grad) =
+        let terms = self
+            .core
+            .grad_terms(z, &scale_shift[..c], &stats, self.frozen, (out, grad));
+        // The convolution's output gradient is made block by block inside its backward
+        // pass, never as a whole tensor.
+        let (dx, weight_grad, _) = self.conv.backward_with(x, weight, input_grad, &|span, dz| {
+            dz.clear();
+            dz.resize(span.len(), T::zero());
             self.core
-                .backward(z, &scale_shift[..c], &stats, self.frozen, (out, grad), true);
-        let dz = dz.unwrap_or_default();
-        // The convolution has no activation: its backward pass reads only the gradient.
-        let (dx, weight_grad, _) = self.conv.backward(x, weight, &dz, &dz, input_grad);
-        let mut scale_shift_grad = gamma_grad;
-        scale_shift_grad.extend(beta_grad);
+                .input_grad_into(&terms, z, (out, grad), span, dz.as_mut_slice());
+        });
+        let mut scale_shift_grad = terms.gamma_grad;
+        scale_shift_grad.extend(terms.beta_grad);
         (dx, weight_grad, scale_shift_grad)
     }
 }
