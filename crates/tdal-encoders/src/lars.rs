@@ -832,7 +832,8 @@ mod tests {
 
     #[test]
     fn the_schedule_follows_its_closed_form() {
-        let s = WarmupCosine::new(0.3, 256, 1000, 0.1).unwrap();
+        // √(128 / 512) = ½.
+        let s = WarmupCosine::new(0.3, 128, 1000, 0.1).unwrap();
         assert_eq!(
             s,
             WarmupCosine {
