@@ -283,7 +283,7 @@ fn smoke_table_on_the_bundled_fixture() {
 /// The SimCLR rows on the bundled small F+MNIST (about 10 s): TD-FT pretrains the SimCLR
 /// encoder and caches it, and US Random (SimCLR), run after it for the same seed, loads it.
 #[test]
-fn smoke_simclr_rows_share_one_pretrained_encoder() {
+fn smoke_simclr_rows_run_and_share_one_pretrained_encoder() {
     let out = tempfile::tempdir().unwrap();
     table1()
         .args([
@@ -292,7 +292,7 @@ fn smoke_simclr_rows_share_one_pretrained_encoder() {
             "--seeds",
             "1",
             "--rows",
-            "td-ft,us-simclr-random",
+            "td-ft,us-simclr-epig,us-simclr-random,td-ft-random",
             "--quiet",
         ])
         .arg("--data-dir")
@@ -304,7 +304,12 @@ fn smoke_simclr_rows_share_one_pretrained_encoder() {
     let md = std::fs::read_to_string(out.path().join("table1.md")).unwrap();
     for (start, cached) in [
         ("| 11 | **TD-FT (Ours)** | 99.56 ± 0.10 | **", 0),
+        (
+            "| 4 | **US+EPIG (SimCLRv2, Bickford Smith et al. (2024))** | 98.53 ± 0.12 | **",
+            1,
+        ),
         ("| 6 | **US Random (SimCLRv2)** | 92.76 ± 2.37 | **", 1),
+        ("| 8 | **TD-FT Random** | 96.23 ± 0.37 | **", 1),
     ] {
         let line = md
             .lines()
@@ -322,7 +327,7 @@ fn smoke_simclr_rows_share_one_pretrained_encoder() {
     assert_eq!(json["rows"][10]["row"], "td-ft");
     assert_eq!(json["rows"][10]["ours"]["seeds"], serde_json::json!([0]));
     assert_eq!(json["rows"][5]["ours"]["seeds"], serde_json::json!([0]));
-    // The other rows did not run.
+    // The VAE rows did not run.
     assert!(
         json["rows"][4]["ours"]["seeds"]
             .as_array()
@@ -330,5 +335,5 @@ fn smoke_simclr_rows_share_one_pretrained_encoder() {
             .is_empty()
     );
     let runs = std::fs::read_dir(out.path().join("runs")).unwrap().count();
-    assert_eq!(runs, 2);
+    assert_eq!(runs, 4);
 }
