@@ -191,10 +191,13 @@ impl ConvBn {
                 var: to_f64(self.bn.running_var())?,
             })
         };
+        // In eval mode nothing is differentiated: detached weights keep candle from
+        // recording the op (and the convolution output it holds) in a graph.
+        let detach = |t: &Tensor| if train { t.clone() } else { t.detach() };
         let (out, stats) = conv_bn_nhwc(
             &x.tensor,
-            &self.weight,
-            (gamma, beta),
+            &detach(&self.weight),
+            (&detach(gamma), &detach(beta)),
             self.stride,
             self.padding,
             self.bn.eps(),

@@ -122,6 +122,11 @@ impl Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         affine(x, &self.weight, &self.bias)
     }
+
+    /// The layer without an autograd graph (for embedding).
+    fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
+        affine(x, &self.weight.detach(), &self.bias.detach())
+    }
 }
 
 fn check_input(images: &ArrayView4<'_, f32>, channels: usize, side: usize) -> Result<()> {
@@ -523,8 +528,10 @@ pub struct FineTuneModel {
     lars: LarsSchedule,
 }
 
-/// Prefix of the guidance classifier's variables.
+/// The guidance classifier's variables live under `guide.`.
 const GUIDE: &str = "guide";
+/// The prefix of their names (with the dot, so that no other layer can match it).
+const GUIDE_PREFIX: &str = "guide.";
 
 impl FineTuneModel {
     /// A freshly initialised network (the classifier from `seed`).
@@ -621,10 +628,15 @@ impl FineTuneModel {
     /// # Errors
     /// Candle errors.
     pub fn logits(&self, images: &Tensor, train: bool) -> Result<Tensor> {
-        let z = self
-            .projection
-            .forward(&self.network.forward_t(images, train)?)?;
-        self.output.forward(&self.hidden.forward(&z)?.relu()?)
+        let features = self.network.forward_t(images, train)?;
+        if train {
+            let z = self.projection.forward(&features)?;
+            self.output.forward(&self.hidden.forward(&z)?.relu()?)
+        } else {
+            let z = self.projection.forward_detached(&features)?;
+            self.output
+                .forward_detached(&self.hidden.forward_detached(&z)?.relu()?)
+        }
     }
 
     /// The guidance classifier's accuracy on labelled images, in eval mode.
@@ -697,7 +709,10 @@ impl Embedder for FineTuneModel {
             &self.cfg.simclr,
             &self.device,
             self.embedding_dim(),
-            |x| self.projection.forward(&self.network.forward_t(x, false)?),
+            |x| {
+                self.projection
+                    .forward_detached(&self.network.forward_t(x, false)?)
+            },
         )
     }
 }
@@ -751,8 +766,10 @@ pub struct FineTuneTrainConfig {
     pub min_steps: usize,
     /// Images per step.
     pub batch_size: usize,
-    /// Peak learning rate at a batch of 512, scaled with the square root of the batch
-    /// (the paper: 0.11 ≈ 0.005 · √512, SimCLRv2's fine-tuning rule).
+    /// Peak learning rate at a batch of 512, scaled with the square root of the
+    /// configured batch (the paper: 0.11 ≈ 0.005 · √512, SimCLRv2's fine-tuning rule).
+    /// A labelled set smaller than the batch is one batch per step at this rate, as in
+    /// the paper, whose 500 labels never fill its batch of 512.
     pub learning_rate: f64,
     /// Share of the steps spent warming up linearly.
     pub warmup_fraction: f64,
@@ -862,7 +879,7 @@ pub fn fine_tune(
         lars: cfg.lars,
         warmup_fraction: cfg.warmup_fraction,
         batch_size: cfg.batch_size,
-        plain_prefix: Some(GUIDE),
+        plain_prefix: Some(GUIDE_PREFIX),
     };
     let mut batches = LabelledBatches {
         images,

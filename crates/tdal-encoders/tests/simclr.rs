@@ -287,7 +287,11 @@ fn paired_networks(kind: Backbone, channels: usize) -> (Network, VarMap, Network
 
 #[test]
 fn the_fused_backbone_computes_what_candles_layers_compute() {
-    for (kind, side) in [(Backbone::SmallCnn, 16), (Backbone::ResNet18, 16)] {
+    for (kind, side) in [
+        (Backbone::SmallCnn, 16),
+        (Backbone::ResNet18, 16),
+        (Backbone::ResNet50, 16),
+    ] {
         let (reference, reference_vars, fused, fused_vars) = paired_networks(kind, 3);
         let images = (random(&[3, 3, side, side], 11, DType::F64).abs().unwrap()).clone();
         // Train mode: batch statistics, and the running statistics move alike.

@@ -18,7 +18,8 @@
 //!   small CNN for SimCLR with a short pretraining and a few hundred TD-FT steps per
 //!   update.
 //! - `paper`: the paper's 500 epochs for every encoder training and its ResNet-18 for
-//!   SimCLR and TD-FT (GPU-scale; CIFAR-10+100 takes `backbone = "resnet50"`).
+//!   SimCLR and TD-FT (GPU-scale; CIFAR-10+100 takes `backbone = "resnet50"` with
+//!   `projection_dim = 2048`).
 
 use std::path::{Path, PathBuf};
 
@@ -903,6 +904,16 @@ impl RunConfig {
             return bad("loop.retrain_every must be ≥ 1".into());
         }
         self.encoder.check()?;
+        if self.data.initial_per_class == Some(0)
+            && self.representation() == RepresentationKind::TdFt
+        {
+            // Caught here, not after a long pretraining: the fine-tune before round 0 is
+            // supervised by the initial labels alone.
+            return bad(
+                "td-ft fine-tunes on the labels before round 0: data.initial_per_class must be ≥ 1"
+                    .into(),
+            );
+        }
         self.head.check()?;
         self.acquisition.check()?;
         let d = &self.data;
@@ -1069,6 +1080,14 @@ mod tests {
         assert_eq!(settings.min_steps, 40);
         assert_eq!(settings.pretrain.epochs, 3);
         assert_eq!(settings.pretrain.backbone, Backbone::ResNet18);
+        let err = base
+            .overlay_toml(
+                "[encoder]\nkind = \"td-ft\"\n[data]\ninitial_per_class = 0\n",
+                x(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("initial_per_class"), "{err}");
         let err = base
             .overlay_toml("[encoder]\nkind = \"us-simclr\"\ntemperature = 0.0\n", x())
             .unwrap_err()

@@ -7,8 +7,9 @@
 //! the running averages) through a shared [`BnStats`] cell; its backward pass is the full
 //! gradient through the statistics:
 //! `dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂))`. In **frozen** (eval) mode the statistics
-//! are given and the op is affine per channel. Sums run in f64 over fixed row blocks added
-//! in block order, so the result does not depend on the thread count.
+//! are given and the op is affine per channel. Sums run over fixed row blocks of 1,024 rows
+//! (in the tensor's float type within a block, shifted by the first row), and the blocks'
+//! sums are added in f64 in block order, so the result does not depend on the thread count.
 
 use std::sync::{Arc, OnceLock};
 

@@ -40,6 +40,13 @@ pub fn conv_bn_nhwc(
     const OP: &str = "conv_bn_nhwc";
     float_dtype(OP, &[x, weight, gamma, beta])?;
     let channels = weight.dim(0)?;
+    if channels == 0 || x.dim(0)? == 0 {
+        candle_core::bail!(
+            "{OP}: expected a non-empty batch and ≥ 1 output channel, got input {:?}, weight {:?}",
+            x.dims(),
+            weight.dims()
+        );
+    }
     if gamma.dims() != [channels] || beta.dims() != [channels] {
         candle_core::bail!(
             "{OP}: expected gamma and beta [{channels}] for weight {:?}, got {:?} and {:?}",

@@ -1,10 +1,11 @@
 //! Fused CPU layers as candle custom ops, each with its own backward pass: convolution and
 //! transposed convolution (im2col / col2im around one matrix product per block of images,
 //! bias and ReLU fused), batch normalisation with ReLU fused (alone, or fused after a
-//! convolution: the backbones' layer), a fully connected layer with
-//! fused bias and ReLU, and the summed Bernoulli cross-entropy with logits. They replace chains of candle's generic CPU ops
-//! (per-image convolutions, a direct-loop transposed convolution, separate element-wise
-//! passes and their autograd nodes) in the VAE's training step; see docs/PERFORMANCE.md.
+//! convolution: the backbones' layer), a fully connected layer with fused bias and ReLU,
+//! and the summed Bernoulli cross-entropy with logits. They replace chains of candle's
+//! generic CPU ops (per-image convolutions, a direct-loop transposed convolution, separate
+//! element-wise passes and their autograd nodes) in the VAE's and the SimCLR networks'
+//! training steps; see docs/PERFORMANCE.md.
 //!
 //! Convolutions work on **channels-last** (`[B, H, W, C]`) activations: a patch of a
 //! channels-last image is a few contiguous runs, and a block of whole images is a

@@ -287,7 +287,9 @@ impl Representation for FineTune {
     }
 
     fn save_state(&self, dir: &Path) -> Result<()> {
-        let model = self.model.as_ref().ok_or_else(not_initialised)?;
+        let model = self.model.as_ref().ok_or_else(|| {
+            Error::Config("TD-FT saves its state after its first update".to_owned())
+        })?;
         Ok(model.save(dir)?)
     }
 
