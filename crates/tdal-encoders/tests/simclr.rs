@@ -8,10 +8,8 @@ mod common;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use candle_nn::{BatchNorm, VarBuilder, VarMap};
-use common::mnist_train;
+use common::{mnist_train, random, values};
 use ndarray::{Array4, Axis};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use tdal_encoders::backbone::{Network, parameter_count};
 use tdal_encoders::ops::{Activation, BnStats, batch_norm_nhwc, conv_bn_nhwc, conv2d_nhwc};
 use tdal_encoders::simclr::RunReport;
@@ -19,25 +17,6 @@ use tdal_encoders::{
     Backbone, DeviceChoice, Embedder, FineTuneConfig, FineTuneModel, FineTuneTrainConfig,
     PretrainConfig, SimclrConfig, SimclrModel, fine_tune, init::is_buffer, pretrain, seeded_init,
 };
-
-fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    t.flatten_all()
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec1()
-        .unwrap()
-}
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());

@@ -7,9 +7,9 @@ mod common;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use candle_nn::{Linear, VarBuilder, VarMap};
-use common::fashion_train;
+use common::{fashion_train, random, values};
 use ndarray::{Array4, s};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tdal_encoders::trainable::trainable_vars;
 use tdal_encoders::{
@@ -17,27 +17,8 @@ use tdal_encoders::{
     batch_norm, fit, seeded_init, seeded_init_with,
 };
 
-fn values(t: &Tensor) -> Vec<f64> {
-    t.flatten_all()
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec1()
-        .unwrap()
-}
-
 fn named(varmap: &VarMap, name: &str) -> Vec<f64> {
     values(varmap.data().lock().unwrap()[name].as_tensor())
-}
-
-fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu)
-        .unwrap()
-        .to_dtype(dtype)
-        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------

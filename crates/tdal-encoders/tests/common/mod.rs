@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tdal_data::{ImageSet, idx::Split, idx::read_mnist_split, index_names};
 use tdal_encoders::{SplitConfig, VaeConfig};
 
@@ -44,4 +47,25 @@ pub fn small_split(num_classes: usize) -> SplitConfig {
         classifier_hidden: 16,
         num_classes,
     }
+}
+
+/// A tensor's values as f64, flattened.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// A CPU tensor of `shape` with entries drawn uniformly from [−1, 1) by a seeded generator.
+pub fn random(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
 }

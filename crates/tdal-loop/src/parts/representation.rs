@@ -208,6 +208,28 @@ impl Fixed {
     }
 }
 
+/// A fixed encoder's embedding of `images`, from the cache when an entry for this encoder
+/// (`encoder_key`) and these pixels exists, else computed and stored.
+///
+/// # Errors
+/// Encoder and cache errors.
+pub(crate) fn embed_through_cache(
+    cache: &Cache,
+    encoder_key: &str,
+    images: ArrayView4<'_, f32>,
+    model: &dyn Embedder,
+) -> Result<Array2<f32>> {
+    let embed_key = hash_parts(&["embedding/1", encoder_key, &images_hash(images)]);
+    if let Some(cached) = cache.load_embedding(&embed_key)
+        && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
+    {
+        return Ok(cached);
+    }
+    let z = model.embed(images)?;
+    cache.store_embedding(&embed_key, &z)?;
+    Ok(z)
+}
+
 pub(crate) fn not_initialised() -> Error {
     Error::Config("the representation was used before initialise".to_owned())
 }
@@ -243,15 +265,7 @@ impl Representation for Fixed {
 
     fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
-        let embed_key = hash_parts(&["embedding/1", key, &images_hash(images)]);
-        if let Some(cached) = self.cache.load_embedding(&embed_key)
-            && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
-        {
-            return Ok(cached);
-        }
-        let z = model.embed(images)?;
-        self.cache.store_embedding(&embed_key, &z)?;
-        Ok(z)
+        embed_through_cache(&self.cache, key, images, model)
     }
 
     fn save_state(&self, _dir: &Path) -> Result<()> {

@@ -12,14 +12,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView4, Axis};
+use ndarray::{Array2, ArrayView4};
 use tdal_encoders::simclr::RunReport;
 use tdal_encoders::{
     DeviceChoice, Embedder, FineTuneConfig, FineTuneModel, FineTuneTrainConfig, PretrainConfig,
     SimclrConfig, SimclrModel, fine_tune, pretrain,
 };
 
-use super::representation::{Initialised, Representation, not_initialised};
+use super::representation::{Initialised, Representation, embed_through_cache, not_initialised};
 use crate::cache::{Cache, hash_parts, images_hash};
 use crate::config::{FineTuneSettings, SimclrSettings};
 use crate::seeds::stream_seed;
@@ -170,15 +170,7 @@ impl Representation for FixedSimclr {
 
     fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
-        let embed_key = hash_parts(&["embedding/1", key, &images_hash(images)]);
-        if let Some(cached) = self.cache.load_embedding(&embed_key)
-            && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
-        {
-            return Ok(cached);
-        }
-        let z = model.embed(images)?;
-        self.cache.store_embedding(&embed_key, &z)?;
-        Ok(z)
+        embed_through_cache(&self.cache, key, images, model)
     }
 
     fn save_state(&self, _dir: &Path) -> Result<()> {
