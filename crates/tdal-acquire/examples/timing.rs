@@ -60,6 +60,9 @@ fn main() {
     let pool = probs(n, k, c, 1);
     let targets = probs(m, k, c, 2);
     let epig = Epig::new(targets.clone()).unwrap();
+    let full = Epig::new(targets.clone())
+        .unwrap()
+        .with_kernel(Kernel::FullJoint);
     let portable = Epig::new(targets).unwrap().with_kernel(Kernel::Portable);
     println!(
         "N={n} K={k} C={c} M={m}, {} threads",
@@ -88,9 +91,14 @@ fn main() {
         best_of(5, || Bald.score(pool.view()).unwrap())
     );
     println!(
-        "epig fused     {}  {:?}",
+        "epig auto      {}  {:?}",
         best_of(3, || epig.score(pool.view()).unwrap()),
         epig.plan(n).unwrap()
+    );
+    println!(
+        "epig full C²   {}  {:?}",
+        best_of(3, || full.score(pool.view()).unwrap()),
+        full.plan(n).unwrap()
     );
     println!(
         "epig portable  {}  {:?}",

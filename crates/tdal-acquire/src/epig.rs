@@ -18,15 +18,24 @@
 //! Blocks run in parallel with rayon; each input's score depends only on its own block, so
 //! results do not depend on the thread count.
 //!
-//! Two kernels compute the reduction ([`Kernel`]): a fused AVX2/FMA micro-kernel that
-//! never writes the joint to memory ([`crate::kernel`]), and a portable one that writes a
-//! cache-sized tile with `matrixmultiply`'s sgemm (via `ndarray::linalg`) and reduces it.
+//! Three kernels compute the reduction ([`Kernel`]):
+//! - for 2 ≤ C ≤ 4 on a CPU with AVX2 and FMA, the *marginal-identity* kernel
+//!   ([`crate::reduced`]): the joint's marginals are the predictive means, so after centring
+//!   the samples only `(C−1)²` of the `C²` products per pair need the GEMM (4/9 of the work
+//!   for C = 3), the rest follow by subtraction in registers. Inputs whose rows' sums vary
+//!   over the samples by more than f32 rounding (the identity then does not hold exactly)
+//!   go to the next kernel, input by input;
+//! - a fused AVX2/FMA micro-kernel over all `C²` products that never writes the joint to
+//!   memory ([`crate::kernel`]);
+//! - a portable one that writes a cache-sized tile with `matrixmultiply`'s sgemm (via
+//!   `ndarray::linalg`) and reduces it.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, s};
 use rayon::prelude::*;
 
 use crate::kernel;
+use crate::reduced::{self, PackedPool, PackedTargets};
 use crate::scores::mean_probs;
 use crate::validate::{DEFAULT_TOLERANCE, check_probs, check_same_samples};
 use crate::xlogx::{entropy_f64, sum_xlogx_groups};
@@ -52,9 +61,15 @@ const F64: usize = std::mem::size_of::<f64>();
 /// Which implementation computes the joint-entropy sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
-    /// The fused AVX2/FMA kernel when the CPU has it, else [`Kernel::Portable`].
+    /// The fastest kernel the CPU and inputs allow: the marginal-identity kernel
+    /// (`(C−1)²` products per pair) for 2 ≤ C ≤ 4 on AVX2 + FMA, the fused all-products
+    /// kernel for other C or for inputs whose row sums vary over the samples, and
+    /// [`Kernel::Portable`] without AVX2.
     #[default]
     Auto,
+    /// The fused AVX2/FMA kernel over all `C²` products per pair, for every input (when
+    /// the CPU has AVX2 and FMA, else [`Kernel::Portable`]).
+    FullJoint,
     /// GEMM tiles with `matrixmultiply`, then a vectorised reduction: runs everywhere and
     /// gives bit-identical results on every x86-64 machine.
     Portable,
@@ -85,6 +100,8 @@ pub struct Epig {
     targets_t: Array2<f32>,
     /// `B` packed into the fused kernel's 16-column panels (`None`: portable kernel).
     packed: Option<Vec<f32>>,
+    /// The targets centred and packed for the marginal-identity kernel (`None`: not used).
+    reduced: Option<PackedTargets>,
     /// `(1/M) Σ_m H[p̄(y*|x*_m)]` in nats.
     mean_target_entropy: f64,
     n_targets: usize,
@@ -99,6 +116,9 @@ pub struct Epig {
 pub struct EpigPlan {
     /// Whether the fused AVX2/FMA kernel runs (else the portable one).
     pub fused: bool,
+    /// Whether the marginal-identity kernel runs (for every input whose row sums do not
+    /// vary over the samples; the fused kernel takes the others).
+    pub marginal: bool,
     /// Pool inputs per block.
     pub block_inputs: usize,
     /// Columns (target input × class) per tile of the portable kernel (all of them for the
@@ -147,6 +167,7 @@ impl Epig {
         let mut epig = Self {
             targets_t,
             packed: None,
+            reduced: None,
             mean_target_entropy,
             n_targets: m,
             classes: c,
@@ -161,10 +182,23 @@ impl Epig {
     /// Chooses the kernel (default [`Kernel::Auto`]).
     #[must_use]
     pub fn with_kernel(mut self, choice: Kernel) -> Self {
-        self.packed = (choice == Kernel::Auto && kernel::available()).then(|| {
+        let (m, k, c) = (self.n_targets, self.samples, self.classes);
+        self.packed = (choice != Kernel::Portable && kernel::available()).then(|| {
             let b = self.targets_t.as_slice().unwrap_or(&[]);
-            kernel::pack_b(b, self.samples, self.n_targets * self.classes, kernel::NR)
+            kernel::pack_b(b, k, m * c, kernel::NR)
         });
+        self.reduced = None;
+        if choice == Kernel::Auto && reduced::supported(c) {
+            // Back to [M, K, C] from B = [K × M·C].
+            let mut flat = vec![0.0f32; m * k * c];
+            for ((ki, j), &p) in self.targets_t.indexed_iter() {
+                flat[((j / c) * k + ki) * c + j % c] = p;
+            }
+            let exact = flat
+                .chunks_exact(k * c)
+                .all(|input| reduced::row_sum_spread(input, c) <= reduced::ROW_SUM_SPREAD);
+            self.reduced = exact.then(|| reduced::pack_targets(&flat, m, k, c));
+        }
         self
     }
 
@@ -214,7 +248,10 @@ impl Epig {
         let columns = self.n_targets * c;
         let threads = rayon::current_num_threads().max(1);
         let fused = self.packed.is_some();
-        let fixed = self.targets_t.len() * F32 + self.packed.as_ref().map_or(0, |p| p.len() * F32);
+        let marginal = self.reduced.is_some();
+        let fixed = self.targets_t.len() * F32
+            + self.packed.as_ref().map_or(0, |p| p.len() * F32)
+            + self.reduced.as_ref().map_or(0, PackedTargets::bytes);
         // Per worker: a block copy for non-contiguous pools, A (packed or not), and either
         // one tile (portable) or per-row sums (fused), plus per-input sums.
         let per_worker = |r: usize, w: usize| {
@@ -226,7 +263,17 @@ impl Epig {
             } else {
                 rows * w * F32
             };
-            (r * k * c + a) * F32 + work + r * F64 + c * F64
+            // Marginal kernel: its packed block, per-input sums, and the gathered inputs
+            // of the fused fallback with their indices.
+            let extra = if marginal {
+                PackedPool::bytes_for(r, k, c)
+                    + r * F64
+                    + r * k * c * F32
+                    + 2 * r * std::mem::size_of::<usize>()
+            } else {
+                0
+            };
+            (r * k * c + a) * F32 + work + r * F64 + c * F64 + extra
         };
         let total = |r: usize, w: usize| fixed + threads * per_worker(r, w);
         let n_pool = n_pool.max(1);
@@ -253,6 +300,7 @@ impl Epig {
         }
         Ok(EpigPlan {
             fused,
+            marginal,
             block_inputs: r,
             block_columns: w,
             threads,
@@ -294,6 +342,16 @@ struct Scratch {
     joint: Vec<f64>,
     /// `p̄(y|x)` of one input.
     mean: Vec<f64>,
+    /// The block's inputs packed for the marginal-identity kernel.
+    marginal: PackedPool,
+    /// Per-input sums of the marginal-identity kernel.
+    marginal_sums: Vec<f64>,
+    /// Indices (within the block) of the inputs the marginal kernel scores, and of the
+    /// others.
+    exact: Vec<usize>,
+    inexact: Vec<usize>,
+    /// The inexact inputs gathered for the fused kernel.
+    gathered: Vec<f32>,
 }
 
 impl Scratch {
@@ -311,6 +369,11 @@ impl Scratch {
             row_sums: vec![0.0; row_sums],
             joint: vec![0.0; inputs],
             mean: vec![0.0; classes],
+            marginal: PackedPool::default(),
+            marginal_sums: Vec::new(),
+            exact: Vec::new(),
+            inexact: Vec::new(),
+            gathered: Vec::new(),
         }
     }
 }
@@ -337,8 +400,51 @@ impl Epig {
         let inv_k = (1.0 / k as f64) as f32;
         let joint = &mut scratch.joint[..inputs];
         joint.fill(0.0);
-        match &self.packed {
-            Some(packed) => {
+        match (&self.reduced, &self.packed) {
+            (Some(targets), Some(packed)) => {
+                let kc = k * c;
+                let input = |i: usize| &flat[i * kc..(i + 1) * kc];
+                scratch.exact.clear();
+                scratch.inexact.clear();
+                for i in 0..inputs {
+                    if reduced::row_sum_spread(input(i), c) <= reduced::ROW_SUM_SPREAD {
+                        scratch.exact.push(i);
+                    } else {
+                        scratch.inexact.push(i);
+                    }
+                }
+                if !scratch.exact.is_empty() {
+                    let exact = &scratch.exact;
+                    scratch.marginal.pack(exact.iter().map(|&i| input(i)), k, c);
+                    scratch.marginal_sums.resize(exact.len(), 0.0);
+                    reduced::joint_xlogx(
+                        &scratch.marginal,
+                        targets,
+                        k,
+                        c,
+                        &mut scratch.marginal_sums,
+                    );
+                    for (&i, &s) in exact.iter().zip(&scratch.marginal_sums) {
+                        joint[i] = s;
+                    }
+                }
+                if !scratch.inexact.is_empty() {
+                    scratch.gathered.clear();
+                    for &i in &scratch.inexact {
+                        scratch.gathered.extend_from_slice(input(i));
+                    }
+                    let n = scratch.inexact.len();
+                    let rows = n * c;
+                    kernel::pack_a(&scratch.gathered, n, k, c, kernel::MR, &mut scratch.a);
+                    let row_sums = &mut scratch.row_sums[..rows];
+                    row_sums.fill(0.0);
+                    kernel::joint_xlogx_rows(&scratch.a, packed, k, inv_k, rows, row_sums);
+                    for (&i, per_class) in scratch.inexact.iter().zip(row_sums.chunks_exact(c)) {
+                        joint[i] = per_class.iter().sum();
+                    }
+                }
+            }
+            (None, Some(packed)) => {
                 let rows = inputs * c;
                 kernel::pack_a(flat, inputs, k, c, kernel::MR, &mut scratch.a);
                 let row_sums = &mut scratch.row_sums[..rows];
@@ -348,7 +454,7 @@ impl Epig {
                     *j = per_class.iter().sum();
                 }
             }
-            None => self.portable_joint(
+            (_, None) => self.portable_joint(
                 flat,
                 inputs,
                 (&mut scratch.a, &mut scratch.tile),

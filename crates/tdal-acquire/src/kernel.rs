@@ -138,6 +138,9 @@ fn scalar_rows(
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::xlogx8;
+
+#[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
         __m256, _CMP_GE_OQ, _CMP_LT_OQ, _mm256_add_epi32, _mm256_add_ps, _mm256_and_ps,
@@ -152,7 +155,7 @@ mod avx2 {
     /// `x ln x` on 8 lanes: the same Cephes `logf` as [`crate::xlogx::xlogx`], with FMA.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn xlogx8(x: __m256) -> __m256 {
+    pub(crate) fn xlogx8(x: __m256) -> __m256 {
         let bits = _mm256_castps_si256(x);
         let exponent = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(126));
         let mantissa = _mm256_castsi256_ps(_mm256_or_si256(

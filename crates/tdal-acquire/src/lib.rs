@@ -44,6 +44,7 @@
 mod epig;
 mod error;
 mod kernel;
+mod reduced;
 mod scores;
 mod select;
 mod validate;

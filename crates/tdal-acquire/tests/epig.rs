@@ -236,3 +236,183 @@ proptest! {
         prop_assert!(epig(&pool_k, &targets_k).iter().all(|&v| v.abs() <= 1e-5));
     }
 }
+
+/// Rows concentrated near one class: `1 − (C−1)·eps` on a random class, `eps` elsewhere,
+/// jittered per sample by up to `jitter` before renormalising — the case where the
+/// marginal identity's subtractions would lose a near-zero joint entry without centring.
+fn near_one_hot(n: usize, k: usize, c: usize, eps: f32, jitter: f32, seed: u64) -> Array3<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut p = Array3::<f32>::zeros((n, k, c));
+    for i in 0..n {
+        let hot = rng.random_range(0..c);
+        for s in 0..k {
+            for y in 0..c {
+                let base = if y == hot {
+                    1.0 - (c - 1) as f32 * eps
+                } else {
+                    eps
+                };
+                p[[i, s, y]] = base + jitter * rng.random::<f32>();
+            }
+        }
+    }
+    common::normalise(p)
+}
+
+/// Scales each row of input `i` by `1 + δ` with δ varying over the samples (|δ| ≤ 5e-4,
+/// inside the validation tolerance): the marginal identity does not hold for it.
+fn perturb_row_sums(p: &mut Array3<f32>, inputs: &[usize], seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for &i in inputs {
+        for mut row in p.slice_mut(s![i, .., ..]).rows_mut() {
+            let scale = 1.0 + rng.random_range(-5e-4f32..5e-4);
+            row.mapv_inplace(|v| v * scale);
+        }
+    }
+}
+
+/// Whether every input's row sums spread by at most 4 f32 ulps of 1 over the samples, the
+/// condition under which the marginal-identity kernel scores it.
+fn all_rows_exact(p: &Array3<f32>) -> bool {
+    p.outer_iter().all(|input| {
+        let sums: Vec<f64> = input
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|&v| f64::from(v)).sum())
+            .collect();
+        let (lo, hi) = sums
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| {
+                (lo.min(s), hi.max(s))
+            });
+        hi - lo <= 4.0 * f64::from(f32::EPSILON)
+    })
+}
+
+fn full_joint(pool: &Array3<f32>, targets: &Array3<f32>) -> ndarray::Array1<f32> {
+    Epig::new(targets.clone())
+        .unwrap()
+        .with_kernel(Kernel::FullJoint)
+        .score(pool.view())
+        .unwrap()
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[test]
+fn the_marginal_kernel_is_chosen_for_two_to_four_classes() {
+    for c in 2..=6 {
+        let targets = common::random_probs(5, 4, c, 1);
+        let plan = Epig::new(targets.clone()).unwrap().plan(10).unwrap();
+        assert_eq!(plan.marginal, has_avx2_fma() && c <= 4, "C = {c}: {plan:?}");
+        let full = Epig::new(targets.clone())
+            .unwrap()
+            .with_kernel(Kernel::FullJoint)
+            .plan(10)
+            .unwrap();
+        assert!(!full.marginal);
+        // Targets whose row sums vary over the samples cannot use it.
+        let mut inexact = targets;
+        perturb_row_sums(&mut inexact, &[2], 3);
+        assert!(!Epig::new(inexact).unwrap().plan(10).unwrap().marginal);
+    }
+}
+
+#[test]
+fn near_one_hot_and_exactly_one_hot_rows_match_the_oracle() {
+    for c in 2..=4 {
+        for (eps, jitter) in [
+            (0.0f32, 0.0f32),
+            (1e-9, 0.0),
+            (1e-7, 0.0),
+            (1e-5, 0.0),
+            (1e-3, 0.0),
+            (1e-5, 1e-4),
+            (0.0, 1e-2),
+            (1e-9, 1e-6),
+        ] {
+            let seed = u64::from(eps.to_bits() ^ jitter.to_bits());
+            let pool = near_one_hot(60, 50, c, eps, jitter, seed);
+            let targets = near_one_hot(20, 50, c, eps, jitter, seed + 1);
+            assert!(all_rows_exact(&pool) && all_rows_exact(&targets));
+            let want = oracle_epig(pool.view(), targets.view());
+            for (kernel, got) in [
+                ("auto", epig(&pool, &targets)),
+                ("full", full_joint(&pool, &targets)),
+            ] {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (f64::from(*g) - w.max(0.0)).abs() <= TOL,
+                        "{kernel}, C = {c}, eps = {eps}, jitter = {jitter}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rows_summing_to_one_only_within_tolerance_take_the_full_kernel_and_match_the_oracle() {
+    let mut pool = common::random_probs(50, 20, 3, 7);
+    perturb_row_sums(&mut pool, &[0, 3, 4, 17, 49], 8);
+    let targets = common::random_probs(30, 20, 3, 9);
+    let e = Epig::new(targets.clone()).unwrap();
+    let want = oracle_epig(pool.view(), targets.view());
+    let got = e.score(pool.view()).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
+    }
+    // The perturbed inputs get exactly the full kernel's scores.
+    let full = full_joint(&pool, &targets);
+    for i in [0, 3, 4, 17, 49] {
+        assert_eq!(got[i], full[i]);
+    }
+}
+
+#[test]
+fn each_score_depends_only_on_its_own_input() {
+    // Shards, blocks and thread counts must not change a score by a single bit: score every
+    // input alone and compare with the whole pool, exact and inexact inputs mixed.
+    let mut pool = common::random_probs(45, 16, 3, 11);
+    perturb_row_sums(&mut pool, &[1, 2, 30], 12);
+    let targets = common::random_probs(21, 16, 3, 13);
+    let e = Epig::new(targets).unwrap();
+    let whole = e.score(pool.view()).unwrap();
+    for i in 0..pool.dim().0 {
+        let alone = e.score(pool.slice(s![i..=i, .., ..])).unwrap();
+        assert_eq!(alone[0].to_bits(), whole[i].to_bits(), "input {i}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn the_marginal_kernel_matches_the_oracle_and_the_full_kernel(
+        (pool, targets) in pool_and_targets(20, 20, 12, 4),
+        perturbed in proptest::collection::vec(any::<bool>(), 20),
+        seed in any::<u64>(),
+    ) {
+        let mut pool = pool;
+        let chosen: Vec<usize> = (0..pool.dim().0).filter(|&i| perturbed[i]).collect();
+        perturb_row_sums(&mut pool, &chosen, seed);
+        let want = oracle_epig(pool.view(), targets.view());
+        let auto = epig(&pool, &targets);
+        let full = full_joint(&pool, &targets);
+        for ((a, f), w) in auto.iter().zip(&full).zip(&want) {
+            prop_assert!((f64::from(*a) - w.max(0.0)).abs() <= TOL, "auto {a} vs {w}");
+            prop_assert!((f64::from(*f) - w.max(0.0)).abs() <= TOL, "full {f} vs {w}");
+        }
+    }
+}

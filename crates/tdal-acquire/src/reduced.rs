@@ -1,0 +1,412 @@
+//! EPIG's joint from (C − 1)² products per (pool input, target input) pair instead of C².
+//!
+//! The joint of one pool input x and one target input x* is
+//! `J(y, y*) = (1/K) Σ_k a_{y,k} b_{k,y*}` with `a_{y,k} = p(y | x, θ_k)` and
+//! `b_{k,y*} = p(y* | x*, θ_k)`. Centre both over the samples, `a = ā + α` and `b = b̄ + β`
+//! (ā, b̄ the predictive means); the cross terms vanish because `Σ_k α = Σ_k β = 0`:
+//!
+//! ```text
+//! J(y, y*) = ā_y b̄_{y*} + Cov(y, y*),   Cov(y, y*) = (1/K) Σ_k α_{y,k} β_{k,y*}
+//! ```
+//!
+//! When every row of an input sums to the same value (1, up to rounding), `Σ_y α_{y,k} = 0`
+//! for every k, and likewise for the target: Cov's rows and columns sum to zero. Its last
+//! row and column then follow from the (C − 1) × (C − 1) block by subtraction,
+//!
+//! ```text
+//! Cov(y, C−1) = −Σ_{d<C−1} Cov(y, d)      Cov(C−1, d) = −Σ_{y<C−1} Cov(y, d)
+//! Cov(C−1, C−1) = Σ_{y,d<C−1} Cov(y, d)
+//! ```
+//!
+//! so the GEMM computes only `(C−1)²` of the `C²` products: 4/9 of the work for C = 3.
+//! Centring is what keeps this accurate: the subtractions are between covariances, which
+//! are small exactly when the joint has entries near 0 (samples that agree), instead of
+//! between products near 1 whose f32 rounding would swamp a near-zero entry's `x ln x`.
+//! The rank-one part `ā_y b̄_{y*}` is one f32 product, accurate to a relative 1e-7 however
+//! small it is.
+//!
+//! The identity needs rows whose sums do not vary over the samples. Inputs whose row sums
+//! spread by more than [`ROW_SUM_SPREAD`] (accepted rows may sum to 1 only within the
+//! validation tolerance) are scored by the full C² kernel instead, input by input, so each
+//! score depends only on its own input, never on its neighbours or the thread count.
+//!
+//! The micro-kernel (AVX2 + FMA) holds `U` pool inputs × 8 target inputs × `(C−1)²` entries
+//! in registers over the whole K, then forms all C² joint entries of each pair in registers
+//! and adds their `x ln x` to per-input lane accumulators: nothing of the joint is written
+//! to memory. Target inputs are packed once into 8-lane panels; pool inputs per block into
+//! `U`-input panels. Padding inputs and lanes have zero means and zero deviations, so all
+//! their joint entries are exactly 0 and add `0 ln 0 = 0`.
+
+#![allow(unsafe_code)]
+
+use crate::kernel;
+
+/// Target inputs per panel: the lanes of one AVX2 register.
+pub(crate) const LANES: usize = 8;
+
+/// Largest class count this kernel handles; more classes use the full kernel.
+pub(crate) const MAX_CLASSES: usize = 4;
+
+/// Largest spread `max_k Σ_y p(y|x,θ_k) − min_k Σ_y p(y|x,θ_k)` of an input's row sums for
+/// which the marginal identity is used: four f32 rounding steps of 1, the spread of rows
+/// normalised in f32 (a softmax, a forest's leaf frequencies). Over it, the neglected
+/// term `(1/K) Σ_k (s_k − s̄) β_k` could move a near-zero joint entry by more than rounding.
+pub(crate) const ROW_SUM_SPREAD: f64 = 4.0 * f32::EPSILON as f64;
+
+/// Column panels summed in f32 lanes before flushing to f64.
+const FLUSH_PANELS: usize = 32;
+
+/// Whether this CPU and class count can use the kernel.
+pub(crate) fn supported(classes: usize) -> bool {
+    (2..=MAX_CLASSES).contains(&classes) && kernel::available()
+}
+
+/// Pool inputs per register tile and 8-lane target panels per tile, for `d = C − 1`: the
+/// tile's `U · W · d²` accumulators fit in the 16 AVX2 registers with room for the loads.
+pub(crate) fn tile_shape(d: usize) -> (usize, usize) {
+    match d {
+        1 => (6, 2),
+        2 => (3, 1),
+        _ => (1, 1),
+    }
+}
+
+/// The spread of one input's row sums, `max_k s_k − min_k s_k` (f64).
+///
+/// # Shapes
+/// `input`: `[K · C]`, sample-major.
+pub(crate) fn row_sum_spread(input: &[f32], classes: usize) -> f64 {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for row in input.chunks_exact(classes) {
+        let s: f64 = row.iter().map(|&p| f64::from(p)).sum();
+        lo = lo.min(s);
+        hi = hi.max(s);
+    }
+    if lo.is_finite() { hi - lo } else { 0.0 }
+}
+
+/// Target inputs packed for the kernel.
+#[derive(Debug, Clone)]
+pub(crate) struct PackedTargets {
+    /// Deviations `β`: `[panel][k][d][LANES]`, `d < C − 1`.
+    beta: Vec<f32>,
+    /// Means `b̄`: `[panel][c][LANES]`, all C classes.
+    means: Vec<f32>,
+    /// Panels, a multiple of the tile's W.
+    panels: usize,
+}
+
+impl PackedTargets {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        (self.beta.len() + self.means.len()) * std::mem::size_of::<f32>()
+    }
+}
+
+/// Packs target inputs `[M, K, C]` (standard layout, flat) for the kernel.
+pub(crate) fn pack_targets(flat: &[f32], m: usize, k: usize, c: usize) -> PackedTargets {
+    let d = c - 1;
+    let (_, w) = tile_shape(d);
+    let panels = m.div_ceil(LANES).div_ceil(w) * w;
+    let mut beta = vec![0.0f32; panels * k * d * LANES];
+    let mut means = vec![0.0f32; panels * c * LANES];
+    let mut mean = vec![0.0f64; c];
+    for (mi, input) in flat.chunks_exact(k * c).enumerate().take(m) {
+        crate::scores::mean_probs(input, c, &mut mean);
+        let (p, lane) = (mi / LANES, mi % LANES);
+        for (y, &v) in mean.iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                means[(p * c + y) * LANES + lane] = v as f32;
+            }
+        }
+        for (kk, row) in input.chunks_exact(c).enumerate() {
+            for (y, (&v, &mean)) in row.iter().zip(&mean).enumerate().take(d) {
+                #[allow(clippy::cast_possible_truncation)]
+                let dev = (f64::from(v) - mean) as f32;
+                beta[((p * k + kk) * d + y) * LANES + lane] = dev;
+            }
+        }
+    }
+    PackedTargets {
+        beta,
+        means,
+        panels,
+    }
+}
+
+/// Pool inputs packed for the kernel, reused across blocks.
+#[derive(Debug, Default)]
+pub(crate) struct PackedPool {
+    /// Deviations `α`: `[panel][k][u][d]`.
+    alpha: Vec<f32>,
+    /// Means `ā`: `[panel][u][c]`.
+    means: Vec<f32>,
+    /// Inputs packed (without padding).
+    inputs: usize,
+    mean: Vec<f64>,
+}
+
+impl PackedPool {
+    /// Bytes needed for `inputs` inputs.
+    pub(crate) fn bytes_for(inputs: usize, k: usize, c: usize) -> usize {
+        let (u, _) = tile_shape(c - 1);
+        let padded = inputs.div_ceil(u) * u;
+        (padded * k * (c - 1) + padded * c) * std::mem::size_of::<f32>()
+            + c * std::mem::size_of::<f64>()
+    }
+
+    /// Packs `inputs` (each `[K · C]`, sample-major).
+    pub(crate) fn pack<'a>(
+        &mut self,
+        inputs: impl ExactSizeIterator<Item = &'a [f32]>,
+        k: usize,
+        c: usize,
+    ) {
+        let d = c - 1;
+        let (u, _) = tile_shape(d);
+        let n = inputs.len();
+        let panels = n.div_ceil(u);
+        self.alpha.clear();
+        self.alpha.resize(panels * k * u * d, 0.0);
+        self.means.clear();
+        self.means.resize(panels * u * c, 0.0);
+        self.mean.resize(c, 0.0);
+        for (i, input) in inputs.enumerate() {
+            crate::scores::mean_probs(input, c, &mut self.mean);
+            let (p, lane) = (i / u, i % u);
+            for (y, &v) in self.mean.iter().enumerate() {
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    self.means[(p * u + lane) * c + y] = v as f32;
+                }
+            }
+            for (kk, row) in input.chunks_exact(c).enumerate() {
+                for (y, (&v, &mean)) in row.iter().zip(&self.mean).enumerate().take(d) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let dev = (f64::from(v) - mean) as f32;
+                    self.alpha[((p * k + kk) * u + lane) * d + y] = dev;
+                }
+            }
+        }
+        self.inputs = n;
+    }
+}
+
+/// Writes `Σ_{m} Σ_{y,y*} x ln x` of the joint of every packed pool input with every
+/// target into `sums` (f64, one per input, overwritten).
+///
+/// # Shapes
+/// `sums`: `≥ pool.inputs`.
+pub(crate) fn joint_xlogx(
+    pool: &PackedPool,
+    targets: &PackedTargets,
+    k: usize,
+    c: usize,
+    sums: &mut [f64],
+) {
+    let sums = &mut sums[..pool.inputs];
+    sums.fill(0.0);
+    if pool.inputs == 0 || k == 0 {
+        return;
+    }
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let scale = (1.0 / k as f64) as f32;
+    #[cfg(target_arch = "x86_64")]
+    if kernel::available() {
+        // SAFETY: AVX2 and FMA are available (checked just above); the buffers were packed
+        // by `pack_targets` / `PackedPool::pack` for this (k, c), which is what the kernel
+        // indexes.
+        unsafe {
+            match c {
+                2 => avx2::sums::<6, 2, 1>(pool, targets, k, scale, sums),
+                3 => avx2::sums::<3, 1, 2>(pool, targets, k, scale, sums),
+                4 => avx2::sums::<1, 1, 3>(pool, targets, k, scale, sums),
+                _ => unreachable!("the reduced kernel is only chosen for 2 ≤ C ≤ 4"),
+            }
+        }
+        return;
+    }
+    scalar_sums(pool, targets, k, c, scale, sums);
+}
+
+/// The same computation in plain Rust (never chosen by [`crate::Epig`] on a CPU without
+/// AVX2, which then uses its portable kernel; kept so the function is total and as a
+/// readable statement of what the intrinsics compute).
+fn scalar_sums(
+    pool: &PackedPool,
+    targets: &PackedTargets,
+    k: usize,
+    c: usize,
+    scale: f32,
+    sums: &mut [f64],
+) {
+    use crate::xlogx::xlogx;
+    let d = c - 1;
+    let (u, _) = tile_shape(d);
+    let mut cov = vec![0.0f32; c * c];
+    for (i, sum) in sums.iter_mut().enumerate() {
+        let (ip, iu) = (i / u, i % u);
+        let am = &pool.means[(ip * u + iu) * c..(ip * u + iu + 1) * c];
+        for tp in 0..targets.panels {
+            for lane in 0..LANES {
+                cov.fill(0.0);
+                for y in 0..d {
+                    for t in 0..d {
+                        let dot: f32 = (0..k)
+                            .map(|kk| {
+                                pool.alpha[((ip * k + kk) * u + iu) * d + y]
+                                    * targets.beta[((tp * k + kk) * d + t) * LANES + lane]
+                            })
+                            .sum();
+                        cov[y * c + t] = dot * scale;
+                        cov[y * c + d] -= dot * scale;
+                        cov[d * c + t] -= dot * scale;
+                        cov[d * c + d] += dot * scale;
+                    }
+                }
+                for y in 0..c {
+                    for t in 0..c {
+                        let tm = targets.means[(tp * c + t) * LANES + lane];
+                        *sum += f64::from(xlogx(am[y].mul_add(tm, cov[y * c + t]).max(0.0)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_fmsub_ps,
+        _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    use super::{FLUSH_PANELS, LANES, PackedPool, PackedTargets};
+    use crate::kernel::xlogx8;
+
+    /// Most accumulators of a tile (`U · W · D²`).
+    const MAX_ACC: usize = 12;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f64 {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().map(|&l| f64::from(l)).sum()
+    }
+
+    /// # Safety
+    /// AVX2 and FMA must be available; `pool` and `targets` packed for this `k` and
+    /// `C = D + 1` with the tile shape `(U, W)` of [`super::tile_shape`]`(D)`;
+    /// `sums.len() == pool.inputs`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sums<const U: usize, const W: usize, const D: usize>(
+        pool: &PackedPool,
+        targets: &PackedTargets,
+        k: usize,
+        scale: f32,
+        sums: &mut [f64],
+    ) {
+        let c = D + 1;
+        let in_panels = pool.inputs.div_ceil(U);
+        let groups = targets.panels / W;
+        assert!(
+            U * W * D * D <= MAX_ACC
+                && pool.alpha.len() >= in_panels * k * U * D
+                && pool.means.len() >= in_panels * U * c
+                && targets.beta.len() >= groups * W * k * D * LANES
+                && targets.means.len() >= groups * W * c * LANES,
+            "reduced EPIG kernel: buffers do not match the tile shape"
+        );
+        let scale = _mm256_set1(scale);
+        let mut acc_rows = vec![_mm256_setzero_ps(); in_panels * U];
+        for g in 0..groups {
+            for ip in 0..in_panels {
+                let a_panel = pool.alpha[ip * k * U * D..].as_ptr();
+                let mut acc = [_mm256_setzero_ps(); MAX_ACC];
+                for kk in 0..k {
+                    // SAFETY: kk < k, w < W, t < D, u < U, y < D: every offset lies inside
+                    // the panels whose lengths were asserted above (B panels of one group
+                    // are consecutive: panel g·W + w starts at (g·W + w)·k·D·LANES).
+                    unsafe {
+                        let mut b = [_mm256_setzero_ps(); 4];
+                        for w in 0..W {
+                            for t in 0..D {
+                                let offset = (((g * W + w) * k + kk) * D + t) * LANES;
+                                b[w * D + t] = _mm256_loadu_ps(targets.beta.as_ptr().add(offset));
+                            }
+                        }
+                        let ak = a_panel.add(kk * U * D);
+                        for u in 0..U {
+                            for y in 0..D {
+                                let a = _mm256_broadcast_ss(&*ak.add(u * D + y));
+                                for w in 0..W {
+                                    for t in 0..D {
+                                        let i = ((u * W + w) * D + y) * D + t;
+                                        acc[i] = _mm256_fmadd_ps(a, b[w * D + t], acc[i]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for u in 0..U {
+                    let am = &pool.means[(ip * U + u) * c..(ip * U + u + 1) * c];
+                    let mut total = _mm256_setzero_ps();
+                    for w in 0..W {
+                        let tp = g * W + w;
+                        let tm = |t: usize| {
+                            // SAFETY: tp < panels and t < c, within `targets.means`.
+                            unsafe {
+                                _mm256_loadu_ps(targets.means.as_ptr().add((tp * c + t) * LANES))
+                            }
+                        };
+                        let mut col = [_mm256_setzero_ps(); 3];
+                        let mut corner = _mm256_setzero_ps();
+                        for (y, &ay) in am.iter().enumerate().take(D) {
+                            let ay = _mm256_set1(ay);
+                            let mut row = _mm256_setzero_ps();
+                            for (t, col_t) in col.iter_mut().enumerate().take(D) {
+                                let cov = _mm256_mul_ps(acc[((u * W + w) * D + y) * D + t], scale);
+                                row = _mm256_add_ps(row, cov);
+                                *col_t = _mm256_add_ps(*col_t, cov);
+                                total =
+                                    _mm256_add_ps(total, xlogx8(_mm256_fmadd_ps(ay, tm(t), cov)));
+                            }
+                            // J(y, C−1) = ā_y b̄_{C−1} − Σ_t Cov(y, t)
+                            total = _mm256_add_ps(total, xlogx8(_mm256_fmsub_ps(ay, tm(D), row)));
+                            corner = _mm256_add_ps(corner, row);
+                        }
+                        let alast = _mm256_set1(am[D]);
+                        for (t, &col_t) in col.iter().enumerate().take(D) {
+                            // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
+                            total =
+                                _mm256_add_ps(total, xlogx8(_mm256_fmsub_ps(alast, tm(t), col_t)));
+                        }
+                        // J(C−1, C−1) = ā_{C−1} b̄_{C−1} + Σ_{y,t} Cov(y, t)
+                        total = _mm256_add_ps(total, xlogx8(_mm256_fmadd_ps(alast, tm(D), corner)));
+                    }
+                    let r = &mut acc_rows[ip * U + u];
+                    *r = _mm256_add_ps(*r, total);
+                }
+            }
+            if (g + 1) % FLUSH_PANELS == 0 || g + 1 == groups {
+                for (i, r) in acc_rows.iter_mut().enumerate() {
+                    if i < sums.len() {
+                        sums[i] += hsum(*r);
+                    }
+                    *r = _mm256_setzero_ps();
+                }
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn _mm256_set1(v: f32) -> __m256 {
+        std::arch::x86_64::_mm256_set1_ps(v)
+    }
+}
