@@ -60,6 +60,9 @@ fn main() {
     let pool = probs(n, k, c, 1);
     let targets = probs(m, k, c, 2);
     let epig = Epig::new(targets.clone()).unwrap();
+    let avx2 = Epig::new(targets.clone())
+        .unwrap()
+        .with_kernel(Kernel::Avx2);
     let full = Epig::new(targets.clone())
         .unwrap()
         .with_kernel(Kernel::FullJoint);
@@ -94,6 +97,11 @@ fn main() {
         "epig auto      {}  {:?}",
         best_of(3, || epig.score(pool.view()).unwrap()),
         epig.plan(n).unwrap()
+    );
+    println!(
+        "epig avx2      {}  {:?}",
+        best_of(3, || avx2.score(pool.view()).unwrap()),
+        avx2.plan(n).unwrap()
     );
     println!(
         "epig full C²   {}  {:?}",

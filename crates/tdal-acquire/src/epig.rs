@@ -62,11 +62,14 @@ const F64: usize = std::mem::size_of::<f64>();
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
     /// The fastest kernel the CPU and inputs allow: the marginal-identity kernel
-    /// (`(C−1)²` products per pair) for 2 ≤ C ≤ 4 on AVX2 + FMA, the fused all-products
-    /// kernel for other C or for inputs whose row sums vary over the samples, and
-    /// [`Kernel::Portable`] without AVX2.
+    /// (`(C−1)²` products per pair) for 2 ≤ C ≤ 4, on AVX-512F when the CPU has it, else
+    /// on AVX2 + FMA; the fused all-products kernel for other C or for inputs whose row
+    /// sums vary over the samples; and [`Kernel::Portable`] without AVX2.
     #[default]
     Auto,
+    /// Like [`Kernel::Auto`] without AVX-512: what a CPU with only AVX2 + FMA runs (its
+    /// results differ from AVX-512's in the last bits, as the lanes sum in another order).
+    Avx2,
     /// The fused AVX2/FMA kernel over all `C²` products per pair, for every input (when
     /// the CPU has AVX2 and FMA, else [`Kernel::Portable`]).
     FullJoint,
@@ -119,6 +122,8 @@ pub struct EpigPlan {
     /// Whether the marginal-identity kernel runs (for every input whose row sums do not
     /// vary over the samples; the fused kernel takes the others).
     pub marginal: bool,
+    /// Whether the marginal-identity kernel runs on AVX-512F (else on AVX2).
+    pub avx512: bool,
     /// Pool inputs per block.
     pub block_inputs: usize,
     /// Columns (target input × class) per tile of the portable kernel (all of them for the
@@ -188,7 +193,12 @@ impl Epig {
             kernel::pack_b(b, k, m * c, kernel::NR)
         });
         self.reduced = None;
-        if choice == Kernel::Auto && reduced::supported(c) {
+        let max_isa = match choice {
+            Kernel::Auto => Some(reduced::Isa::Avx512),
+            Kernel::Avx2 => Some(reduced::Isa::Avx2),
+            Kernel::FullJoint | Kernel::Portable => None,
+        };
+        if let Some(isa) = max_isa.and_then(|max| reduced::supported(c, max)) {
             // Back to [M, K, C] from B = [K × M·C].
             let mut flat = vec![0.0f32; m * k * c];
             for ((ki, j), &p) in self.targets_t.indexed_iter() {
@@ -197,7 +207,7 @@ impl Epig {
             let exact = flat
                 .chunks_exact(k * c)
                 .all(|input| reduced::row_sum_spread(input, c) <= reduced::ROW_SUM_SPREAD);
-            self.reduced = exact.then(|| reduced::pack_targets(&flat, m, k, c));
+            self.reduced = exact.then(|| reduced::pack_targets(&flat, m, k, c, isa));
         }
         self
     }
@@ -248,7 +258,7 @@ impl Epig {
         let columns = self.n_targets * c;
         let threads = rayon::current_num_threads().max(1);
         let fused = self.packed.is_some();
-        let marginal = self.reduced.is_some();
+        let marginal = self.reduced.as_ref().map(PackedTargets::isa);
         let fixed = self.targets_t.len() * F32
             + self.packed.as_ref().map_or(0, |p| p.len() * F32)
             + self.reduced.as_ref().map_or(0, PackedTargets::bytes);
@@ -265,8 +275,8 @@ impl Epig {
             };
             // Marginal kernel: its packed block, per-input sums, and the gathered inputs
             // of the fused fallback with their indices.
-            let extra = if marginal {
-                PackedPool::bytes_for(r, k, c)
+            let extra = if let Some(isa) = marginal {
+                PackedPool::bytes_for(r, k, c, isa)
                     + r * F64
                     + r * k * c * F32
                     + 2 * r * std::mem::size_of::<usize>()
@@ -300,7 +310,8 @@ impl Epig {
         }
         Ok(EpigPlan {
             fused,
-            marginal,
+            marginal: marginal.is_some(),
+            avx512: marginal == Some(reduced::Isa::Avx512),
             block_inputs: r,
             block_columns: w,
             threads,
@@ -415,7 +426,9 @@ impl Epig {
                 }
                 if !scratch.exact.is_empty() {
                     let exact = &scratch.exact;
-                    scratch.marginal.pack(exact.iter().map(|&i| input(i)), k, c);
+                    scratch
+                        .marginal
+                        .pack(exact.iter().map(|&i| input(i)), k, c, targets.isa());
                     scratch.marginal_sums.resize(exact.len(), 0.0);
                     reduced::joint_xlogx(
                         &scratch.marginal,

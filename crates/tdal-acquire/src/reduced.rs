@@ -41,8 +41,53 @@
 
 use crate::kernel;
 
-/// Target inputs per panel: the lanes of one AVX2 register.
-pub(crate) const LANES: usize = 8;
+/// The instruction set a kernel is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX2 + FMA: 8-lane registers, 16 of them.
+    Avx2,
+    /// AVX-512F: 16-lane registers, 32 of them.
+    Avx512,
+}
+
+impl Isa {
+    /// The best instruction set this CPU offers for the kernel, up to `max`.
+    pub(crate) fn detect(max: Self) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if max == Self::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Self::Avx512);
+            }
+            kernel::available().then_some(Self::Avx2)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = max;
+            None
+        }
+    }
+
+    /// Target inputs per panel: the lanes of one register.
+    pub(crate) fn lanes(self) -> usize {
+        match self {
+            Self::Avx2 => 8,
+            Self::Avx512 => 16,
+        }
+    }
+
+    /// Pool inputs per register tile and target panels per tile, for `d = C − 1`: the
+    /// tile's `U · W · d²` accumulators fit in the registers with room for the loads.
+    pub(crate) fn tile_shape(self, d: usize) -> (usize, usize) {
+        match (self, d) {
+            (Self::Avx2, 1) => (6, 2),
+            (Self::Avx2, 2) => (3, 1),
+            (Self::Avx2, _) => (1, 1),
+            (Self::Avx512, 1) => (6, 4),
+            (Self::Avx512, 2) => (6, 1),
+            (Self::Avx512, _) => (2, 1),
+        }
+    }
+}
 
 /// Largest class count this kernel handles; more classes use the full kernel.
 pub(crate) const MAX_CLASSES: usize = 4;
@@ -56,18 +101,13 @@ pub(crate) const ROW_SUM_SPREAD: f64 = 4.0 * f32::EPSILON as f64;
 /// Column panels summed in f32 lanes before flushing to f64.
 const FLUSH_PANELS: usize = 32;
 
-/// Whether this CPU and class count can use the kernel.
-pub(crate) fn supported(classes: usize) -> bool {
-    (2..=MAX_CLASSES).contains(&classes) && kernel::available()
-}
-
-/// Pool inputs per register tile and 8-lane target panels per tile, for `d = C − 1`: the
-/// tile's `U · W · d²` accumulators fit in the 16 AVX2 registers with room for the loads.
-pub(crate) fn tile_shape(d: usize) -> (usize, usize) {
-    match d {
-        1 => (6, 2),
-        2 => (3, 1),
-        _ => (1, 1),
+/// The instruction set the kernel would run with for `classes` on this CPU (`None`: the
+/// class count or the CPU does not allow it).
+pub(crate) fn supported(classes: usize, max: Isa) -> Option<Isa> {
+    if (2..=MAX_CLASSES).contains(&classes) {
+        Isa::detect(max)
+    } else {
+        None
     }
 }
 
@@ -88,25 +128,34 @@ pub(crate) fn row_sum_spread(input: &[f32], classes: usize) -> f64 {
 /// Target inputs packed for the kernel.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedTargets {
-    /// Deviations `β`: `[panel][k][d][LANES]`, `d < C − 1`.
+    /// Deviations `β`: `[panel][k][d][lanes]`, `d < C − 1`.
     beta: Vec<f32>,
-    /// Means `b̄`: `[panel][c][LANES]`, all C classes.
+    /// Means `b̄`: `[panel][c][lanes]`, all C classes.
     means: Vec<f32>,
     /// Panels, a multiple of the tile's W.
     panels: usize,
+    /// The kernel these are packed for.
+    isa: Isa,
 }
 
 impl PackedTargets {
+    /// The instruction set the targets are packed for.
+    pub(crate) fn isa(&self) -> Isa {
+        self.isa
+    }
+
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
         (self.beta.len() + self.means.len()) * std::mem::size_of::<f32>()
     }
 }
 
-/// Packs target inputs `[M, K, C]` (standard layout, flat) for the kernel.
-pub(crate) fn pack_targets(flat: &[f32], m: usize, k: usize, c: usize) -> PackedTargets {
+/// Packs target inputs `[M, K, C]` (standard layout, flat) for the kernel on `isa`.
+pub(crate) fn pack_targets(flat: &[f32], m: usize, k: usize, c: usize, isa: Isa) -> PackedTargets {
     let d = c - 1;
-    let (_, w) = tile_shape(d);
+    let (_, w) = isa.tile_shape(d);
+    #[allow(non_snake_case)]
+    let LANES = isa.lanes();
     let panels = m.div_ceil(LANES).div_ceil(w) * w;
     let mut beta = vec![0.0f32; panels * k * d * LANES];
     let mut means = vec![0.0f32; panels * c * LANES];
@@ -132,6 +181,7 @@ pub(crate) fn pack_targets(flat: &[f32], m: usize, k: usize, c: usize) -> Packed
         beta,
         means,
         panels,
+        isa,
     }
 }
 
@@ -149,22 +199,23 @@ pub(crate) struct PackedPool {
 
 impl PackedPool {
     /// Bytes needed for `inputs` inputs.
-    pub(crate) fn bytes_for(inputs: usize, k: usize, c: usize) -> usize {
-        let (u, _) = tile_shape(c - 1);
+    pub(crate) fn bytes_for(inputs: usize, k: usize, c: usize, isa: Isa) -> usize {
+        let (u, _) = isa.tile_shape(c - 1);
         let padded = inputs.div_ceil(u) * u;
         (padded * k * (c - 1) + padded * c) * std::mem::size_of::<f32>()
             + c * std::mem::size_of::<f64>()
     }
 
-    /// Packs `inputs` (each `[K · C]`, sample-major).
+    /// Packs `inputs` (each `[K · C]`, sample-major) for the kernel on `isa`.
     pub(crate) fn pack<'a>(
         &mut self,
         inputs: impl ExactSizeIterator<Item = &'a [f32]>,
         k: usize,
         c: usize,
+        isa: Isa,
     ) {
         let d = c - 1;
-        let (u, _) = tile_shape(d);
+        let (u, _) = isa.tile_shape(d);
         let n = inputs.len();
         let panels = n.div_ceil(u);
         self.alpha.clear();
@@ -213,15 +264,18 @@ pub(crate) fn joint_xlogx(
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
     let scale = (1.0 / k as f64) as f32;
     #[cfg(target_arch = "x86_64")]
-    if kernel::available() {
-        // SAFETY: AVX2 and FMA are available (checked just above); the buffers were packed
-        // by `pack_targets` / `PackedPool::pack` for this (k, c), which is what the kernel
-        // indexes.
+    if Isa::detect(targets.isa) == Some(targets.isa) {
+        // SAFETY: the CPU has the instruction set the targets were packed for (checked just
+        // above); the buffers were packed by `pack_targets` / `PackedPool::pack` for this
+        // (k, c) and that instruction set's tile shape, which is what the kernel indexes.
         unsafe {
-            match c {
-                2 => avx2::sums::<6, 2, 1>(pool, targets, k, scale, sums),
-                3 => avx2::sums::<3, 1, 2>(pool, targets, k, scale, sums),
-                4 => avx2::sums::<1, 1, 3>(pool, targets, k, scale, sums),
+            match (targets.isa, c) {
+                (Isa::Avx2, 2) => avx2::sums::<6, 2, 1>(pool, targets, k, scale, sums),
+                (Isa::Avx2, 3) => avx2::sums::<3, 1, 2>(pool, targets, k, scale, sums),
+                (Isa::Avx2, 4) => avx2::sums::<1, 1, 3>(pool, targets, k, scale, sums),
+                (Isa::Avx512, 2) => avx512::sums::<6, 4, 1>(pool, targets, k, scale, sums),
+                (Isa::Avx512, 3) => avx512::sums::<6, 1, 2>(pool, targets, k, scale, sums),
+                (Isa::Avx512, 4) => avx512::sums::<2, 1, 3>(pool, targets, k, scale, sums),
                 _ => unreachable!("the reduced kernel is only chosen for 2 ≤ C ≤ 4"),
             }
         }
@@ -243,7 +297,9 @@ fn scalar_sums(
 ) {
     use crate::xlogx::xlogx;
     let d = c - 1;
-    let (u, _) = tile_shape(d);
+    let (u, _) = targets.isa.tile_shape(d);
+    #[allow(non_snake_case)]
+    let LANES = targets.isa.lanes();
     let mut cov = vec![0.0f32; c * c];
     for (i, sum) in sums.iter_mut().enumerate() {
         let (ip, iu) = (i / u, i % u);
@@ -283,8 +339,10 @@ mod avx2 {
         _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
     };
 
-    use super::{FLUSH_PANELS, LANES, PackedPool, PackedTargets};
+    use super::{FLUSH_PANELS, PackedPool, PackedTargets};
     use crate::kernel::xlogx8;
+
+    const LANES: usize = 8;
 
     /// Most accumulators of a tile (`U · W · D²`).
     const MAX_ACC: usize = 12;
@@ -408,5 +466,183 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn _mm256_set1(v: f32) -> __m256 {
         std::arch::x86_64::_mm256_set1_ps(v)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, _CMP_GE_OQ, _CMP_LT_OQ, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
+        _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtepi32_ps, _mm512_fmadd_ps,
+        _mm512_fmsub_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_sub_epi32,
+        _mm512_maskz_mul_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_srli_epi32, _mm512_sub_epi32, _mm512_sub_ps,
+    };
+
+    use super::{FLUSH_PANELS, PackedPool, PackedTargets};
+
+    const LANES: usize = 16;
+    /// Most accumulators of a tile (`U · W · D²`).
+    const MAX_ACC: usize = 24;
+
+    /// `x ln x` on 16 lanes: the Cephes `logf` of [`crate::xlogx::xlogx`] with FMA and
+    /// mask registers; 0 for `x` below the smallest normal float (and for negative `x`,
+    /// which rounding can give a joint entry that is 0).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn xlogx16(x: __m512) -> __m512 {
+        let bits = _mm512_castps_si512(x);
+        let exponent = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126));
+        let mantissa = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+            _mm512_set1_epi32(0x3f00_0000),
+        ));
+        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(
+            mantissa,
+            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+        );
+        let exponent = _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(
+            exponent,
+            small,
+            exponent,
+            _mm512_set1_epi32(1),
+        ));
+        let m = _mm512_sub_ps(mantissa, _mm512_set1_ps(1.0));
+        let m = _mm512_mask_add_ps(m, small, m, mantissa);
+        let z = _mm512_mul_ps(m, m);
+        let mut y = _mm512_set1_ps(7.037_683_6e-2);
+        for c in [
+            -1.151_461e-1,
+            1.167_699_9e-1,
+            -1.242_014_1e-1,
+            1.424_932_3e-1,
+            -1.666_805_8e-1,
+            2.000_071_4e-1,
+            -2.499_999_4e-1,
+            3.333_333e-1,
+        ] {
+            y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(c));
+        }
+        y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
+        y = _mm512_fmadd_ps(exponent, _mm512_set1_ps(-2.121_944_4e-4), y);
+        y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
+        let ln = _mm512_fmadd_ps(exponent, _mm512_set1_ps(0.693_359_4), _mm512_add_ps(m, y));
+        let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(f32::MIN_POSITIVE));
+        _mm512_maskz_mul_ps(normal, x, ln)
+    }
+
+    /// # Safety
+    /// AVX-512F must be available; `pool` and `targets` packed for this `k` and
+    /// `C = D + 1` with the AVX-512 tile shape `(U, W)`; `sums.len() == pool.inputs`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sums<const U: usize, const W: usize, const D: usize>(
+        pool: &PackedPool,
+        targets: &PackedTargets,
+        k: usize,
+        scale: f32,
+        sums: &mut [f64],
+    ) {
+        let c = D + 1;
+        let in_panels = pool.inputs.div_ceil(U);
+        let groups = targets.panels / W;
+        assert!(
+            U * W * D * D <= MAX_ACC
+                && W * D <= 4
+                && pool.alpha.len() >= in_panels * k * U * D
+                && pool.means.len() >= in_panels * U * c
+                && targets.beta.len() >= groups * W * k * D * LANES
+                && targets.means.len() >= groups * W * c * LANES,
+            "reduced EPIG kernel: buffers do not match the tile shape"
+        );
+        let scale = _mm512_set1_ps(scale);
+        let mut acc_rows = vec![_mm512_setzero_ps(); in_panels * U];
+        for g in 0..groups {
+            for ip in 0..in_panels {
+                let a_panel = pool.alpha[ip * k * U * D..].as_ptr();
+                let mut acc = [_mm512_setzero_ps(); MAX_ACC];
+                for kk in 0..k {
+                    // SAFETY: kk < k, w < W, t < D, u < U, y < D: every offset lies inside
+                    // the panels whose lengths were asserted above.
+                    unsafe {
+                        let mut b = [_mm512_setzero_ps(); 4];
+                        for w in 0..W {
+                            for t in 0..D {
+                                let offset = (((g * W + w) * k + kk) * D + t) * LANES;
+                                b[w * D + t] = _mm512_loadu_ps(targets.beta.as_ptr().add(offset));
+                            }
+                        }
+                        let ak = a_panel.add(kk * U * D);
+                        for u in 0..U {
+                            for y in 0..D {
+                                let a = _mm512_set1_ps(*ak.add(u * D + y));
+                                for w in 0..W {
+                                    for t in 0..D {
+                                        let i = ((u * W + w) * D + y) * D + t;
+                                        acc[i] = _mm512_fmadd_ps(a, b[w * D + t], acc[i]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for u in 0..U {
+                    let am = &pool.means[(ip * U + u) * c..(ip * U + u + 1) * c];
+                    let mut total = _mm512_setzero_ps();
+                    for w in 0..W {
+                        let tp = g * W + w;
+                        let tm = |t: usize| {
+                            // SAFETY: tp < panels and t < c, within `targets.means`.
+                            unsafe {
+                                _mm512_loadu_ps(targets.means.as_ptr().add((tp * c + t) * LANES))
+                            }
+                        };
+                        let mut col = [_mm512_setzero_ps(); 3];
+                        let mut corner = _mm512_setzero_ps();
+                        for (y, &ay) in am.iter().enumerate().take(D) {
+                            let ay = _mm512_set1_ps(ay);
+                            let mut row = _mm512_setzero_ps();
+                            for (t, col_t) in col.iter_mut().enumerate().take(D) {
+                                let cov = _mm512_mul_ps(acc[((u * W + w) * D + y) * D + t], scale);
+                                row = _mm512_add_ps(row, cov);
+                                *col_t = _mm512_add_ps(*col_t, cov);
+                                total =
+                                    _mm512_add_ps(total, xlogx16(_mm512_fmadd_ps(ay, tm(t), cov)));
+                            }
+                            // J(y, C−1) = ā_y b̄_{C−1} − Σ_t Cov(y, t)
+                            total = _mm512_add_ps(total, xlogx16(_mm512_fmsub_ps(ay, tm(D), row)));
+                            corner = _mm512_add_ps(corner, row);
+                        }
+                        let alast = _mm512_set1_ps(am[D]);
+                        for (t, &col_t) in col.iter().enumerate().take(D) {
+                            // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
+                            total =
+                                _mm512_add_ps(total, xlogx16(_mm512_fmsub_ps(alast, tm(t), col_t)));
+                        }
+                        // J(C−1, C−1) = ā_{C−1} b̄_{C−1} + Σ_{y,t} Cov(y, t)
+                        total =
+                            _mm512_add_ps(total, xlogx16(_mm512_fmadd_ps(alast, tm(D), corner)));
+                    }
+                    let r = &mut acc_rows[ip * U + u];
+                    *r = _mm512_add_ps(*r, total);
+                }
+            }
+            if (g + 1) % FLUSH_PANELS == 0 || g + 1 == groups {
+                for (i, r) in acc_rows.iter_mut().enumerate() {
+                    if i < sums.len() {
+                        sums[i] += hsum(*r);
+                    }
+                    *r = _mm512_setzero_ps();
+                }
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn hsum(v: __m512) -> f64 {
+        let mut lanes = [0.0f32; LANES];
+        // SAFETY: `lanes` holds 16 floats.
+        unsafe { std::arch::x86_64::_mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().map(|&l| f64::from(l)).sum()
     }
 }

@@ -55,7 +55,12 @@ fn matches_brute_force_oracle_on_a_larger_random_case() {
 fn thread_count_does_not_change_the_result() {
     let pool = common::random_probs(500, 30, 3, 5);
     let targets = common::random_probs(60, 30, 3, 6);
-    for kernel in [Kernel::Auto, Kernel::Portable] {
+    for kernel in [
+        Kernel::Auto,
+        Kernel::Avx2,
+        Kernel::FullJoint,
+        Kernel::Portable,
+    ] {
         let e = Epig::new(targets.clone()).unwrap().with_kernel(kernel);
         let run = |threads: usize| {
             let pool_ = rayon::ThreadPoolBuilder::new()
@@ -219,7 +224,7 @@ proptest! {
         block_columns in 1usize..50,
     ) {
         let reference = epig(&pool, &targets);
-        for kernel in [Kernel::Auto, Kernel::Portable] {
+        for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::FullJoint, Kernel::Portable] {
             let blocked = Epig::new(targets.clone()).unwrap().with_kernel(kernel).with_blocks(block_inputs, block_columns).unwrap();
             let got = blocked.score(pool.view()).unwrap();
             for (x, y) in reference.iter().zip(&got) {
@@ -291,12 +296,27 @@ fn all_rows_exact(p: &Array3<f32>) -> bool {
     })
 }
 
-fn full_joint(pool: &Array3<f32>, targets: &Array3<f32>) -> ndarray::Array1<f32> {
+fn with_kernel(pool: &Array3<f32>, targets: &Array3<f32>, kernel: Kernel) -> ndarray::Array1<f32> {
     Epig::new(targets.clone())
         .unwrap()
-        .with_kernel(Kernel::FullJoint)
+        .with_kernel(kernel)
         .score(pool.view())
         .unwrap()
+}
+
+fn full_joint(pool: &Array3<f32>, targets: &Array3<f32>) -> ndarray::Array1<f32> {
+    with_kernel(pool, targets, Kernel::FullJoint)
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 fn has_avx2_fma() -> bool {
@@ -316,6 +336,13 @@ fn the_marginal_kernel_is_chosen_for_two_to_four_classes() {
         let targets = common::random_probs(5, 4, c, 1);
         let plan = Epig::new(targets.clone()).unwrap().plan(10).unwrap();
         assert_eq!(plan.marginal, has_avx2_fma() && c <= 4, "C = {c}: {plan:?}");
+        assert_eq!(plan.avx512, has_avx512() && c <= 4, "C = {c}: {plan:?}");
+        let avx2 = Epig::new(targets.clone())
+            .unwrap()
+            .with_kernel(Kernel::Avx2)
+            .plan(10)
+            .unwrap();
+        assert!(!avx2.avx512 && avx2.marginal == plan.marginal);
         let full = Epig::new(targets.clone())
             .unwrap()
             .with_kernel(Kernel::FullJoint)
@@ -349,6 +376,7 @@ fn near_one_hot_and_exactly_one_hot_rows_match_the_oracle() {
             let want = oracle_epig(pool.view(), targets.view());
             for (kernel, got) in [
                 ("auto", epig(&pool, &targets)),
+                ("avx2", with_kernel(&pool, &targets, Kernel::Avx2)),
                 ("full", full_joint(&pool, &targets)),
             ] {
                 for (g, w) in got.iter().zip(&want) {
@@ -367,16 +395,17 @@ fn rows_summing_to_one_only_within_tolerance_take_the_full_kernel_and_match_the_
     let mut pool = common::random_probs(50, 20, 3, 7);
     perturb_row_sums(&mut pool, &[0, 3, 4, 17, 49], 8);
     let targets = common::random_probs(30, 20, 3, 9);
-    let e = Epig::new(targets.clone()).unwrap();
     let want = oracle_epig(pool.view(), targets.view());
-    let got = e.score(pool.view()).unwrap();
-    for (g, w) in got.iter().zip(&want) {
-        assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
-    }
-    // The perturbed inputs get exactly the full kernel's scores.
     let full = full_joint(&pool, &targets);
-    for i in [0, 3, 4, 17, 49] {
-        assert_eq!(got[i], full[i]);
+    for kernel in [Kernel::Auto, Kernel::Avx2] {
+        let got = with_kernel(&pool, &targets, kernel);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
+        }
+        // The perturbed inputs get exactly the full kernel's scores.
+        for i in [0, 3, 4, 17, 49] {
+            assert_eq!(got[i], full[i]);
+        }
     }
 }
 
@@ -387,11 +416,22 @@ fn each_score_depends_only_on_its_own_input() {
     let mut pool = common::random_probs(45, 16, 3, 11);
     perturb_row_sums(&mut pool, &[1, 2, 30], 12);
     let targets = common::random_probs(21, 16, 3, 13);
-    let e = Epig::new(targets).unwrap();
-    let whole = e.score(pool.view()).unwrap();
-    for i in 0..pool.dim().0 {
-        let alone = e.score(pool.slice(s![i..=i, .., ..])).unwrap();
-        assert_eq!(alone[0].to_bits(), whole[i].to_bits(), "input {i}");
+    for kernel in [
+        Kernel::Auto,
+        Kernel::Avx2,
+        Kernel::FullJoint,
+        Kernel::Portable,
+    ] {
+        let e = Epig::new(targets.clone()).unwrap().with_kernel(kernel);
+        let whole = e.score(pool.view()).unwrap();
+        for i in 0..pool.dim().0 {
+            let alone = e.score(pool.slice(s![i..=i, .., ..])).unwrap();
+            assert_eq!(
+                alone[0].to_bits(),
+                whole[i].to_bits(),
+                "{kernel:?}, input {i}"
+            );
+        }
     }
 }
 
@@ -408,11 +448,11 @@ proptest! {
         let chosen: Vec<usize> = (0..pool.dim().0).filter(|&i| perturbed[i]).collect();
         perturb_row_sums(&mut pool, &chosen, seed);
         let want = oracle_epig(pool.view(), targets.view());
-        let auto = epig(&pool, &targets);
-        let full = full_joint(&pool, &targets);
-        for ((a, f), w) in auto.iter().zip(&full).zip(&want) {
-            prop_assert!((f64::from(*a) - w.max(0.0)).abs() <= TOL, "auto {a} vs {w}");
-            prop_assert!((f64::from(*f) - w.max(0.0)).abs() <= TOL, "full {f} vs {w}");
+        for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::FullJoint] {
+            let got = with_kernel(&pool, &targets, kernel);
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{kernel:?}: {g} vs {w}");
+            }
         }
     }
 }
