@@ -278,6 +278,7 @@ impl Epig {
             let extra = if let Some(isa) = marginal {
                 PackedPool::bytes_for(r, k, c, isa)
                     + r * F64
+                    + r * c * F64
                     + r * k * c * F32
                     + 2 * r * std::mem::size_of::<usize>()
             } else {
@@ -353,6 +354,8 @@ struct Scratch {
     joint: Vec<f64>,
     /// `p̄(y|x)` of one input.
     mean: Vec<f64>,
+    /// `p̄(y|x)` of every input of the block (marginal kernel).
+    means: Vec<f64>,
     /// The block's inputs packed for the marginal-identity kernel.
     marginal: PackedPool,
     /// Per-input sums of the marginal-identity kernel.
@@ -380,6 +383,7 @@ impl Scratch {
             row_sums: vec![0.0; row_sums],
             joint: vec![0.0; inputs],
             mean: vec![0.0; classes],
+            means: Vec::new(),
             marginal: PackedPool::default(),
             marginal_sums: Vec::new(),
             exact: Vec::new(),
@@ -411,24 +415,28 @@ impl Epig {
         let inv_k = (1.0 / k as f64) as f32;
         let joint = &mut scratch.joint[..inputs];
         joint.fill(0.0);
+        // Whether `scratch.means` already holds every input's p̄(y|x).
+        let mut means_ready = false;
         match (&self.reduced, &self.packed) {
             (Some(targets), Some(packed)) => {
                 let kc = k * c;
                 let input = |i: usize| &flat[i * kc..(i + 1) * kc];
                 scratch.exact.clear();
                 scratch.inexact.clear();
-                for i in 0..inputs {
+                scratch.marginal.begin(inputs, k, c, targets.isa());
+                scratch.means.resize(inputs * c, 0.0);
+                for (i, mean) in scratch.means.chunks_exact_mut(c).enumerate() {
+                    mean_probs(input(i), c, mean);
                     if reduced::row_sum_spread(input(i), c) <= reduced::ROW_SUM_SPREAD {
                         scratch.exact.push(i);
+                        scratch.marginal.push(input(i), mean, k, c, targets.isa());
                     } else {
                         scratch.inexact.push(i);
                     }
                 }
+                means_ready = true;
                 if !scratch.exact.is_empty() {
                     let exact = &scratch.exact;
-                    scratch
-                        .marginal
-                        .pack(exact.iter().map(|&i| input(i)), k, c, targets.isa());
                     scratch.marginal_sums.resize(exact.len(), 0.0);
                     reduced::joint_xlogx(
                         &scratch.marginal,
@@ -478,14 +486,20 @@ impl Epig {
         }
         #[allow(clippy::cast_precision_loss)]
         let inv_m = 1.0 / self.n_targets as f64;
-        for ((o, input), &j) in out
+        for (i, ((o, input), &j)) in out
             .iter_mut()
             .zip(flat.chunks_exact(k * c))
             .zip(scratch.joint.iter())
+            .enumerate()
         {
-            mean_probs(input, c, &mut scratch.mean);
+            let mean = if means_ready {
+                &scratch.means[i * c..(i + 1) * c]
+            } else {
+                mean_probs(input, c, &mut scratch.mean);
+                &scratch.mean
+            };
             // Each term is O(ln C) and they cancel: combine in f64; `j` is Σ p ln p = −Σ H.
-            let epig = entropy_f64(&scratch.mean) + self.mean_target_entropy + j * inv_m;
+            let epig = entropy_f64(mean) + self.mean_target_entropy + j * inv_m;
             #[allow(clippy::cast_possible_truncation)]
             {
                 *o = epig.max(0.0) as f32;

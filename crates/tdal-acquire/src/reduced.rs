@@ -125,13 +125,52 @@ pub(crate) fn row_sum_spread(input: &[f32], classes: usize) -> f64 {
     if lo.is_finite() { hi - lo } else { 0.0 }
 }
 
+/// One cache line of floats.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// Zero-initialised f32 storage that starts on a cache line, so that each 16-lane load of
+/// a packed panel touches one line instead of straddling two.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Aligned {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeros(len: usize) -> Self {
+        Self {
+            lines: vec![Line::default(); len.div_ceil(16)],
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` (no padding), so the lines are
+        // `16 · lines.len() ≥ len` contiguous, initialised floats.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
 /// Target inputs packed for the kernel.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedTargets {
     /// Deviations `β`: `[panel][k][d][lanes]`, `d < C − 1`.
-    beta: Vec<f32>,
+    beta: Aligned,
     /// Means `b̄`: `[panel][c][lanes]`, all C classes.
-    means: Vec<f32>,
+    means: Aligned,
     /// Panels, a multiple of the tile's W.
     panels: usize,
     /// The kernel these are packed for.
@@ -157,8 +196,8 @@ pub(crate) fn pack_targets(flat: &[f32], m: usize, k: usize, c: usize, isa: Isa)
     #[allow(non_snake_case)]
     let LANES = isa.lanes();
     let panels = m.div_ceil(LANES).div_ceil(w) * w;
-    let mut beta = vec![0.0f32; panels * k * d * LANES];
-    let mut means = vec![0.0f32; panels * c * LANES];
+    let mut beta = Aligned::zeros(panels * k * d * LANES);
+    let mut means = Aligned::zeros(panels * c * LANES);
     let mut mean = vec![0.0f64; c];
     for (mi, input) in flat.chunks_exact(k * c).enumerate().take(m) {
         crate::scores::mean_probs(input, c, &mut mean);
@@ -194,7 +233,6 @@ pub(crate) struct PackedPool {
     means: Vec<f32>,
     /// Inputs packed (without padding).
     inputs: usize,
-    mean: Vec<f64>,
 }
 
 impl PackedPool {
@@ -203,10 +241,10 @@ impl PackedPool {
         let (u, _) = isa.tile_shape(c - 1);
         let padded = inputs.div_ceil(u) * u;
         (padded * k * (c - 1) + padded * c) * std::mem::size_of::<f32>()
-            + c * std::mem::size_of::<f64>()
     }
 
     /// Packs `inputs` (each `[K · C]`, sample-major) for the kernel on `isa`.
+    #[cfg(test)]
     pub(crate) fn pack<'a>(
         &mut self,
         inputs: impl ExactSizeIterator<Item = &'a [f32]>,
@@ -214,33 +252,54 @@ impl PackedPool {
         c: usize,
         isa: Isa,
     ) {
+        self.begin(inputs.len(), k, c, isa);
+        let mut mean = vec![0.0f64; c];
+        for input in inputs {
+            crate::scores::mean_probs(input, c, &mut mean);
+            self.push(input, &mean, k, c, isa);
+        }
+    }
+
+    /// Empties the buffers and makes room for up to `capacity` inputs.
+    pub(crate) fn begin(&mut self, capacity: usize, k: usize, c: usize, isa: Isa) {
         let d = c - 1;
         let (u, _) = isa.tile_shape(d);
-        let n = inputs.len();
-        let panels = n.div_ceil(u);
+        let panels = capacity.div_ceil(u);
         self.alpha.clear();
         self.alpha.resize(panels * k * u * d, 0.0);
         self.means.clear();
         self.means.resize(panels * u * c, 0.0);
-        self.mean.resize(c, 0.0);
-        for (i, input) in inputs.enumerate() {
-            crate::scores::mean_probs(input, c, &mut self.mean);
-            let (p, lane) = (i / u, i % u);
-            for (y, &v) in self.mean.iter().enumerate() {
-                #[allow(clippy::cast_possible_truncation)]
-                {
-                    self.means[(p * u + lane) * c + y] = v as f32;
-                }
+        self.inputs = 0;
+    }
+
+    /// Packs one more input (`[K · C]`, sample-major) whose predictive mean is `mean`.
+    /// At most the `capacity` of [`PackedPool::begin`] inputs fit.
+    pub(crate) fn push(&mut self, input: &[f32], mean: &[f64], k: usize, c: usize, isa: Isa) {
+        let d = c - 1;
+        let (u, _) = isa.tile_shape(d);
+        let (p, lane) = (self.inputs / u, self.inputs % u);
+        let mut mean32 = [0.0f32; MAX_CLASSES];
+        for ((m32, slot), &m) in mean32
+            .iter_mut()
+            .zip(&mut self.means[(p * u + lane) * c..(p * u + lane + 1) * c])
+            .zip(mean)
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *m32 = m as f32;
             }
-            for (kk, row) in input.chunks_exact(c).enumerate() {
-                for (y, (&v, &mean)) in row.iter().zip(&self.mean).enumerate().take(d) {
-                    #[allow(clippy::cast_possible_truncation)]
-                    let dev = (f64::from(v) - mean) as f32;
-                    self.alpha[((p * k + kk) * u + lane) * d + y] = dev;
-                }
+            *slot = *m32;
+        }
+        // α = p − ā in f32: the rounding of ā leaves Σ_k α ≠ 0 by at most K·ulp(ā)/2, a
+        // relative 1e-7 of the rank-one term it would correct.
+        let panel = &mut self.alpha[p * k * u * d..(p + 1) * k * u * d];
+        for (row, dst) in input.chunks_exact(c).zip(panel.chunks_exact_mut(u * d)) {
+            let dst = &mut dst[lane * d..(lane + 1) * d];
+            for ((o, &v), &m) in dst.iter_mut().zip(row).zip(&mean32) {
+                *o = v - m;
             }
         }
-        self.inputs = n;
+        self.inputs += 1;
     }
 }
 
@@ -472,11 +531,10 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, _CMP_GE_OQ, _CMP_LT_OQ, _mm512_add_ps, _mm512_and_si512, _mm512_castps_si512,
-        _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cvtepi32_ps, _mm512_fmadd_ps,
-        _mm512_fmsub_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_sub_epi32,
-        _mm512_maskz_mul_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_srli_epi32, _mm512_sub_epi32, _mm512_sub_ps,
+        __m512, _CMP_GE_OQ, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO, _mm512_add_ps,
+        _mm512_cmp_ps_mask, _mm512_fmadd_ps, _mm512_fmsub_ps, _mm512_getexp_ps, _mm512_getmant_ps,
+        _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_maskz_mul_ps, _mm512_mul_ps, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_sub_ps,
     };
 
     use super::{FLUSH_PANELS, PackedPool, PackedTargets};
@@ -485,50 +543,61 @@ mod avx512 {
     /// Most accumulators of a tile (`U · W · D²`).
     const MAX_ACC: usize = 24;
 
-    /// `x ln x` on 16 lanes: the Cephes `logf` of [`crate::xlogx::xlogx`] with FMA and
-    /// mask registers; 0 for `x` below the smallest normal float (and for negative `x`,
-    /// which rounding can give a joint entry that is 0).
+    /// `P` of `ln(1 + r) ≈ r − r²/2 + r³ P(r)` on `r ∈ [−¼, ½)` (the mantissa range of
+    /// `vgetmantps` with the [0.75, 1.5) interval), highest degree first: a degree-5
+    /// least-maximum-error fit (Lawson's iteratively reweighted least squares), max error
+    /// 8.7e-8 in f32 arithmetic.
+    const LN_TAIL_P75: [f32; 6] = [
+        -0.064_232_54,
+        0.138_949_96,
+        -0.173_159_9,
+        0.201_244_52,
+        -0.249_844_16,
+        0.333_299_28,
+    ];
+
+    /// `x ln x` on 16 lanes, 0 for `x` below the smallest normal float (and for negative
+    /// `x`, which rounding can give a joint entry that is 0). AVX-512's `vgetexpps` and
+    /// `vgetmantps` split `x = m · 2^e` with `m ∈ [0.75, 1.5)` in two instructions, where
+    /// the AVX2 kernel needs nine integer and mask operations; then `ln x = e ln 2 +
+    /// ln m` with [`LN_TAIL_P75`].
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn xlogx16(x: __m512) -> __m512 {
-        let bits = _mm512_castps_si512(x);
-        let exponent = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), _mm512_set1_epi32(126));
-        let mantissa = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-            _mm512_set1_epi32(0x3f00_0000),
-        ));
-        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(
-            mantissa,
-            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
-        );
-        let exponent = _mm512_cvtepi32_ps(_mm512_mask_sub_epi32(
-            exponent,
-            small,
-            exponent,
-            _mm512_set1_epi32(1),
-        ));
-        let m = _mm512_sub_ps(mantissa, _mm512_set1_ps(1.0));
-        let m = _mm512_mask_add_ps(m, small, m, mantissa);
-        let z = _mm512_mul_ps(m, m);
-        let mut y = _mm512_set1_ps(7.037_683_6e-2);
-        for c in [
-            -1.151_461e-1,
-            1.167_699_9e-1,
-            -1.242_014_1e-1,
-            1.424_932_3e-1,
-            -1.666_805_8e-1,
-            2.000_071_4e-1,
-            -2.499_999_4e-1,
-            3.333_333e-1,
-        ] {
-            y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(c));
+        let m = _mm512_getmant_ps::<_MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO>(x);
+        // getexp gives e for m ∈ [1, 2); getmant halved m when it was ≥ 1.5.
+        let e = _mm512_getexp_ps(x);
+        let halved = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(1.0));
+        let e = _mm512_mask_add_ps(e, halved, e, _mm512_set1_ps(1.0));
+        let r = _mm512_sub_ps(m, _mm512_set1_ps(1.0));
+        let z = _mm512_mul_ps(r, r);
+        let mut y = _mm512_set1_ps(LN_TAIL_P75[0]);
+        for &c in &LN_TAIL_P75[1..] {
+            y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(c));
         }
-        y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
-        y = _mm512_fmadd_ps(exponent, _mm512_set1_ps(-2.121_944_4e-4), y);
+        y = _mm512_mul_ps(_mm512_mul_ps(y, r), z);
         y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
-        let ln = _mm512_fmadd_ps(exponent, _mm512_set1_ps(0.693_359_4), _mm512_add_ps(m, y));
+        let ln = _mm512_fmadd_ps(
+            e,
+            _mm512_set1_ps(std::f32::consts::LN_2),
+            _mm512_add_ps(r, y),
+        );
         let normal = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, _mm512_set1_ps(f32::MIN_POSITIVE));
         _mm512_maskz_mul_ps(normal, x, ln)
+    }
+
+    /// [`xlogx16`] in place on 16 floats (for tests).
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn xlogx16_slice(lanes: &mut [f32; 16]) {
+        // SAFETY: `lanes` holds 16 floats.
+        unsafe {
+            let v = xlogx16(_mm512_loadu_ps(lanes.as_ptr()));
+            std::arch::x86_64::_mm512_storeu_ps(lanes.as_mut_ptr(), v);
+        }
     }
 
     /// # Safety
@@ -644,5 +713,131 @@ mod avx512 {
         // SAFETY: `lanes` holds 16 floats.
         unsafe { std::arch::x86_64::_mm512_storeu_ps(lanes.as_mut_ptr(), v) };
         lanes.iter().map(|&l| f64::from(l)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random_inputs(n: usize, k: usize, c: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut flat = Vec::with_capacity(n * k * c);
+        for _ in 0..n * k {
+            let raw: Vec<f32> = (0..c).map(|_| rng.random::<f32>().powi(3)).collect();
+            let sum: f32 = raw.iter().sum();
+            flat.extend(raw.iter().map(|v| v / sum));
+        }
+        flat
+    }
+
+    #[test]
+    fn every_instruction_set_agrees_with_the_scalar_statement() {
+        // The scalar code is never chosen on x86-64; it states what the intrinsics compute.
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            if Isa::detect(isa) != Some(isa) {
+                continue;
+            }
+            for c in 2..=MAX_CLASSES {
+                let (n, m, k) = (23, 37, 11);
+                let pool = random_inputs(n, k, c, 1);
+                let targets = pack_targets(&random_inputs(m, k, c, 2), m, k, c, isa);
+                let mut packed = PackedPool::default();
+                packed.pack(pool.chunks_exact(k * c), k, c, isa);
+                let (mut simd, mut scalar) = (vec![0.0; n], vec![0.0; n]);
+                joint_xlogx(&packed, &targets, k, c, &mut simd);
+                #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+                let scale = (1.0 / k as f64) as f32;
+                scalar_sums(&packed, &targets, k, c, scale, &mut scalar);
+                for (a, b) in simd.iter().zip(&scalar) {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                        "{isa:?} C={c}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// `x ln x` in f64 and a grid over every binade of normal floats in (0, 1], the ends,
+    /// subnormals, zero and negatives.
+    fn xlogx_cases() -> Vec<f32> {
+        let mut xs = vec![
+            0.0f32,
+            -0.0,
+            -1e-7,
+            -0.5,
+            1e-40,
+            f32::MIN_POSITIVE,
+            1.0,
+            0.999_999_9,
+        ];
+        let mut x = f32::MIN_POSITIVE;
+        while x < 1.0 {
+            for step in 0..64 {
+                xs.push(x * (1.0 + step as f32 / 64.0));
+            }
+            x *= 2.0;
+        }
+        xs
+    }
+
+    fn check_xlogx(name: &str, got: f32, x: f32) {
+        let want = if x >= f32::MIN_POSITIVE {
+            f64::from(x) * f64::from(x).ln()
+        } else {
+            0.0
+        };
+        // ln x is accurate to ~1e-7 absolute, so x ln x to ~1e-7·x plus a few roundings.
+        let tol = 2e-7 * f64::from(x.max(0.0)) + 3e-7 * want.abs();
+        assert!(
+            (f64::from(got) - want).abs() <= tol,
+            "{name}({x:e}) = {got:e}, want {want:e}"
+        );
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_vector_logarithms_match_f64() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm256_loadu_ps, _mm256_storeu_ps};
+            let xs = xlogx_cases();
+            if Isa::detect(Isa::Avx2).is_some() {
+                for chunk in xs.chunks(8) {
+                    let mut lanes = [0.0f32; 8];
+                    lanes[..chunk.len()].copy_from_slice(chunk);
+                    // SAFETY: AVX2 and FMA are available (checked above); `lanes` holds 8.
+                    unsafe {
+                        let v = kernel::xlogx8(_mm256_loadu_ps(lanes.as_ptr()));
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                    }
+                    for (&x, &got) in chunk.iter().zip(&lanes) {
+                        check_xlogx("xlogx8", got, x);
+                    }
+                }
+            }
+            if Isa::detect(Isa::Avx512) == Some(Isa::Avx512) {
+                for chunk in xs.chunks(16) {
+                    let mut lanes = [0.0f32; 16];
+                    lanes[..chunk.len()].copy_from_slice(chunk);
+                    // SAFETY: AVX-512F is available (checked above); `lanes` holds 16.
+                    unsafe { avx512::xlogx16_slice(&mut lanes) };
+                    for (&x, &got) in chunk.iter().zip(&lanes) {
+                        check_xlogx("xlogx16", got, x);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_sum_spread_is_max_minus_min() {
+        let input = [0.5f32, 0.5, 0.25, 0.75, 0.5, 0.5000001];
+        let spread = row_sum_spread(&input, 2);
+        let want = (0.5f64 + f64::from(0.500_000_1f32)) - 1.0;
+        assert!((spread - want).abs() < 1e-12);
+        assert_eq!(row_sum_spread(&[], 3), 0.0);
     }
 }
