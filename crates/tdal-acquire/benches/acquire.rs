@@ -7,7 +7,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tdal_acquire::{Acquisition, Bald, Confidence, Entropy, Epig, Margin};
+use tdal_acquire::{Acquisition, Bald, Confidence, Entropy, Epig, Kernel, Margin};
 
 const K: usize = 100;
 const C: usize = 3;
@@ -28,11 +28,24 @@ fn epig(c: &mut Criterion) {
     let mut group = c.benchmark_group("epig");
     group.sample_size(10);
     let targets = probs(M, 1);
-    let epig = Epig::new(targets).unwrap();
+    let epig = Epig::new(targets.clone()).unwrap();
     for n in [1_000, 10_000, 60_000] {
         let pool = probs(n, 2);
         group.bench_with_input(BenchmarkId::new("epig", n), &pool, |b, pool| {
             b.iter(|| epig.score(pool.view()).unwrap());
+        });
+    }
+    // Every kernel at N = 60,000: the best this CPU has (`Auto`), the marginal-identity
+    // kernel without AVX-512, all C² products (`FullJoint`), and the portable one.
+    let pool = probs(60_000, 2);
+    for (name, kernel) in [
+        ("avx2", Kernel::Avx2),
+        ("full-joint", Kernel::FullJoint),
+        ("portable", Kernel::Portable),
+    ] {
+        let e = Epig::new(targets.clone()).unwrap().with_kernel(kernel);
+        group.bench_with_input(BenchmarkId::new(name, 60_000), &pool, |b, pool| {
+            b.iter(|| e.score(pool.view()).unwrap());
         });
     }
     group.finish();
