@@ -80,6 +80,14 @@ pub enum Error {
         /// What would be valid.
         expected: String,
     },
+    /// Bytes given to `RandomForest::from_bytes` are not a forest it can restore.
+    #[error(
+        "cannot restore a random forest from these bytes: {reason}; pass bytes written by RandomForest::to_bytes"
+    )]
+    InvalidBytes {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// `predict_*` was called before `fit`.
     #[error("the head has not been fitted yet: call fit before predicting")]
     NotFitted,

@@ -12,6 +12,7 @@
 //! trees are fitted and applied in parallel with rayon, so a seed gives the same forest
 //! and the same probabilities for any number of threads.
 
+mod bytes;
 mod ranks;
 mod tree;
 

@@ -12,7 +12,9 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::bytes::{Reader, Writer, invalid};
 use super::ranks::RankTable;
+use crate::Result;
 
 /// An internal node, or a leaf pointing at itself (`left == right == own index`), so
 /// that routing can run a fixed, branch-free step until no lane moves.
@@ -188,6 +190,89 @@ impl Tree {
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
         self.probs
             .extend(totals.iter().map(|&t| (t as f64 / total as f64) as f32));
+    }
+
+    /// Appends the tree to `out` (format: [`super::bytes`]).
+    pub(crate) fn write(&self, out: &mut Writer) {
+        out.usize(self.nodes.len());
+        for node in &self.nodes {
+            out.u32(node.feature);
+            out.f32(node.threshold);
+            out.u32(node.left);
+            out.u32(node.right);
+        }
+        for &slot in &self.leaf_slot {
+            out.u32(slot);
+        }
+        out.usize(self.probs.len() / self.n_classes);
+        for &p in &self.probs {
+            out.f32(p);
+        }
+    }
+
+    /// Reads a tree written by [`Tree::write`] and checks what routing trusts: every
+    /// internal node's children come after it (so routing always descends and ends),
+    /// leaves point at themselves, every node's feature (leaves' too) and every leaf's
+    /// slot are in range, and leaf
+    /// probabilities are finite and non-negative.
+    pub(crate) fn read(
+        input: &mut Reader<'_>,
+        n_features: usize,
+        n_classes: usize,
+    ) -> Result<Self> {
+        let n_nodes = input.count("the node count", 16)?;
+        if n_nodes == 0 || u32::try_from(n_nodes).is_err() {
+            return Err(invalid(format!("a tree with {n_nodes} nodes")));
+        }
+        let mut nodes = Vec::with_capacity(n_nodes);
+        for index in 0..n_nodes {
+            let node = Node {
+                feature: input.u32("a node")?,
+                threshold: input.f32("a node")?,
+                left: input.u32("a node")?,
+                right: input.u32("a node")?,
+            };
+            let own = index as u32;
+            let is_leaf = node.left == own && node.right == own;
+            let descends = |child: u32| child > own && (child as usize) < n_nodes;
+            // Routing reads the feature of leaves too (it steps on until no lane moves).
+            if (node.feature as usize) >= n_features
+                || !(is_leaf || descends(node.left) && descends(node.right))
+            {
+                return Err(invalid(format!(
+                    "node {index} (feature {}, children {} and {}) is neither a leaf nor a \
+                     split on one of the {n_features} features into later nodes",
+                    node.feature, node.left, node.right
+                )));
+            }
+            nodes.push(node);
+        }
+        let mut leaf_slot = Vec::with_capacity(n_nodes);
+        for _ in 0..n_nodes {
+            leaf_slot.push(input.u32("the leaf slots")?);
+        }
+        let n_leaves = input.count("the leaf count", 4 * n_classes)?;
+        for (index, (node, &slot)) in nodes.iter().zip(&leaf_slot).enumerate() {
+            if node.left == index as u32 && slot as usize >= n_leaves {
+                return Err(invalid(format!(
+                    "leaf {index} points at slot {slot} of {n_leaves}"
+                )));
+            }
+        }
+        let mut probs = Vec::with_capacity(n_leaves * n_classes);
+        for _ in 0..n_leaves * n_classes {
+            let p = input.f32("the leaf probabilities")?;
+            if !(p.is_finite() && p >= 0.0) {
+                return Err(invalid(format!("a leaf probability is {p}")));
+            }
+            probs.push(p);
+        }
+        Ok(Self {
+            nodes,
+            leaf_slot,
+            probs,
+            n_classes,
+        })
     }
 
     /// Number of nodes (internal and leaves).
