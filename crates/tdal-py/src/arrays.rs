@@ -1,0 +1,84 @@
+//! Python objects in, ndarray views out, and errors as Python exceptions.
+//!
+//! A numpy array of dtype float32 (native byte order, aligned) is borrowed as it is,
+//! whatever its strides: C order, Fortran order, slices such as `pool[:, ::2]`, negative
+//! steps. tdal's functions read such views directly, so nothing is copied here. Anything
+//! else that numpy can turn into an array of real numbers (float64, float16, integers,
+//! nested lists, big-endian data) is converted once with `numpy.asarray(x).astype(float32)`,
+//! as the `tdal` command line reads float64 `.npy` files. Other dtypes (complex, object,
+//! strings) are a `TypeError`.
+
+use std::fmt::Display;
+
+use ndarray::Dimension;
+use numpy::{
+    PyArray, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// `ValueError` carrying `err`'s message unchanged (tdal-acquire's and tdal-heads' errors
+/// already say what was expected, what was found and what to do).
+pub(crate) fn value_error(err: impl Display) -> PyErr {
+    PyValueError::new_err(err.to_string())
+}
+
+/// `obj` as a float32 array with `axes.len()` axes, borrowed in place when it already is
+/// one (any strides), else converted once by numpy.
+///
+/// `what` names the argument in errors and `axes` names its axes, as the command line
+/// does: `expected pool of shape [N, K, C], got an array of shape [4, 3]`.
+///
+/// # Errors
+/// `ValueError` for a different number of axes (or what numpy raises for input that is
+/// not an array, such as a ragged list); `TypeError` for a dtype that is not real numbers.
+pub(crate) fn float32_array<'py, D: Dimension>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+    axes: &[&str],
+) -> PyResult<PyReadonlyArray<'py, f32, D>> {
+    let py = obj.py();
+    let array = as_numpy(obj)?;
+    if array.ndim() != axes.len() {
+        return Err(PyValueError::new_err(format!(
+            "expected {what} of shape [{}], got an array of shape {:?}",
+            axes.join(", "),
+            array.shape()
+        )));
+    }
+    let float32 = numpy::dtype::<f32>(py);
+    let dtype = array.dtype();
+    let in_place = dtype.is_equiv_to(&float32) && is_aligned(&array)?;
+    let array = if in_place {
+        array
+    } else {
+        if !matches!(dtype.kind(), b'f' | b'i' | b'u') {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must hold real numbers (float32, or float64 converted to float32), \
+                 got dtype {dtype}"
+            )));
+        }
+        array
+            .call_method1("astype", (float32,))?
+            .cast_into::<PyUntypedArray>()?
+    };
+    Ok(array.cast_into::<PyArray<f32, D>>()?.try_readonly()?)
+}
+
+/// `obj` itself when it is a numpy array, else `numpy.asarray(obj)`.
+pub(crate) fn as_numpy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
+    if let Ok(array) = obj.cast::<PyUntypedArray>() {
+        return Ok(array.clone());
+    }
+    let numpy = PyModule::import(obj.py(), "numpy")?;
+    Ok(numpy
+        .call_method1("asarray", (obj,))?
+        .cast_into::<PyUntypedArray>()?)
+}
+
+/// Whether numpy says the array's elements are aligned for their type (ndarray views
+/// need it; only arrays built on purpose from odd byte offsets are not).
+fn is_aligned(array: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
+    array.getattr("flags")?.getattr("aligned")?.extract()
+}

@@ -1,0 +1,38 @@
+//! The Python package `tdal`: tdal's acquisition scores, batch selection and random
+//! forest for numpy arrays, built with maturin (`maturin build --release -m
+//! crates/tdal-py/Cargo.toml`).
+//!
+//! Three entry points mirror the `tdal` command line: [`score`](acquire::score)
+//! (`tdal score`), [`select`](acquire::select) (`tdal select`) and
+//! [`RandomForest`](forest::PyRandomForest) (`tdal forest`, plus pickling). Arrays cross
+//! the boundary without copies where they can: a float32 numpy array of any memory
+//! layout is read in place as an ndarray view, anything else is converted once to
+//! float32 by numpy ([`arrays`]). The GIL is released while Rust computes, and every
+//! error of tdal-acquire or tdal-heads is raised as `ValueError` with the same message.
+//!
+//! ```python
+//! import numpy as np, tdal
+//! scores = tdal.score(pool, method="epig", targets=targets)   # float32 [N]
+//! batch = tdal.select(scores, 10, strategy="power", beta=4.0, seed=0)
+//! ```
+
+mod acquire;
+mod arrays;
+mod forest;
+
+use pyo3::prelude::*;
+
+/// Python bindings of tdal: acquisition scores (EPIG, BALD, entropy, confidence, margin,
+/// random), batch selection (top-k, power, softmax, soft-rank) and a random forest whose
+/// trees are posterior samples.
+///
+/// Arrays of posterior predictive samples are [N, K, C]: N inputs, K posterior samples,
+/// C classes, every row [n, k, :] summing to 1.
+#[pymodule]
+fn tdal(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(acquire::score, module)?)?;
+    module.add_function(wrap_pyfunction!(acquire::select, module)?)?;
+    module.add_class::<forest::PyRandomForest>()?;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+"""Type stubs of the `tdal` extension module (tdal's acquisition scores, batch selection
+and random forest). Arrays of posterior predictive samples are [N, K, C]: N inputs, K
+posterior samples, C classes, every row [n, k, :] summing to 1.
+
+float32 numpy arrays are read in place whatever their strides; float64 and other real
+dtypes (and nested sequences) are converted once to float32. Errors of tdal's checks are
+raised as ValueError with tdal's message; a dtype that is not real numbers is a TypeError.
+"""
+
+import os
+from typing import Literal, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+Method = Literal["epig", "bald", "entropy", "confidence", "margin", "random"]
+Strategy = Literal["topk", "power", "softmax", "softrank"]
+PathLike = Union[str, "os.PathLike[str]"]
+
+def score(
+    pool: Union[npt.ArrayLike, PathLike, Sequence[PathLike]],
+    method: Method = "epig",
+    targets: Optional[npt.ArrayLike] = None,
+    memory_budget_mib: int = 512,
+    seed: int = 0,
+    renormalise: bool = False,
+) -> npt.NDArray[np.float32]:
+    """Acquisition scores of posterior predictive samples, as `tdal score`.
+
+    Args:
+        pool: posterior predictive samples [N, K, C]. A path or a list of paths is a
+            TypeError for now (load the array with numpy.load).
+        method: "epig", "bald", "entropy", "confidence", "margin" or "random".
+        targets: EPIG only (ignored by the other methods): target-input samples
+            [M, K, C] from the same K posterior samples, in the same order.
+        memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
+        seed: seed of method "random".
+        renormalise: rescale rows to sum to 1 (on a copy) instead of rejecting them.
+
+    Returns:
+        float32 [N]; higher means more worth labelling (information measures in nats).
+
+    Raises:
+        ValueError: invalid probabilities or shapes, K/C differing between pool and
+            targets, an unknown method, EPIG without targets.
+        TypeError: a dtype that is not real numbers, or a pool given as a path.
+    """
+
+def select(
+    scores: npt.ArrayLike,
+    batch_size: int,
+    strategy: Strategy = "power",
+    beta: float = 4.0,
+    seed: int = 0,
+) -> npt.NDArray[np.int64]:
+    """A batch of pool indices from acquisition scores, as `tdal select` with the same
+    seed (Gumbel-top-k over a ChaCha8 stream).
+
+    Args:
+        scores: acquisition scores [N] (converted to float32 like the command line).
+        batch_size: 1 ≤ batch_size ≤ N.
+        strategy: "topk", "power" (∝ score^beta), "softmax" (∝ exp(beta·score)) or
+            "softrank" (∝ rank^-beta).
+        beta: coldness of the stochastic strategies, ≥ 0.
+        seed: seed of the stochastic strategies.
+
+    Returns:
+        int64 [batch_size], distinct 0-based indices in the order drawn.
+
+    Raises:
+        ValueError: batch_size outside 1..=N, a non-finite score, a negative beta,
+            scores that are not one-dimensional, an unknown strategy.
+    """
+
+class RandomForest:
+    """A random forest classifier whose trees are kept apart as posterior samples.
+
+    scikit-learn's RandomForestClassifier defaults (CART, Gini, bootstrap, √d candidate
+    features per split, grown to purity); tree t uses stream t of `seed`, so results do
+    not depend on the thread count. Picklable.
+    """
+
+    def __init__(
+        self,
+        n_trees: int = 250,
+        seed: int = 0,
+        posterior_samples: Optional[int] = None,
+        max_features: Union[Literal["sqrt", "log2", "all"], int, None] = "sqrt",
+        max_depth: Optional[int] = None,
+        bootstrap: bool = True,
+        n_classes: Optional[int] = None,
+    ) -> None:
+        """posterior_samples=None takes min(100, n_trees); max_features=None is every
+        feature; n_classes=None takes max(y) + 1 at fit time. Raises ValueError for
+        invalid parameters."""
+
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> "RandomForest":
+        """Fits every tree on X [rows, features] and integer labels y [rows] in 0..C-1;
+        returns self."""
+
+    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The mean of all trees' class probabilities, [N, C]."""
+
+    def predict_per_tree(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Every tree's class probabilities, [N, n_trees, C]."""
+
+    def predict_samples(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The first posterior_samples trees' class probabilities, [N, K, C]."""
+
+    def to_bytes(self) -> bytes:
+        """The forest (parameters and fitted trees) as bytes, without the seed."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, seed: int = 0) -> "RandomForest":
+        """Restores a forest from to_bytes(); ValueError for bytes that are not one."""
+
+    def __getstate__(self) -> Tuple[bytes, int]: ...
+    def __setstate__(self, state: Tuple[bytes, int]) -> None: ...
+    @property
+    def n_trees(self) -> int: ...
+    @property
+    def posterior_samples(self) -> int: ...
+    @property
+    def max_features(self) -> Union[Literal["sqrt", "log2", "all"], int]: ...
+    @property
+    def max_depth(self) -> Optional[int]: ...
+    @property
+    def bootstrap(self) -> bool: ...
+    @property
+    def n_classes(self) -> Optional[int]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def n_classes_(self) -> Optional[int]:
+        """C of the fitted forest, None before fit."""
