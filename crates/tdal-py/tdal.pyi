@@ -36,7 +36,7 @@ def score(
         targets: EPIG only (ignored by the other methods): target-input samples
             [M, K, C] from the same K posterior samples, in the same order.
         memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
-        seed: seed of method "random".
+        seed: seed of method "random", 0 ≤ seed < 2**64.
         renormalise: rescale rows to sum to 1 (on a copy) instead of rejecting them.
 
     Returns:
@@ -64,7 +64,7 @@ def select(
         strategy: "topk", "power" (∝ score^beta), "softmax" (∝ exp(beta·score)) or
             "softrank" (∝ rank^-beta).
         beta: coldness of the stochastic strategies, ≥ 0.
-        seed: seed of the stochastic strategies.
+        seed: seed of the stochastic strategies, 0 ≤ seed < 2**64.
 
     Returns:
         int64 [batch_size], distinct 0-based indices in the order drawn.

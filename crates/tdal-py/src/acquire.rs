@@ -96,7 +96,8 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 ///     targets: EPIG only (ignored by the other methods): samples of the target inputs
 ///         [M, K, C] from the same K posterior samples, in the same order.
 ///     memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
-///     seed: seed of method "random" (equal to tdal_acquire::random_scores(N, seed)).
+///     seed: seed of method "random", 0 ≤ seed < 2**64 (the scores equal
+///         tdal_acquire::random_scores(N, seed)).
 ///     renormalise: rescale every row to sum to 1 instead of rejecting rows that do not
 ///         (works on a copy; the arrays passed in are never changed).
 ///
@@ -110,6 +111,7 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 ///         a memory budget too small, an unknown method, or EPIG without targets; with
 ///         tdal's message.
 ///     TypeError: a dtype that is not real numbers, or a pool given as a path.
+///     OverflowError: a negative seed or memory budget.
 #[pyfunction]
 #[pyo3(signature = (pool, method = "epig", targets = None, memory_budget_mib = 512, seed = 0, renormalise = false))]
 pub(crate) fn score<'py>(
@@ -255,7 +257,7 @@ fn parse_strategy(name: &str, beta: f32) -> PyResult<Strategy> {
 ///         (∝ score^beta), "softmax" (∝ exp(beta · score)) or "softrank" (∝ rank^−beta).
 ///     beta: coldness of the stochastic strategies, ≥ 0 (the paper: 4 on F+MNIST, 8
 ///         elsewhere).
-///     seed: seed of the stochastic strategies.
+///     seed: seed of the stochastic strategies, 0 ≤ seed < 2**64.
 ///
 /// Returns:
 ///     int64 array [batch_size] of distinct 0-based indices, in the order drawn.
@@ -265,6 +267,7 @@ fn parse_strategy(name: &str, beta: f32) -> PyResult<Strategy> {
 ///         or non-finite beta, scores that are not one-dimensional, or an unknown
 ///         strategy; with tdal's message.
 ///     TypeError: a dtype that is not real numbers.
+///     OverflowError: a negative seed.
 #[pyfunction]
 #[pyo3(signature = (scores, batch_size, strategy = "power", beta = 4.0, seed = 0))]
 pub(crate) fn select<'py>(

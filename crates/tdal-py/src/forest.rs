@@ -46,7 +46,7 @@ fn parse_max_features(arg: Option<MaxFeaturesArg>) -> PyResult<MaxFeatures> {
 ///
 /// Args:
 ///     n_trees: trees in the forest (all of them are averaged by predict_proba).
-///     seed: seed of the forest.
+///     seed: seed of the forest, 0 ≤ seed < 2**64.
 ///     posterior_samples: K, the trees returned by predict_samples (the first K);
 ///         None takes min(100, n_trees), tdal's default K.
 ///     max_features: candidate features per split: "sqrt" (default), "log2", "all" or
