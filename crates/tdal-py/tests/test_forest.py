@@ -174,5 +174,5 @@ def test_fitting_releases_the_gil():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(10_000, 10)).astype(np.float32)
     y = (x[:, 0] + 0.5 * rng.normal(size=10_000) > 0).astype(np.int64)
-    forest = tdal.RandomForest(n_trees=250, seed=0)
-    assert other_threads_ran_during(lambda: forest.fit(x, y))
+    forests = [tdal.RandomForest(n_trees=n_trees, seed=0) for n_trees in (250, 1000, 4000)]
+    assert other_threads_ran_during([lambda forest=forest: forest.fit(x, y) for forest in forests])

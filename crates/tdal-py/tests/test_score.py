@@ -249,7 +249,10 @@ def test_paths_and_non_real_dtypes_are_type_errors(example, tmp_path):
 
 def test_scoring_releases_the_gil():
     rng = np.random.default_rng(0)
-    pool = rng.random((30_000, 100, 3), dtype=np.float32)
+    pool = rng.random((20_000, 100, 3), dtype=np.float32)
     pool /= pool.sum(axis=2, keepdims=True)
-    targets = pool[:500].copy()
-    assert other_threads_ran_during(lambda: tdal.score(pool, "epig", targets))
+    calls = [
+        lambda targets=np.tile(pool[:500], (repeat, 1, 1)): tdal.score(pool, "epig", targets)
+        for repeat in (1, 4, 16, 64)
+    ]
+    assert other_threads_ran_during(calls)
