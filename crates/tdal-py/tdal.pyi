@@ -8,20 +8,21 @@ raised as ValueError with tdal's message; a dtype that is not real numbers is a 
 """
 
 import os
-from typing import Literal, Optional, Sequence, Tuple, Union
+from typing import Literal, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["__version__", "score", "select", "RandomForest"]
 __version__: str
 
-Method = Literal["epig", "bald", "entropy", "confidence", "margin", "random"]
-Strategy = Literal["topk", "power", "softmax", "softrank"]
-PathLike = Union[str, "os.PathLike[str]"]
+_Method = Literal["epig", "bald", "entropy", "confidence", "margin", "random"]
+_Strategy = Literal["topk", "power", "softmax", "softrank"]
+_PathLike = Union[str, "os.PathLike[str]"]
 
 def score(
-    pool: Union[npt.ArrayLike, PathLike, Sequence[PathLike]],
-    method: Method = "epig",
+    pool: Union[npt.ArrayLike, _PathLike, Sequence[_PathLike]],
+    method: _Method = "epig",
     targets: Optional[npt.ArrayLike] = None,
     memory_budget_mib: int = 512,
     seed: int = 0,
@@ -51,7 +52,7 @@ def score(
 def select(
     scores: npt.ArrayLike,
     batch_size: int,
-    strategy: Strategy = "power",
+    strategy: _Strategy = "power",
     beta: float = 4.0,
     seed: int = 0,
 ) -> npt.NDArray[np.int64]:
@@ -74,6 +75,7 @@ def select(
             scores that are not one-dimensional, an unknown strategy.
     """
 
+@final
 class RandomForest:
     """A random forest classifier whose trees are kept apart as posterior samples.
 
@@ -82,8 +84,8 @@ class RandomForest:
     not depend on the thread count. Picklable.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         n_trees: int = 250,
         seed: int = 0,
         posterior_samples: Optional[int] = None,
@@ -91,7 +93,7 @@ class RandomForest:
         max_depth: Optional[int] = None,
         bootstrap: bool = True,
         n_classes: Optional[int] = None,
-    ) -> None:
+    ) -> "RandomForest":
         """posterior_samples=None takes min(100, n_trees); max_features=None is every
         feature; n_classes=None takes max(y) + 1 at fit time. Raises ValueError for
         invalid parameters."""
