@@ -2,6 +2,7 @@
 the same results as the command line, and tdal's error messages as ValueError."""
 
 import pathlib
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -86,6 +87,31 @@ def test_a_sliced_pool_is_scored_as_its_copy(example):
         np.testing.assert_array_equal(
             tdal.score(every_other_sample, method, targets[:, ::2]), expected
         )
+
+
+def numpy_bytes_allocated_by(call):
+    """Peak bytes numpy allocated during `call` (numpy reports its buffers to tracemalloc;
+    tdal's own Rust allocations are not counted)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def test_float32_arrays_are_read_in_place_and_float64_converted_once(example):
+    pool, targets = example
+    views = [pool, np.asfortranarray(pool), strided_copies(pool)["sample stride 2"]]
+    for view in views:
+        copied = numpy_bytes_allocated_by(lambda: tdal.score(view, "epig", targets))
+        assert copied < pool.nbytes / 10, copied  # the [N] output and small objects only
+    pool64 = pool.astype(np.float64)
+    copied = numpy_bytes_allocated_by(lambda: tdal.score(pool64, "epig", targets))
+    assert pool.nbytes <= copied < 2 * pool.nbytes, copied  # one float32 copy
 
 
 def test_read_only_and_big_endian_arrays_are_accepted(example):
