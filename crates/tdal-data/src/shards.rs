@@ -204,7 +204,7 @@ impl ShardedPool {
     /// empty K or C axis, or bytes beyond the announced data; [`Error::Truncated`] when
     /// the data ends early; [`Error::Shape`] when K or C differs between shards.
     pub fn open<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
-        let files = expand(paths)?;
+        let files = npy_files(paths)?;
         let mut shards: Vec<Shard> = Vec::with_capacity(files.len());
         let mut dims: Option<(usize, usize, PathBuf)> = None;
         let mut offset = 0usize;
@@ -293,14 +293,20 @@ impl ShardedPool {
 
 fn no_files() -> Error {
     Error::Missing {
-        what: "pool shards".into(),
+        what: ".npy files".into(),
         looked_for: "no path given".into(),
         hint: "name at least one .npy file or a folder holding .npy files".into(),
     }
 }
 
-/// The files `paths` name: files as they are, folders as their sorted `*.npy` files.
-fn expand<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
+/// The `.npy` files `paths` name, in order: a file as it is, a folder as its `*.npy`
+/// files sorted by file name (not recursive). This is how a pool's shards, or the score
+/// files of a pool in shards, are listed.
+///
+/// # Errors
+/// [`Error::Missing`] for an empty list, a path that does not exist or a folder with no
+/// `.npy` file; [`Error::Io`] when a folder cannot be listed.
+pub fn npy_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
         return Err(no_files());
     }
@@ -321,7 +327,7 @@ fn expand<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
             .collect();
         if found.is_empty() {
             return Err(Error::Missing {
-                what: "pool shards".into(),
+                what: ".npy files".into(),
                 looked_for: format!("*.npy in {}", path.display()),
                 hint: "the folder holds no .npy file; write the shards there with numpy.save"
                     .into(),
@@ -336,7 +342,7 @@ fn expand<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>> {
 fn missing_or_io(path: &Path, err: std::io::Error) -> Error {
     if err.kind() == std::io::ErrorKind::NotFound {
         Error::Missing {
-            what: "pool file".into(),
+            what: "file".into(),
             looked_for: path.display().to_string(),
             hint: "check the path".into(),
         }

@@ -152,7 +152,11 @@ fn files_folders_and_their_order() {
         .map(|s| s.path().file_name().unwrap().to_str().unwrap())
         .collect();
     assert_eq!(names, ["a.npy", "b.npy", "last.npy"]);
-    let offsets: Vec<usize> = pool.shards().iter().map(tdal_data::shards::Shard::offset).collect();
+    let offsets: Vec<usize> = pool
+        .shards()
+        .iter()
+        .map(tdal_data::shards::Shard::offset)
+        .collect();
     assert_eq!(offsets, [0, 2, 5]);
     assert_eq!(pool.dim(), (6, 2, 2));
     assert_eq!(pool.shards()[0].dtype(), "float64");
