@@ -11,9 +11,10 @@
 //! - float64, big-endian or Fortran-ordered shards are converted block by block into one
 //!   reused float32 buffer, never the whole shard.
 //!
-//! Resident memory stays bounded: before a block is returned its pages are read in (so a
-//! scorer's timing does not include the disk), the kernel is asked to read ahead the next
-//! one, and once the caller asks for the next block the previous block's pages are
+//! Resident memory stays bounded and the disk works while the caller computes: before a
+//! block is returned its pages are read in (so a scorer's timing does not include the
+//! disk), a helper thread reads the next block into the page cache while the caller works
+//! on this one, and once the caller asks for the next block the previous block's pages are
 //! released from the process (`madvise(MADV_DONTNEED)`; they stay in the page cache, not in
 //! the process's resident set). [`NpyVectorWriter`] writes the float32 `[N]` output in
 //! the same streaming way: header first, then block after block.
@@ -48,6 +49,9 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Sender, channel};
+use std::thread::JoinHandle;
 
 use memmap2::Mmap;
 use ndarray::{ArrayView3, s};
@@ -131,6 +135,8 @@ fn decode_into<const W: usize>(bytes: &[u8], out: &mut [f32], value: impl Fn([u8
 #[derive(Debug)]
 pub struct Shard {
     path: PathBuf,
+    /// The open file, shared with the read-ahead thread.
+    file: Arc<File>,
     map: Mmap,
     offset: usize,
     len: usize,
@@ -287,6 +293,7 @@ impl ShardedPool {
             buffer: Vec::new(),
             release: Vec::new(),
             release_shard: 0,
+            read_ahead: ReadAheadThread::spawn(),
         })
     }
 }
@@ -407,6 +414,7 @@ fn open_shard(path: PathBuf, offset: usize) -> Result<(Shard, usize, usize)> {
     advise_sequential(&map);
     let shard = Shard {
         path,
+        file: Arc::new(file),
         map,
         offset,
         len,
@@ -437,17 +445,91 @@ fn advise_sequential(map: &Mmap) {
     let _ = map;
 }
 
-/// Asks the kernel to start reading `len` bytes at `start` of `map` in the background.
-fn advise_will_need(map: &Mmap, start: usize, len: usize) {
+/// Bytes one read of the read-ahead thread copies (and throws away).
+const READ_AHEAD_CHUNK: usize = 256 << 10;
+
+/// A range of a file to bring into the page cache.
+struct ReadAhead {
+    file: Arc<File>,
+    start: u64,
+    len: usize,
+}
+
+/// A thread that reads the next block into the page cache while the current one is
+/// scored, so that disk reads overlap the computation. (`madvise(MADV_WILLNEED)` was
+/// measured not to overlap here: the kernel read the range while the caller waited.)
+#[derive(Debug)]
+struct ReadAheadThread {
+    requests: Option<Sender<ReadAhead>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl ReadAheadThread {
+    /// Starts the thread; `None` where threads or positioned reads are unavailable (the
+    /// blocks are then read when they are asked for).
+    fn spawn() -> Option<Self> {
+        if !cfg!(unix) {
+            return None;
+        }
+        let (requests, queue) = channel::<ReadAhead>();
+        let worker = std::thread::Builder::new()
+            .name("tdal-read-ahead".into())
+            .spawn(move || {
+                let mut scratch = vec![0u8; READ_AHEAD_CHUNK];
+                for range in queue {
+                    read_through(&range, &mut scratch);
+                }
+            })
+            .ok()?;
+        Some(Self {
+            requests: Some(requests),
+            worker: Some(worker),
+        })
+    }
+
+    fn request(&self, file: &Arc<File>, start: usize, len: usize) {
+        if let Some(requests) = &self.requests
+            && len > 0
+        {
+            // A closed channel only means no read-ahead: the block is read when used.
+            let _ = requests.send(ReadAhead {
+                file: Arc::clone(file),
+                start: start as u64,
+                len,
+            });
+        }
+    }
+}
+
+impl Drop for ReadAheadThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after its current read.
+        self.requests = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Reads `range` through the page cache in chunks, discarding the bytes.
+fn read_through(range: &ReadAhead, scratch: &mut [u8]) {
     #[cfg(unix)]
     {
-        if len > 0 {
-            // Advice only, as above.
-            let _ = map.advise_range(memmap2::Advice::WillNeed, start, len);
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < range.len {
+            let want = scratch.len().min(range.len - done);
+            match range
+                .file
+                .read_at(&mut scratch[..want], range.start + done as u64)
+            {
+                Ok(0) | Err(_) => return, // read-ahead is advice: stop quietly
+                Ok(read) => done += read,
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = (map, start, len);
+    let _ = (range, scratch);
 }
 
 /// Drops `len` bytes at `start` of `map` from the process's resident set.
@@ -501,6 +583,8 @@ pub struct Blocks<'a> {
     release: Vec<(usize, usize)>,
     /// The shard those ranges belong to.
     release_shard: usize,
+    /// Reads the next block ahead, if it could be started.
+    read_ahead: Option<ReadAheadThread>,
 }
 
 /// One block of a [`ShardedPool`]: the inputs `offset..offset + n` of the pool.
@@ -601,8 +685,12 @@ impl Blocks<'_> {
         })
     }
 
-    /// Asks for the block after `end` of `shard` (or the next shard's first) to be read ahead.
+    /// Asks for the block after `end` of `shard` (or the next shard's first) to be read
+    /// ahead.
     fn prefetch(&self, shard: &Shard, end: usize) {
+        let Some(read_ahead) = &self.read_ahead else {
+            return;
+        };
         let slab = self.pool.samples * self.pool.classes;
         let (target, start) = if end < shard.len {
             (shard, end)
@@ -619,8 +707,8 @@ impl Blocks<'_> {
         }
         let n = (target.len - start).min(self.max_inputs);
         let size = target.dtype.size();
-        advise_will_need(
-            &target.map,
+        read_ahead.request(
+            &target.file,
             target.data_start + start * slab * size,
             n * slab * size,
         );
