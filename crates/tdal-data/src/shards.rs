@@ -49,8 +49,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use memmap2::Mmap;
@@ -135,9 +135,8 @@ fn decode_into<const W: usize>(bytes: &[u8], out: &mut [f32], value: impl Fn([u8
 #[derive(Debug)]
 pub struct Shard {
     path: PathBuf,
-    /// The open file, shared with the read-ahead thread.
-    file: Arc<File>,
-    map: Mmap,
+    /// The map, shared with the read-ahead thread.
+    map: Arc<Mmap>,
     offset: usize,
     len: usize,
     /// Byte position of the first value in the file.
@@ -414,8 +413,7 @@ fn open_shard(path: PathBuf, offset: usize) -> Result<(Shard, usize, usize)> {
     advise_sequential(&map);
     let shard = Shard {
         path,
-        file: Arc::new(file),
-        map,
+        map: Arc::new(map),
         offset,
         len,
         data_start,
@@ -445,91 +443,104 @@ fn advise_sequential(map: &Mmap) {
     let _ = map;
 }
 
-/// Bytes one read of the read-ahead thread copies (and throws away).
-const READ_AHEAD_CHUNK: usize = 256 << 10;
-
-/// A range of a file to bring into the page cache.
+/// A range of a shard to read in ahead of its use.
 struct ReadAhead {
-    file: Arc<File>,
-    start: u64,
+    map: Arc<Mmap>,
+    start: usize,
     len: usize,
 }
 
-/// A thread that reads the next block into the page cache while the current one is
-/// scored, so that disk reads overlap the computation. (`madvise(MADV_WILLNEED)` was
-/// measured not to overlap here: the kernel read the range while the caller waited.)
+/// How many read-ahead requests the thread has completed.
+#[derive(Debug, Default)]
+struct Completed {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+/// A thread that reads the next block in (faults its pages into the map, as the caller
+/// would) while the current one is scored, so that the disk works during the computation.
+/// `madvise(MADV_WILLNEED)` did not give that overlap here (the kernel read the range while
+/// the caller waited), and copying the data out with `pread` cost more CPU than the
+/// faults.
 #[derive(Debug)]
 struct ReadAheadThread {
     requests: Option<Sender<ReadAhead>>,
     worker: Option<JoinHandle<()>>,
+    sent: usize,
+    completed: Arc<Completed>,
 }
 
 impl ReadAheadThread {
-    /// Starts the thread; `None` where threads or positioned reads are unavailable (the
-    /// blocks are then read when they are asked for).
+    /// Starts the thread; `None` if it cannot be started (blocks are then read when they
+    /// are asked for).
     fn spawn() -> Option<Self> {
-        if !cfg!(unix) {
-            return None;
-        }
         let (requests, queue) = channel::<ReadAhead>();
+        let completed = Arc::new(Completed::default());
+        let progress = Arc::clone(&completed);
         let worker = std::thread::Builder::new()
             .name("tdal-read-ahead".into())
             .spawn(move || {
-                let mut scratch = vec![0u8; READ_AHEAD_CHUNK];
                 for range in queue {
-                    read_through(&range, &mut scratch);
+                    read_in(&range.map[range.start..range.start + range.len]);
+                    let mut count = progress
+                        .count
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *count += 1;
+                    progress.changed.notify_all();
                 }
             })
             .ok()?;
         Some(Self {
             requests: Some(requests),
             worker: Some(worker),
+            sent: 0,
+            completed,
         })
     }
 
-    fn request(&self, file: &Arc<File>, start: usize, len: usize) {
+    fn request(&mut self, map: &Arc<Mmap>, start: usize, len: usize) {
         if let Some(requests) = &self.requests
             && len > 0
+            && requests
+                .send(ReadAhead {
+                    map: Arc::clone(map),
+                    start,
+                    len,
+                })
+                .is_ok()
         {
-            // A closed channel only means no read-ahead: the block is read when used.
-            let _ = requests.send(ReadAhead {
-                file: Arc::clone(file),
-                start: start as u64,
-                len,
-            });
+            self.sent += 1;
+        }
+    }
+
+    /// Waits until at most `pending` requests are still being served, so that a range is
+    /// never read in again after it was released.
+    fn wait_until_pending(&self, pending: usize) {
+        let target = self.sent.saturating_sub(pending);
+        let mut count = self
+            .completed
+            .count
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *count < target {
+            count = self
+                .completed
+                .changed
+                .wait(count)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
 impl Drop for ReadAheadThread {
     fn drop(&mut self) {
-        // Closing the channel ends the thread after its current read.
+        // Closing the channel ends the thread after its current request.
         self.requests = None;
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
     }
-}
-
-/// Reads `range` through the page cache in chunks, discarding the bytes.
-fn read_through(range: &ReadAhead, scratch: &mut [u8]) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        let mut done = 0;
-        while done < range.len {
-            let want = scratch.len().min(range.len - done);
-            match range
-                .file
-                .read_at(&mut scratch[..want], range.start + done as u64)
-            {
-                Ok(0) | Err(_) => return, // read-ahead is advice: stop quietly
-                Ok(read) => done += read,
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (range, scratch);
 }
 
 /// Drops `len` bytes at `start` of `map` from the process's resident set.
@@ -668,7 +679,7 @@ impl Blocks<'_> {
             let bytes = &shard.map[range.0..range.0 + range.1];
             if shard.is_viewed_in_place() {
                 read_in(bytes);
-                let whole = ArrayView3::<f32>::view_npy(&shard.map)
+                let whole = ArrayView3::<f32>::view_npy(&shard.map[..])
                     .map_err(|e| Error::format(&shard.path, NPY, e.to_string()))?;
                 whole.slice_move(s![start..end, .., ..])
             } else {
@@ -687,8 +698,8 @@ impl Blocks<'_> {
 
     /// Asks for the block after `end` of `shard` (or the next shard's first) to be read
     /// ahead.
-    fn prefetch(&self, shard: &Shard, end: usize) {
-        let Some(read_ahead) = &self.read_ahead else {
+    fn prefetch(&mut self, shard: &Shard, end: usize) {
+        let Some(read_ahead) = &mut self.read_ahead else {
             return;
         };
         let slab = self.pool.samples * self.pool.classes;
@@ -708,13 +719,21 @@ impl Blocks<'_> {
         let n = (target.len - start).min(self.max_inputs);
         let size = target.dtype.size();
         read_ahead.request(
-            &target.file,
+            &target.map,
             target.data_start + start * slab * size,
             n * slab * size,
         );
     }
 
     fn release_previous(&mut self) {
+        if self.release.is_empty() {
+            return;
+        }
+        // The request for the block about to be loaded may still run; earlier ones, which
+        // could touch the ranges released here, must be done.
+        if let Some(read_ahead) = &self.read_ahead {
+            read_ahead.wait_until_pending(1);
+        }
         if let Some(shard) = self.pool.shards.get(self.release_shard) {
             for &(start, len) in &self.release {
                 release(&shard.map, start, len);
@@ -726,6 +745,9 @@ impl Blocks<'_> {
 
 impl Drop for Blocks<'_> {
     fn drop(&mut self) {
+        if let Some(read_ahead) = &self.read_ahead {
+            read_ahead.wait_until_pending(0);
+        }
         self.release_previous();
     }
 }
