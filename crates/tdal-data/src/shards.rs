@@ -177,10 +177,14 @@ impl Shard {
     }
 
     /// Whether blocks are views of the file itself (little-endian float32 in C order on a
-    /// little-endian machine) rather than converted copies.
+    /// little-endian machine, with the data 4-byte aligned as numpy writes it) rather than
+    /// converted copies.
     #[must_use]
     pub fn is_viewed_in_place(&self) -> bool {
-        self.dtype == Dtype::F32Le && !self.fortran && cfg!(target_endian = "little")
+        self.dtype == Dtype::F32Le
+            && !self.fortran
+            && cfg!(target_endian = "little")
+            && self.data_start.is_multiple_of(std::mem::align_of::<f32>())
     }
 }
 
@@ -666,9 +670,8 @@ impl Blocks<'_> {
                 let bytes = &shard.map[range.0..range.0 + range.1];
                 self.release.push(range);
                 for (i, value) in bytes.chunks_exact(size).enumerate() {
-                    let mut one = [0.0f32];
-                    shard.dtype.decode(value, &mut one);
-                    self.buffer[i * slab + kk * c + cc] = one[0];
+                    let out = &mut self.buffer[i * slab + kk * c + cc];
+                    shard.dtype.decode(value, std::slice::from_mut(out));
                 }
             }
             ArrayView3::from_shape((n, k, c), &self.buffer[..])

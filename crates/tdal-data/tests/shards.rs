@@ -21,6 +21,18 @@ fn samples(offset: usize, n: usize, k: usize, c: usize) -> Array3<f32> {
 
 /// `.npy` bytes with any descriptor and memory order; `data` is already encoded.
 fn npy_bytes(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    npy_bytes_aligned(descr, fortran, shape, data, 64)
+}
+
+/// As [`npy_bytes`], with the data starting at a multiple of `align` plus 1 when `align`
+/// is 1 (a valid header that numpy would not write).
+fn npy_bytes_aligned(
+    descr: &str,
+    fortran: bool,
+    shape: &[usize],
+    data: &[u8],
+    align: usize,
+) -> Vec<u8> {
     let shape: Vec<String> = shape.iter().map(ToString::to_string).collect();
     let shape = if shape.len() == 1 {
         format!("({},)", shape[0])
@@ -30,7 +42,8 @@ fn npy_bytes(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8
     let fortran = if fortran { "True" } else { "False" };
     let mut dict =
         format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
+    let target = if align == 1 { 1 } else { 0 };
+    while (10 + dict.len() + 1) % 64 != target {
         dict.push(' ');
     }
     dict.push('\n');
@@ -242,6 +255,23 @@ fn bad_shards_are_clear_errors() {
 
     let pool = ShardedPool::open(&[d("k2.npy")]).unwrap();
     assert!(matches!(pool.blocks(0), Err(Error::Config(_))));
+}
+
+#[test]
+fn unaligned_float32_data_is_converted_instead_of_viewed() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("odd.npy");
+    let array = samples(0, 5, 3, 2);
+    let data: Vec<u8> = array.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&path, npy_bytes_aligned("<f4", false, &[5, 3, 2], &data, 1)).unwrap();
+    let pool = ShardedPool::open(&[&path]).unwrap();
+    assert!(!pool.shards()[0].is_viewed_in_place());
+    let blocks = read_blocks(&pool, 2);
+    let joined: Vec<f32> = blocks
+        .iter()
+        .flat_map(|(_, _, b)| b.iter().copied())
+        .collect();
+    assert_eq!(joined, array.iter().copied().collect::<Vec<_>>());
 }
 
 #[test]
