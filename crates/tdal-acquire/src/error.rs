@@ -108,6 +108,16 @@ pub enum Error {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A strategy whose keys depend on the whole pool was asked for one slice of it.
+    #[error(
+        "{strategy} selection weighs each score by its rank in the whole pool, so its keys \
+         cannot be computed shard by shard; gather every score and call `select` (the CLI's \
+         `tdal select` does this for softrank), or use topk, power or softmax"
+    )]
+    NeedsWholePool {
+        /// The strategy.
+        strategy: &'static str,
+    },
     /// The memory budget is too small for even the smallest EPIG work tile.
     #[error(
         "EPIG needs at least {needed} bytes of working memory for these targets but the budget \

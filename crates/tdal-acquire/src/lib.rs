@@ -9,7 +9,10 @@
 //! - [`Epig`]: expected predictive information gain against samples of *target inputs*
 //!   `[M, K, C]`, streamed in pool blocks with bounded memory whatever N is;
 //! - [`select`]: a batch from the scores, by [`Strategy::TopK`] or the stochastic
-//!   power / softmax / soft-rank strategies (Gumbel-top-k, seeded).
+//!   power / softmax / soft-rank strategies (Gumbel-top-k, seeded);
+//! - pools larger than one machine's memory, in shards: [`perturbed_keys`] and a
+//!   bounded-memory [`TopB`] give exactly the batch [`select_seeded`] draws from the whole
+//!   pool, and [`random_scores_at`] the whole pool's random scores, slice by slice.
 //!
 //! All scores are in nats where they are information measures, higher means "acquire
 //! first", and inputs are validated once at the boundary ([`check_probs`]): finite,
@@ -54,8 +57,8 @@ use ndarray::{Array1, ArrayView3};
 
 pub use epig::{DEFAULT_MEMORY_BUDGET, Epig, EpigPlan, Kernel};
 pub use error::{Error, Result};
-pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores};
-pub use select::{Strategy, select};
+pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores, random_scores_at};
+pub use select::{Strategy, TopB, perturbed_keys, select, select_seeded};
 pub use validate::{DEFAULT_TOLERANCE, check_probs, renormalise};
 
 /// An acquisition function: one score per pool input, higher is more worth labelling.

@@ -7,7 +7,9 @@
 //!   Learning");
 //! - least confidence `1 − max_y p̄(y)` and margin `1 − (p̄₍₁₎ − p̄₍₂₎)` (Settles 2009,
 //!   "Active Learning Literature Survey"), so that for every score higher means "acquire";
-//! - random: i.i.d. uniform scores in `[0, 1)` from a seeded ChaCha8 stream.
+//! - random: i.i.d. uniform scores in `[0, 1)` from a seeded ChaCha8 stream; input `i`'s
+//!   score is word `i` of the stream, so a slice of a pool gets its scores alone
+//!   ([`random_scores_at`]).
 //!
 //! Each input is scored independently, in parallel over blocks of inputs, so results do
 //! not depend on the number of threads.
@@ -176,5 +178,30 @@ impl Acquisition for Random {
 #[must_use]
 pub fn random_scores(n: usize, seed: u64) -> Array1<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random::<f32>()).collect()
+}
+
+/// 32-bit words of the ChaCha stream one `random::<f32>()` takes (one `next_u32`, rand 0.9).
+const WORDS_PER_F32: u128 = 1;
+
+/// The random scores of inputs `offset..offset + n` of a larger pool: exactly
+/// `random_scores(offset + n, seed)` from `offset` on, computed without drawing the first
+/// `offset` (the ChaCha stream is jumped to word `offset`). Concatenating the slices of a
+/// pool in shards gives the whole pool's [`random_scores`].
+///
+/// # Shapes
+/// Returns `[n]`.
+///
+/// # Example
+/// ```
+/// use tdal_acquire::{random_scores, random_scores_at};
+///
+/// let whole = random_scores(10, 3);
+/// assert_eq!(random_scores_at(4, 6, 3), whole.slice(ndarray::s![4..]));
+/// ```
+#[must_use]
+pub fn random_scores_at(offset: usize, n: usize, seed: u64) -> Array1<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_word_pos(WORDS_PER_F32 * offset as u128);
     (0..n).map(|_| rng.random::<f32>()).collect()
 }

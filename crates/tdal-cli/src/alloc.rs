@@ -1,5 +1,6 @@
 //! A counting global allocator (mimalloc underneath) so `--timings` can report the real
-//! peak of extra memory a computation allocated, not an estimate.
+//! peak of extra memory a computation allocated, not an estimate; and the process's peak
+//! resident set size (`getrusage`), which also counts memory-mapped files.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,4 +74,31 @@ pub fn reset_peak() -> usize {
 /// Peak bytes allocated above `baseline` since [`reset_peak`] returned it.
 pub fn peak_above(baseline: usize) -> usize {
     PEAK.load(Ordering::Relaxed).saturating_sub(baseline)
+}
+
+/// The peak resident set size of this process so far, in bytes (`getrusage`), or `None`
+/// where the platform does not report it.
+#[allow(unsafe_code)]
+pub fn max_rss_bytes() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `usage` is a zeroed, aligned `rusage` that outlives the call, and
+        // getrusage writes at most one `rusage` through the pointer.
+        let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        if status != 0 {
+            return None;
+        }
+        // SAFETY: all-zero bytes are a valid `rusage`, and getrusage succeeded.
+        let usage = unsafe { usage.assume_init() };
+        let reported = u64::try_from(usage.ru_maxrss).ok()?;
+        // Linux and the BSDs report kibibytes, macOS bytes.
+        Some(if cfg!(target_os = "macos") {
+            reported
+        } else {
+            reported * 1024
+        })
+    }
+    #[cfg(not(unix))]
+    None
 }

@@ -3,7 +3,9 @@
 //! Readers turn files into [`ImageSet`]s (pixels `[N, C, H, W]` in `[0, 1]` plus labels):
 //! IDX ([`idx`], MNIST / Fashion-MNIST, gzipped or raw), CIFAR-10/100 binary ([`cifar`]),
 //! CheXpert CSV + images ([`chexpert`]), a folder of class sub-folders ([`folder`]) and
-//! `.npy` arrays ([`npy`]). Every failure is a typed [`Error`] whose message names what was
+//! `.npy` arrays ([`npy`]); [`shards`] memory-maps pools of posterior samples `[N, K, C]`
+//! split over `.npy` files and hands them out block by block, so that pools larger than
+//! memory can be scored. Every failure is a typed [`Error`] whose message names what was
 //! expected and what to do; no reader panics on bad bytes.
 //!
 //! The [`pool`] builder mixes target and redundant classes at a chosen imbalance into a
@@ -52,6 +54,7 @@ pub mod named;
 pub mod npy;
 pub mod pool;
 pub mod preview;
+pub mod shards;
 pub mod summary;
 
 pub use augment::{AugmentParams, Transform, augment_batch, balanced_indices};

@@ -121,3 +121,33 @@ pub fn random_probs(n: usize, k: usize, c: usize, seed: u64) -> Array3<f32> {
         .collect();
     normalise(Array3::from_shape_vec((n, k, c), raw).unwrap())
 }
+
+/// Scores of a pool with ties, zeros and negatives mixed in (power clamps the last two),
+/// and the boundaries of an arbitrary split of it into shards: sorted cut points in
+/// `0..=n`, repeats allowed (empty shards).
+pub fn scores_and_cuts(max_n: usize) -> impl Strategy<Value = (Vec<f32>, Vec<usize>)> {
+    (1..=max_n).prop_flat_map(|n| {
+        let scores = proptest::collection::vec(
+            prop_oneof![
+                6 => 0.0f32..1.0,
+                1 => Just(0.0f32),
+                1 => Just(0.5f32),
+                1 => -1.0f32..0.0,
+            ],
+            n,
+        );
+        let cuts = proptest::collection::vec(0..=n, 0..6).prop_map(|mut cuts| {
+            cuts.sort_unstable();
+            cuts
+        });
+        (scores, cuts)
+    })
+}
+
+/// The shards `(offset, len)` that `cuts` split `0..n` into, in pool order.
+pub fn shards(n: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(n);
+    bounds.windows(2).map(|w| (w[0], w[1] - w[0])).collect()
+}

@@ -1,14 +1,20 @@
 //! `tdal select`: a batch of pool indices from acquisition scores.
+//!
+//! The scores are one `.npy` file or the score files of a pool in shards (several files or
+//! a folder, concatenated in order). For top-k, power and softmax the files are read one at
+//! a time into a bounded-memory top-B ([`TopB`]) with the offset-keyed Gumbel keys
+//! ([`perturbed_keys`]): the batch is exactly the one drawn from the concatenated scores.
+//! Soft-rank needs every score's rank in the whole pool, so its score files are
+//! concatenated in memory first.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use ndarray::Ix1;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use tdal_acquire::{Strategy, select};
+use ndarray::{Array1, Ix1};
+use tdal_acquire::{Strategy, TopB, perturbed_keys, select_seeded};
+use tdal_data::shards::npy_files;
 
 use crate::io;
 
@@ -32,12 +38,21 @@ Prints the chosen pool indices (0-based), one per line, in the order they were d
 The stochastic strategies use the Gumbel-top-k trick with a ChaCha8 stream seeded by
 --seed: the same seed gives the same batch on any machine and thread count.
 
-Example:
-  tdal select --scores scores.npy --batch-size 10 --strategy power --beta 4 --seed 0")]
+The scores of a pool in shards can be given as several files (repeat --scores) or a
+folder (its *.npy files sorted by name): they are the pool's scores in that order, and
+the batch is exactly the one drawn from the concatenated scores, with indices counted
+from the start of the pool. Input i's Gumbel noise is word 2i of the seeded stream, so
+topk, power and softmax read one file at a time and keep only the best B in memory;
+softrank weighs scores by their rank in the whole pool and reads all of them at once.
+
+Examples:
+  tdal select --scores scores.npy --batch-size 10 --strategy power --beta 4 --seed 0
+  tdal select --scores shard-scores/ --batch-size 10 --strategy power --beta 4 --seed 0")]
 pub struct Args {
-    /// Scores `.npy`: float32 or float64, shape [N].
-    #[arg(long, value_name = "S.npy")]
-    pub scores: PathBuf,
+    /// Scores `.npy`: float32 or float64, shape [N]; or a folder of score files (sorted by
+    /// name). Repeat to concatenate several in the order given.
+    #[arg(long, value_name = "S.npy|DIR", required = true)]
+    pub scores: Vec<PathBuf>,
     /// Number of indices to choose (1 ≤ B ≤ N).
     #[arg(long, value_name = "B")]
     pub batch_size: usize,
@@ -57,17 +72,34 @@ pub struct Args {
 /// # Errors
 /// Unreadable or invalid scores, a batch size outside 1..=N, or an invalid β.
 pub fn run(args: &Args) -> Result<()> {
-    let scores = io::read_float_array(&args.scores, "scores")?;
-    io::expect_rank(&scores, &["N"], "scores")?;
-    let scores = io::into_dim::<f32, Ix1>(scores)?;
     let strategy = match args.strategy {
         StrategyArg::Topk => Strategy::TopK,
         StrategyArg::Power => Strategy::Power { beta: args.beta },
         StrategyArg::Softmax => Strategy::Softmax { beta: args.beta },
         StrategyArg::Softrank => Strategy::SoftRank { beta: args.beta },
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let batch = select(scores.view(), args.batch_size, strategy, &mut rng)?;
+    let files = npy_files(&args.scores)?;
+    let batch = match files.as_slice() {
+        [one] => select_seeded(
+            read_scores(one)?.view(),
+            args.batch_size,
+            strategy,
+            args.seed,
+        )?,
+        _ if matches!(strategy, Strategy::SoftRank { .. }) => {
+            let mut all = Vec::new();
+            for file in &files {
+                all.extend(read_scores(file)?);
+            }
+            select_seeded(
+                Array1::from(all).view(),
+                args.batch_size,
+                strategy,
+                args.seed,
+            )?
+        }
+        _ => select_streaming(&files, args.batch_size, strategy, args.seed)?,
+    };
     let mut text = String::with_capacity(batch.len() * 7);
     for index in batch {
         text.push_str(&index.to_string());
@@ -78,4 +110,35 @@ pub fn run(args: &Args) -> Result<()> {
         .write_all(text.as_bytes())
         .context("cannot write to standard output")?;
     Ok(())
+}
+
+/// Reads one score file `[N]` as float32.
+fn read_scores(path: &Path) -> Result<Array1<f32>> {
+    let scores = io::read_float_array(path, "scores")?;
+    io::expect_rank(&scores, &["N"], "scores").with_context(|| format!("in {}", path.display()))?;
+    io::into_dim::<f32, Ix1>(scores)
+}
+
+/// The batch over the concatenated score files, one file in memory at a time.
+fn select_streaming(
+    files: &[PathBuf],
+    batch: usize,
+    strategy: Strategy,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let mut best = TopB::new(batch)?;
+    let mut offset = 0;
+    for file in files {
+        let scores = read_scores(file)?;
+        let keys = perturbed_keys(scores.view(), strategy, seed, offset).with_context(|| {
+            format!(
+                "in {} (pool inputs {offset}..{})",
+                file.display(),
+                offset + scores.len()
+            )
+        })?;
+        best.push_keys(offset, keys.view());
+        offset += scores.len();
+    }
+    Ok(best.finish()?)
 }
