@@ -19,7 +19,7 @@
 //! results do not depend on the thread count.
 //!
 //! Three kernels compute the reduction ([`Kernel`]):
-//! - for 2 ≤ C ≤ 4 on a CPU with AVX2 and FMA, the *marginal-identity* kernel
+//! - for 2 ≤ C ≤ 4 and K ≤ 100 on a CPU with AVX2 and FMA, the *marginal-identity* kernel
 //!   ([`crate::reduced`]): the joint's marginals are the predictive means, so after centring
 //!   the samples only `(C−1)²` of the `C²` products per pair need the GEMM (4/9 of the work
 //!   for C = 3), the rest follow by subtraction in registers. Inputs whose rows' sums vary
@@ -60,11 +60,12 @@ const F64: usize = std::mem::size_of::<f64>();
 
 /// Which implementation computes the joint-entropy sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Kernel {
     /// The fastest kernel the CPU and inputs allow: the marginal-identity kernel
-    /// (`(C−1)²` products per pair) for 2 ≤ C ≤ 4, on AVX-512F when the CPU has it, else
-    /// on AVX2 + FMA; the fused all-products kernel for other C or for inputs whose row
-    /// sums vary over the samples; and [`Kernel::Portable`] without AVX2.
+    /// (`(C−1)²` products per pair) for 2 ≤ C ≤ 4 and K ≤ 100, on AVX-512F when the CPU
+    /// has it, else on AVX2 + FMA; the fused all-products kernel for other shapes or for
+    /// inputs whose row sums vary over the samples; and [`Kernel::Portable`] without AVX2.
     #[default]
     Auto,
     /// Like [`Kernel::Auto`] without AVX-512: what a CPU with only AVX2 + FMA runs (its
@@ -198,7 +199,7 @@ impl Epig {
             Kernel::Avx2 => Some(reduced::Isa::Avx2),
             Kernel::FullJoint | Kernel::Portable => None,
         };
-        if let Some(isa) = max_isa.and_then(|max| reduced::supported(c, max)) {
+        if let Some(isa) = max_isa.and_then(|max| reduced::supported(k, c, max)) {
             // Back to [M, K, C] from B = [K × M·C].
             let mut flat = vec![0.0f32; m * k * c];
             for ((ki, j), &p) in self.targets_t.indexed_iter() {
@@ -451,6 +452,7 @@ impl Epig {
                 }
                 if !scratch.inexact.is_empty() {
                     scratch.gathered.clear();
+                    scratch.gathered.reserve_exact(scratch.inexact.len() * kc);
                     for &i in &scratch.inexact {
                         scratch.gathered.extend_from_slice(input(i));
                     }

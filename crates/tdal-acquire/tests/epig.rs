@@ -456,3 +456,67 @@ proptest! {
         }
     }
 }
+
+/// Sample k near one-hot on class `z[k]`, the same `z` for every input: the samples
+/// disagree confidently and in the same way for the pool and the targets, so joint entries
+/// near 0 are the cancellation of the predictive means' product and the covariance — the
+/// marginal-identity kernel's hardest case.
+fn disagreeing(n: usize, z: &[usize], c: usize, eps: f32, seed: u64) -> Array3<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut p = Array3::<f32>::zeros((n, z.len(), c));
+    for i in 0..n {
+        for (s, &hot) in z.iter().enumerate() {
+            for y in 0..c {
+                p[[i, s, y]] = if y == hot {
+                    1.0
+                } else {
+                    eps * rng.random::<f32>()
+                };
+            }
+        }
+    }
+    common::normalise(p)
+}
+
+#[test]
+fn confidently_disagreeing_samples_match_the_oracle_up_to_the_sample_limit() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    for k in [32, 100, 101, 300] {
+        for c in 2..=4 {
+            let z: Vec<usize> = (0..k).map(|_| rng.random_range(0..c)).collect();
+            for eps in [0.0f32, 1e-6, 1e-3] {
+                let seed = rng.random();
+                let pool = disagreeing(4, &z, c, eps, seed);
+                let targets = disagreeing(6, &z, c, eps, seed + 1);
+                let plan = Epig::new(targets.clone()).unwrap().plan(4).unwrap();
+                // The marginal-identity kernel stops at K = 100.
+                assert_eq!(plan.marginal, has_avx2_fma() && k <= 100, "K = {k}");
+                let want = oracle_epig(pool.view(), targets.view());
+                for kernel in [Kernel::Auto, Kernel::Avx2, Kernel::FullJoint] {
+                    let got = with_kernel(&pool, &targets, kernel);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (f64::from(*g) - w.max(0.0)).abs() <= TOL,
+                            "{kernel:?}, K = {k}, C = {c}, eps = {eps}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn inexact_targets_are_scored_by_the_full_kernel_and_match_the_oracle() {
+    let pool = common::random_probs(20, 12, 3, 21);
+    let mut targets = common::random_probs(9, 12, 3, 22);
+    perturb_row_sums(&mut targets, &[0, 5], 23);
+    let want = oracle_epig(pool.view(), targets.view());
+    let got = epig(&pool, &targets);
+    assert_eq!(got, full_joint(&pool, &targets));
+    for (g, w) in got.iter().zip(&want) {
+        assert!((f64::from(*g) - w.max(0.0)).abs() <= TOL, "{g} vs {w}");
+    }
+}
