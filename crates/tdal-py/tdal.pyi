@@ -1,6 +1,7 @@
 """Type stubs of the `tdal` extension module (tdal's acquisition scores, batch selection
 and random forest). Arrays of posterior predictive samples are [N, K, C]: N inputs, K
-posterior samples, C classes, every row [n, k, :] summing to 1.
+posterior samples, C classes, every row [n, k, :] summing to 1. A pool may also be given
+as `.npy` files (a path, a folder of shards, or a list of them), read block by block.
 
 float32 numpy arrays are read in place whatever their strides; float64 and other real
 dtypes (and nested sequences) are converted once to float32. Errors of tdal's checks are
@@ -13,7 +14,7 @@ from typing import Literal, Optional, Sequence, Tuple, Union, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "score", "select", "RandomForest"]
+__all__ = ["__version__", "score", "select", "perturbed_keys", "top_b", "RandomForest"]
 __version__: str
 
 _Method = Literal["epig", "bald", "entropy", "confidence", "margin", "random"]
@@ -27,26 +28,34 @@ def score(
     memory_budget_mib: int = 512,
     seed: int = 0,
     renormalise: bool = False,
+    offset: int = 0,
+    block_inputs: Optional[int] = None,
 ) -> npt.NDArray[np.float32]:
     """Acquisition scores of posterior predictive samples, as `tdal score`.
 
     Args:
-        pool: posterior predictive samples [N, K, C]. A path or a list of paths is a
-            TypeError for now (load the array with numpy.load).
+        pool: posterior predictive samples [N, K, C]: an array, or `.npy` files as
+            `tdal score --pool` reads them (a file, a folder whose *.npy files sorted by
+            name are the shards, or a list of those, concatenated in order), memory-mapped
+            and scored block by block with bounded memory.
         method: "epig", "bald", "entropy", "confidence", "margin" or "random".
         targets: EPIG only (ignored by the other methods): target-input samples
             [M, K, C] from the same K posterior samples, in the same order.
         memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
         seed: seed of method "random", 0 ≤ seed < 2**64.
         renormalise: rescale rows to sum to 1 (on a copy) instead of rejecting them.
+        offset: global index of the pool's first input when it is part of a larger
+            pool (`tdal score --offset`): random scores are the larger pool's.
+        block_inputs: inputs per block when reading files (default: 64 MiB of samples).
 
     Returns:
         float32 [N]; higher means more worth labelling (information measures in nats).
 
     Raises:
         ValueError: invalid probabilities or shapes, K/C differing between pool and
-            targets, an unknown method, EPIG without targets.
-        TypeError: a dtype that is not real numbers, or a pool given as a path.
+            targets or between shards, an unknown method, EPIG without targets, a
+            missing file, a folder without .npy files, a file that is not [N, K, C].
+        TypeError: a dtype that is not real numbers.
     """
 
 def select(
@@ -73,6 +82,54 @@ def select(
     Raises:
         ValueError: batch_size outside 1..=N, a non-finite score, a negative beta,
             scores that are not one-dimensional, an unknown strategy.
+    """
+
+def perturbed_keys(
+    scores: npt.ArrayLike,
+    strategy: _Strategy = "power",
+    beta: float = 4.0,
+    seed: int = 0,
+    offset: int = 0,
+) -> npt.NDArray[np.float64]:
+    """Selection keys of inputs offset..offset + n of a larger pool, as `select` perturbs
+    them with the same seed: the batch_size highest keys over all slices (`top_b`) are
+    `select` on the whole pool.
+
+    Args:
+        scores: acquisition scores [n] of the slice (converted to float32 like `select`).
+        strategy: "topk", "power" or "softmax"; "softrank" is a ValueError (its weights
+            are ranks in the whole pool).
+        beta: coldness of the stochastic strategies, ≥ 0.
+        seed: the seed `select` would be given, 0 ≤ seed < 2**64.
+        offset: global index of scores[0] in the pool.
+
+    Returns:
+        float64 [n] keys.
+
+    Raises:
+        ValueError: strategy "softrank", a non-finite score, a negative beta, scores that
+            are not one-dimensional, an unknown strategy.
+    """
+
+def top_b(
+    indices: npt.ArrayLike,
+    keys: npt.ArrayLike,
+    batch_size: int,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The best min(batch_size, n) (index, key) pairs, best first (higher key, then lower
+    index, as `select`): each shard's candidates, or the batch when merging them all.
+
+    Args:
+        indices: global pool indices [n], integers ≥ 0, each at most once.
+        keys: their keys [n] (from perturbed_keys), not NaN.
+        batch_size: ≥ 1.
+
+    Returns:
+        (int64 indices, float64 keys), best first.
+
+    Raises:
+        ValueError: lengths that differ, a negative index, a NaN key, batch_size < 1.
+        TypeError: indices that are not integers.
     """
 
 @final

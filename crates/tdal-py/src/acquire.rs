@@ -1,25 +1,29 @@
-//! `tdal.score` and `tdal.select`: tdal-acquire with the semantics of `tdal score` and
-//! `tdal select` (same method and strategy names, same validation and messages, same
-//! seeded ChaCha8 stream, so the same seed gives the same batch as the command line).
+//! `tdal.score`, `tdal.select`, `tdal.perturbed_keys` and `tdal.top_b`: tdal-acquire with
+//! the semantics of `tdal score` and `tdal select` (same method and strategy names, same
+//! validation and messages, same seeded ChaCha8 stream, so the same seed gives the same
+//! batch as the command line, from one array or from a pool in shards).
 
 use std::path::PathBuf;
 
-use ndarray::{Array1, ArrayView3, Ix1, Ix3};
-use numpy::{IntoPyArray, PyArray1};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use ndarray::{Array1, Array3, ArrayView3, Ix1, Ix3};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray3};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tdal_acquire::{
-    Acquisition, Bald, Confidence, Entropy, Epig, Error, Margin, Random, Strategy, renormalise,
+    Acquisition, Bald, Confidence, Entropy, Epig, Error, Margin, Strategy, TopB, random_scores_at,
+    renormalise,
 };
+use tdal_data::shards::ShardedPool;
 
-use crate::arrays::{float32_array, value_error};
+use crate::arrays::{float32_array, index_array, key_array, value_error};
+use crate::shards;
 
 /// The acquisition functions, named as `tdal score --method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub(crate) enum Method {
     Epig,
     Bald,
     Entropy,
@@ -88,18 +92,28 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// Acquisition scores of posterior predictive samples, as `tdal score`.
 ///
 /// Args:
-///     pool: posterior predictive samples p(y | x_n, θ_k), array [N, K, C] (N inputs,
-///         K posterior samples, C classes), every row [n, k, :] summing to 1 (within
-///         1e-3). float32 is read in place whatever its strides; float64 and other real
-///         dtypes are converted once to float32.
+///     pool: posterior predictive samples p(y | x_n, θ_k) [N, K, C] (N inputs, K posterior
+///         samples, C classes), every row [n, k, :] summing to 1 (within 1e-3). Either an
+///         array (float32 is read in place whatever its strides; float64 and other real
+///         dtypes are converted once to float32), or the pool in `.npy` files as
+///         `tdal score --pool` reads it: a path (str or os.PathLike) to a `.npy` file or
+///         to a folder whose `*.npy` files, sorted by file name, are the pool's shards,
+///         or a list of such paths concatenated in the order given. Files are
+///         memory-mapped and scored block by block, so memory stays bounded (apart from
+///         the [N] scores) whatever N is; the scores are those of the concatenated array.
 ///     method: "epig", "bald", "entropy", "confidence", "margin" or "random".
 ///     targets: EPIG only (ignored by the other methods): samples of the target inputs
-///         [M, K, C] from the same K posterior samples, in the same order.
+///         [M, K, C] from the same K posterior samples, in the same order (an array).
 ///     memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
-///     seed: seed of method "random", 0 ≤ seed < 2**64 (the scores equal
-///         tdal_acquire::random_scores(N, seed)).
+///     seed: seed of method "random", 0 ≤ seed < 2**64.
 ///     renormalise: rescale every row to sum to 1 instead of rejecting rows that do not
-///         (works on a copy; the arrays passed in are never changed).
+///         (works on a copy; the arrays and files passed in are never changed).
+///     offset: global index of the pool's first input when it is one part of a larger
+///         pool (`tdal score --offset`): random scores are then that larger pool's
+///         (tdal_acquire::random_scores_at(offset, N, seed)) and error messages count
+///         from it. The other methods score each input alone and do not depend on it.
+///     block_inputs: pool inputs per block when reading files (default: as many as fit
+///         in 64 MiB of float32 samples, as `tdal score`); ignored for arrays.
 ///
 /// Returns:
 ///     float32 array [N]; higher means more worth labelling. Information measures are
@@ -107,13 +121,25 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 ///
 /// Raises:
 ///     ValueError: invalid probabilities (wrong rank, an empty axis, NaN/inf, negative
-///         values, rows not summing to 1), K or C differing between pool and targets,
-///         a memory budget too small, an unknown method, or EPIG without targets; with
-///         tdal's message.
-///     TypeError: a dtype that is not real numbers, or a pool given as a path.
-///     OverflowError: a negative seed or memory budget.
+///         values, rows not summing to 1), K or C differing between pool and targets or
+///         between shards, a memory budget too small, an unknown method, EPIG without
+///         targets, a missing file, a folder without `.npy` files, a file that is not a
+///         float32/float64 `.npy` array [N, K, C], block_inputs of 0; with tdal's message
+///         (naming the file for a pool read from files).
+///     TypeError: a dtype that is not real numbers.
+///     OverflowError: a negative seed, offset, block size or memory budget.
 #[pyfunction]
-#[pyo3(signature = (pool, method = "epig", targets = None, memory_budget_mib = 512, seed = 0, renormalise = false))]
+#[pyo3(signature = (
+    pool,
+    method = "epig",
+    targets = None,
+    memory_budget_mib = 512,
+    seed = 0,
+    renormalise = false,
+    offset = 0,
+    block_inputs = None,
+))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn score<'py>(
     py: Python<'py>,
     pool: &Bound<'py, PyAny>,
@@ -122,62 +148,128 @@ pub(crate) fn score<'py>(
     memory_budget_mib: usize,
     seed: u64,
     renormalise: bool,
+    offset: usize,
+    block_inputs: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let method = Method::parse(method)?;
-    let pool = match PoolSource::of(pool)? {
-        PoolSource::Array(array) => float32_array::<Ix3>(&array, "pool", &["N", "K", "C"])?,
-        // Sharded pools: when tdal-data's shard reader lands, a path, a list of paths or
-        // a directory of `.npy` shards is read here (streamed shard by shard) instead.
-        PoolSource::Files(paths) => return Err(files_not_supported_yet(&paths)),
-    };
-    let targets = match (method, targets) {
-        (Method::Epig, Some(targets)) => {
-            Some(float32_array::<Ix3>(targets, "targets", &["M", "K", "C"])?)
-        }
-        (Method::Epig, None) => {
-            return Err(PyValueError::new_err(
-                "method \"epig\" needs the target-input samples: pass targets=... ([M, K, C])",
-            ));
-        }
-        _ => None,
-    };
     let settings = Settings {
         method,
         memory_budget: memory_budget_mib.saturating_mul(1 << 20),
         seed,
+        offset,
     };
-    let pool = pool.as_array();
-    let targets = targets.as_ref().map(numpy::PyReadonlyArray::as_array);
-    let scores = py
-        .detach(|| {
-            if renormalise {
-                compute_renormalised(settings, pool, targets)
-            } else {
-                compute(settings, pool, targets)
-            }
-        })
-        .map_err(value_error)?;
+    let scores = match PoolSource::of(pool)? {
+        PoolSource::Array(array) => {
+            let pool = float32_array::<Ix3>(&array, "pool", &["N", "K", "C"])?;
+            let targets = epig_targets(method, targets)?;
+            let pool = pool.as_array();
+            let targets = targets.as_ref().map(numpy::PyReadonlyArray::as_array);
+            py.detach(|| {
+                if renormalise {
+                    compute_renormalised(settings, pool, targets)
+                } else {
+                    compute(settings, pool, targets)
+                }
+            })
+            .map_err(|err| value_error(at_offset(err, offset)))?
+        }
+        PoolSource::Files(paths) => {
+            // The pool is opened (headers only) before the targets are looked at, as
+            // `tdal score` does, so that a missing file is reported first.
+            let pool = ShardedPool::open(&paths).map_err(shards::data_error)?;
+            let targets = epig_targets(method, targets)?;
+            let targets = targets.as_ref().map(numpy::PyReadonlyArray::as_array);
+            py.detach(|| shards::score(&pool, settings, targets, renormalise, block_inputs))
+                .map_err(PyValueError::new_err)?
+        }
+    };
     Ok(scores.into_pyarray(py))
 }
 
-fn files_not_supported_yet(paths: &[PathBuf]) -> PyErr {
-    let first = paths
-        .first()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    PyTypeError::new_err(format!(
-        "tdal.score takes the pool as an array [N, K, C]; reading it from files ({first}{}) \
-         is not supported yet: load it with numpy.load(path) and pass the array",
-        if paths.len() > 1 { ", ..." } else { "" }
-    ))
+/// EPIG's target samples as a float32 array `[M, K, C]`; `None` for the other methods.
+fn epig_targets<'py>(
+    method: Method,
+    targets: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<PyReadonlyArray3<'py, f32>>> {
+    match (method, targets) {
+        (Method::Epig, Some(targets)) => Ok(Some(float32_array::<Ix3>(
+            targets,
+            "targets",
+            &["M", "K", "C"],
+        )?)),
+        (Method::Epig, None) => Err(PyValueError::new_err(
+            "method \"epig\" needs the target-input samples: pass targets=... ([M, K, C])",
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// Everything of a `score` call but the arrays.
-#[derive(Clone, Copy)]
-struct Settings {
-    method: Method,
-    memory_budget: usize,
-    seed: u64,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) method: Method,
+    pub(crate) memory_budget: usize,
+    pub(crate) seed: u64,
+    /// Global index of the pool's first input.
+    pub(crate) offset: usize,
+}
+
+/// The acquisition function of one call, applied to the whole pool or block by block.
+pub(crate) enum Scorer {
+    /// A function of each input's samples alone (the target samples are EPIG's own).
+    Samples(Box<dyn Acquisition + Send + Sync>),
+    /// Seeded random scores, addressed by the inputs' global indices.
+    Random(u64),
+}
+
+impl Scorer {
+    /// The scorer of `settings.method`; EPIG packs `targets` once here.
+    pub(crate) fn new(
+        settings: Settings,
+        targets: Option<ArrayView3<'_, f32>>,
+    ) -> tdal_acquire::Result<Self> {
+        Ok(match (settings.method, targets) {
+            (Method::Epig, Some(targets)) => Self::Samples(Box::new(
+                Epig::from_view(targets)?.with_memory_budget(settings.memory_budget),
+            )),
+            (Method::Epig, None) => {
+                return Err(Error::InvalidParameter {
+                    name: "targets",
+                    value: "None".into(),
+                    expected: "EPIG's target-input samples [M, K, C]",
+                });
+            }
+            (Method::Bald, _) => Self::Samples(Box::new(Bald)),
+            (Method::Entropy, _) => Self::Samples(Box::new(Entropy)),
+            (Method::Confidence, _) => Self::Samples(Box::new(Confidence)),
+            (Method::Margin, _) => Self::Samples(Box::new(Margin)),
+            (Method::Random, _) => Self::Random(settings.seed),
+        })
+    }
+
+    /// Scores `pool`, the inputs `offset..offset + n` of the whole pool (positions in
+    /// errors are `pool`'s own; [`at_offset`] moves them).
+    pub(crate) fn score(
+        &self,
+        pool: ArrayView3<'_, f32>,
+        offset: usize,
+    ) -> tdal_acquire::Result<Array1<f32>> {
+        match self {
+            Self::Samples(function) => function.score(pool),
+            Self::Random(seed) => Ok(random_scores_at(offset, pool.dim().0, *seed)),
+        }
+    }
+}
+
+/// `err` with the positions it names moved from a part's indices to the pool's, as
+/// `tdal score --offset` reports them.
+pub(crate) fn at_offset(mut err: Error, offset: usize) -> Error {
+    match &mut err {
+        Error::NonFinite { index, .. } | Error::Negative { index, .. } => index[0] += offset,
+        Error::NotNormalised { n, .. } | Error::ZeroRow { n, .. } => *n += offset,
+        _ => {}
+    }
+    err
 }
 
 /// The scores, as `tdal score` computes them.
@@ -186,24 +278,7 @@ fn compute(
     pool: ArrayView3<'_, f32>,
     targets: Option<ArrayView3<'_, f32>>,
 ) -> tdal_acquire::Result<Array1<f32>> {
-    match (settings.method, targets) {
-        (Method::Epig, Some(targets)) => Epig::from_view(targets)?
-            .with_memory_budget(settings.memory_budget)
-            .score(pool),
-        (Method::Epig, None) => Err(Error::InvalidParameter {
-            name: "targets",
-            value: "None".into(),
-            expected: "EPIG's target-input samples [M, K, C]",
-        }),
-        (Method::Bald, _) => Bald.score(pool),
-        (Method::Entropy, _) => Entropy.score(pool),
-        (Method::Confidence, _) => Confidence.score(pool),
-        (Method::Margin, _) => Margin.score(pool),
-        (Method::Random, _) => Random {
-            seed: settings.seed,
-        }
-        .score(pool),
-    }
+    Scorer::new(settings, targets)?.score(pool, settings.offset)
 }
 
 /// [`compute`] on copies of the arrays whose rows were rescaled to sum to 1 (`tdal score
@@ -215,17 +290,21 @@ fn compute_renormalised(
 ) -> tdal_acquire::Result<Array1<f32>> {
     let mut pool = pool.to_owned();
     renormalise(pool.view_mut(), "pool")?;
-    let targets = targets
-        .map(|targets| {
-            let mut targets = targets.to_owned();
-            renormalise(targets.view_mut(), "targets").map(|_| targets)
-        })
-        .transpose()?;
+    let targets = targets.map(renormalised_targets).transpose()?;
     compute(
         settings,
         pool.view(),
         targets.as_ref().map(|targets| targets.view()),
     )
+}
+
+/// A copy of `targets` whose rows were rescaled to sum to 1.
+pub(crate) fn renormalised_targets(
+    targets: ArrayView3<'_, f32>,
+) -> tdal_acquire::Result<Array3<f32>> {
+    let mut targets = targets.to_owned();
+    renormalise(targets.view_mut(), "targets")?;
+    Ok(targets)
 }
 
 /// The batch strategies, named as `tdal select --strategy`.
@@ -304,4 +383,123 @@ pub(crate) fn select<'py>(
         .map(|index| i64::try_from(index).unwrap_or(i64::MAX))
         .collect();
     Ok(indices.into_pyarray(py))
+}
+
+/// Selection keys of a slice of a larger pool, for choosing a batch from a pool in shards.
+///
+/// Input i of the pool gets the key `log w(score_i) + G_i` (top-k: the score itself), with
+/// the Gumbel noise G_i that `tdal.select` draws for it from the same seed. So each shard
+/// computes its inputs' keys alone, knowing only its offset, and the batch_size highest
+/// keys over all shards (`tdal.top_b`, higher key first, then lower index) are exactly
+/// `tdal.select(all_scores, batch_size, strategy, beta, seed)`, whatever the shard
+/// boundaries.
+///
+/// Args:
+///     scores: acquisition scores [n] of inputs offset..offset + n of the pool (float32,
+///         other real dtypes converted to float32 as `tdal.select` converts them).
+///     strategy: "topk", "power" or "softmax" ("softrank" needs the whole pool).
+///     beta: coldness of the stochastic strategies, ≥ 0.
+///     seed: the seed `tdal.select` would be given, 0 ≤ seed < 2**64.
+///     offset: global index of scores[0] in the pool, ≥ 0.
+///
+/// Returns:
+///     float64 array [n] of keys.
+///
+/// Raises:
+///     ValueError: strategy "softrank" (its weights are ranks in the whole pool: gather
+///         the scores and call tdal.select), a non-finite score (located in the pool), a
+///         negative or non-finite beta, scores that are not one-dimensional, an unknown
+///         strategy; with tdal's message.
+///     TypeError: a dtype that is not real numbers.
+///     OverflowError: a negative seed or offset.
+#[pyfunction]
+#[pyo3(signature = (scores, strategy = "power", beta = 4.0, seed = 0, offset = 0))]
+pub(crate) fn perturbed_keys<'py>(
+    py: Python<'py>,
+    scores: &Bound<'py, PyAny>,
+    strategy: &str,
+    beta: f32,
+    seed: u64,
+    offset: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let scores = float32_array::<Ix1>(scores, "scores", &["n"])?;
+    let strategy = parse_strategy(strategy, beta)?;
+    let scores = scores.as_array();
+    let keys = py
+        .detach(|| tdal_acquire::perturbed_keys(scores, strategy, seed, offset))
+        .map_err(value_error)?;
+    Ok(keys.into_pyarray(py))
+}
+
+/// `top_b`'s result: int64 indices and their float64 keys, best first.
+type IndicesAndKeys<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+
+/// The best batch_size (index, key) pairs, best first: the merge step of a batch chosen
+/// from a pool in shards.
+///
+/// "Best" is `tdal.select`'s order: the higher key first, the lower index on equal keys.
+/// Each shard keeps its own top_b of (global index, tdal.perturbed_keys) pairs; top_b of
+/// all shards' pairs is the batch, in selection order, and equals tdal.select on the
+/// whole pool. Every index must appear at most once.
+///
+/// Args:
+///     indices: global pool indices [n], integers ≥ 0.
+///     keys: their keys [n] (float64; other real dtypes converted), not NaN.
+///     batch_size: how many pairs to keep, ≥ 1.
+///
+/// Returns:
+///     (int64 array, float64 array): the min(batch_size, n) best indices and their keys,
+///     best first. The batch is complete when n ≥ batch_size.
+///
+/// Raises:
+///     ValueError: indices and keys of different lengths or not one-dimensional, a
+///         negative index, a NaN key, batch_size < 1.
+///     TypeError: indices that are not integers, keys that are not real numbers.
+#[pyfunction]
+#[pyo3(signature = (indices, keys, batch_size))]
+pub(crate) fn top_b<'py>(
+    py: Python<'py>,
+    indices: &Bound<'py, PyAny>,
+    keys: &Bound<'py, PyAny>,
+    batch_size: i64,
+) -> PyResult<IndicesAndKeys<'py>> {
+    let indices = index_array(indices, "indices")?;
+    let keys = key_array(keys, "keys")?;
+    let (indices, keys) = (indices.as_array(), keys.as_array());
+    if indices.len() != keys.len() {
+        return Err(PyValueError::new_err(format!(
+            "expected one key per index, got {} indices and {} keys",
+            indices.len(),
+            keys.len()
+        )));
+    }
+    let batch = usize::try_from(batch_size).unwrap_or(0);
+    let mut best = TopB::new(batch).map_err(|_| {
+        PyValueError::new_err(format!(
+            "batch size {batch_size} is invalid: it must be at least 1"
+        ))
+    })?;
+    for (position, (&index, &key)) in indices.iter().zip(keys).enumerate() {
+        let index = usize::try_from(index).map_err(|_| {
+            PyValueError::new_err(format!(
+                "indices[{position}] is {index}: pool indices must be ≥ 0"
+            ))
+        })?;
+        if key.is_nan() {
+            return Err(PyValueError::new_err(format!(
+                "keys[{position}] is NaN: keys must be numbers (tdal.perturbed_keys never \
+                 returns NaN)"
+            )));
+        }
+        best.push(index, key);
+    }
+    let (best_indices, best_keys): (Vec<i64>, Vec<f64>) = best
+        .into_best()
+        .into_iter()
+        .map(|(index, key)| (i64::try_from(index).unwrap_or(i64::MAX), key))
+        .unzip();
+    Ok((
+        Array1::from(best_indices).into_pyarray(py),
+        Array1::from(best_keys).into_pyarray(py),
+    ))
 }

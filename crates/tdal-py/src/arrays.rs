@@ -10,9 +10,9 @@
 
 use std::fmt::Display;
 
-use ndarray::Dimension;
+use ndarray::{Dimension, Ix1};
 use numpy::{
-    PyArray, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
+    Element, PyArray, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
     PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -81,4 +81,62 @@ pub(crate) fn as_numpy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUn
 /// need it; only arrays built on purpose from odd byte offsets are not).
 fn is_aligned(array: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
     array.getattr("flags")?.getattr("aligned")?.extract()
+}
+
+/// `obj` as a one-dimensional int64 array of pool indices (`what` names it in errors):
+/// integers of any width are converted, anything else is a `TypeError`.
+///
+/// # Errors
+/// `ValueError` for a different number of axes; `TypeError` for a dtype that is not
+/// integers (an empty sequence is accepted whatever numpy makes of it).
+pub(crate) fn index_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<PyReadonlyArray<'py, i64, Ix1>> {
+    vector::<i64>(obj, what, b"iu", "integers (int64)")
+}
+
+/// `obj` as a one-dimensional float64 array of selection keys (`what` names it in errors):
+/// real numbers of any width are converted, anything else is a `TypeError`.
+///
+/// # Errors
+/// As [`index_array`], for real numbers.
+pub(crate) fn key_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<PyReadonlyArray<'py, f64, Ix1>> {
+    vector::<f64>(obj, what, b"fiu", "real numbers (float64)")
+}
+
+/// `obj` as a one-dimensional array of `T`, converted by numpy from any dtype whose kind is
+/// one of `kinds`.
+fn vector<'py, T: Element>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+    kinds: &[u8],
+    expected: &str,
+) -> PyResult<PyReadonlyArray<'py, T, Ix1>> {
+    let py = obj.py();
+    let array = as_numpy(obj)?;
+    if array.ndim() != 1 {
+        return Err(PyValueError::new_err(format!(
+            "expected {what} of shape [n], got an array of shape {:?}",
+            array.shape()
+        )));
+    }
+    let target = numpy::dtype::<T>(py);
+    let dtype = array.dtype();
+    let array = if dtype.is_equiv_to(&target) && is_aligned(&array)? {
+        array
+    } else {
+        if !kinds.contains(&dtype.kind()) && array.len() > 0 {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must hold {expected}, got dtype {dtype}"
+            )));
+        }
+        array
+            .call_method1("astype", (target,))?
+            .cast_into::<PyUntypedArray>()?
+    };
+    Ok(array.cast_into::<PyArray<T, Ix1>>()?.try_readonly()?)
 }

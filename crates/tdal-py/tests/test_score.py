@@ -192,7 +192,7 @@ def test_float64_files_and_arrays_give_the_same_scores(example, cli, tmp_path):
     )
 
 
-# ---- bad input: ValueError (or TypeError for dtypes and paths) with tdal's message ----
+# ---- bad input: ValueError (or TypeError for dtypes) with tdal's message ----
 
 
 def test_wrong_rank_is_named_like_the_command_line(example):
@@ -256,20 +256,20 @@ def test_empty_axes_unknown_methods_and_missing_targets(example):
         tdal.score(pool, "epig", targets, memory_budget_mib=0)
 
 
-def test_paths_and_non_real_dtypes_are_type_errors(example, tmp_path):
+def test_non_real_dtypes_are_type_errors(example):
     pool, _ = example
-    for source in [
-        str(EXAMPLE / "pool.npy"),
-        EXAMPLE / "pool.npy",
-        [EXAMPLE / "pool.npy", EXAMPLE / "pool.npy"],
-        (str(tmp_path),),
-    ]:
-        with pytest.raises(TypeError, match="not supported yet: load it with numpy.load"):
-            tdal.score(source, "bald")
     with pytest.raises(TypeError, match="got dtype complex64"):
         tdal.score(pool.astype(np.complex64), "bald")
     with pytest.raises(TypeError, match="got dtype object"):
         tdal.score(np.array([[[1.0, None]]], dtype=object), "bald")
+
+
+def test_paths_are_read_as_the_files_they_name(example):
+    # A pool in .npy files (tests/test_shards.py): str, os.PathLike and lists of them.
+    pool, targets = example
+    expected = tdal.score(pool, "epig", targets)
+    for source in [str(EXAMPLE / "pool.npy"), EXAMPLE / "pool.npy", [EXAMPLE / "pool.npy"]]:
+        np.testing.assert_array_equal(tdal.score(source, "epig", targets), expected)
     assert isinstance(EXAMPLE / "pool.npy", pathlib.PurePath)
 
 

@@ -31,6 +31,7 @@ def test_stubs_match_the_module(tmp_path):
 
 
 def test_every_public_name_has_a_docstring():
+    assert {"score", "select", "perturbed_keys", "top_b", "RandomForest"} <= set(tdal.__all__)
     for name in tdal.__all__:
         if name == "__version__":
             continue
