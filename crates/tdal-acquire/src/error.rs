@@ -131,5 +131,46 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The same error with the input positions it names moved by `offset`: for a block
+    /// that starts at input `offset` of a larger pool (a shard), so that messages name the
+    /// pool's index rather than the block's.
+    #[must_use]
+    pub fn at_offset(mut self, offset: usize) -> Self {
+        match &mut self {
+            Self::NonFinite { index, .. } | Self::Negative { index, .. } => index[0] += offset,
+            Self::NotNormalised { n, .. } | Self::ZeroRow { n, .. } => *n += offset,
+            _ => {}
+        }
+        self
+    }
+}
+
 /// `Result` with this crate's [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn at_offset_moves_the_input_positions_only() {
+        let err = Error::NonFinite {
+            name: "pool",
+            index: [3, 1, 2],
+            value: f32::NAN,
+        };
+        assert!(matches!(
+            err.at_offset(10),
+            Error::NonFinite {
+                index: [13, 1, 2],
+                ..
+            }
+        ));
+        let err = Error::InvalidBatch {
+            batch: 4,
+            available: 2,
+        };
+        assert_eq!(err.clone().at_offset(10), err);
+    }
+}

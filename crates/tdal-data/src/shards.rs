@@ -270,6 +270,32 @@ impl ShardedPool {
         &self.shards
     }
 
+    /// The pool's files for messages: the path of a single file, else "the N pool shards".
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.shards.as_slice() {
+            [one] => one.path().display().to_string(),
+            shards => format!("the {} pool shards", shards.len()),
+        }
+    }
+
+    /// Where a block of `shard` is, for messages: "in FILE", plus its input range in the
+    /// whole pool when there are several files or the pool starts at `offset` > 0 of a
+    /// larger one.
+    #[must_use]
+    pub fn locate(&self, shard: &Shard, offset: usize) -> String {
+        if self.shards.len() == 1 && offset == 0 {
+            format!("in {}", shard.path().display())
+        } else {
+            let first = offset + shard.offset();
+            format!(
+                "in {} (pool inputs {first}..{})",
+                shard.path().display(),
+                first + shard.len()
+            )
+        }
+    }
+
     /// The shard holding global input `index`, if any.
     #[must_use]
     pub fn shard_of(&self, index: usize) -> Option<&Shard> {

@@ -171,7 +171,7 @@ pub(crate) fn score<'py>(
                     compute(settings, pool, targets)
                 }
             })
-            .map_err(|err| value_error(at_offset(err, offset)))?
+            .map_err(|err| value_error(err.at_offset(offset)))?
         }
         PoolSource::Files(paths) => {
             // The pool is opened (headers only) before the targets are looked at, as
@@ -248,7 +248,7 @@ impl Scorer {
     }
 
     /// Scores `pool`, the inputs `offset..offset + n` of the whole pool (positions in
-    /// errors are `pool`'s own; [`at_offset`] moves them).
+    /// errors are `pool`'s own; `Error::at_offset` moves them).
     pub(crate) fn score(
         &self,
         pool: ArrayView3<'_, f32>,
@@ -259,17 +259,6 @@ impl Scorer {
             Self::Random(seed) => Ok(random_scores_at(offset, pool.dim().0, *seed)),
         }
     }
-}
-
-/// `err` with the positions it names moved from a part's indices to the pool's, as
-/// `tdal score --offset` reports them.
-pub(crate) fn at_offset(mut err: Error, offset: usize) -> Error {
-    match &mut err {
-        Error::NonFinite { index, .. } | Error::Negative { index, .. } => index[0] += offset,
-        Error::NotNormalised { n, .. } | Error::ZeroRow { n, .. } => *n += offset,
-        _ => {}
-    }
-    err
 }
 
 /// The scores, as `tdal score` computes them.

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use ndarray::{Array1, ArrayView3, ArrayViewMut3};
 use pyo3::PyErr;
 use tdal_acquire::Error;
-use tdal_data::shards::{Shard, ShardedPool};
+use tdal_data::shards::ShardedPool;
 
-use crate::acquire::{Method, Scorer, Settings, at_offset, renormalised_targets};
+use crate::acquire::{Method, Scorer, Settings, renormalised_targets};
 use crate::arrays::value_error;
 
 /// Bytes of posterior samples in one block when no block size is given (as `tdal score`).
@@ -34,7 +34,7 @@ pub(crate) fn score(
             name: "pool",
             shape: vec![0, k, c],
         };
-        return Err(format!("{} holds no input: {err}", describe(pool)));
+        return Err(format!("{} holds no input: {err}", pool.describe()));
     }
     if let Some(targets) = targets {
         let (_, targets_k, targets_c) = targets.dim();
@@ -72,8 +72,8 @@ pub(crate) fn score(
         let located = |err: Error| {
             format!(
                 "{}: {}",
-                located(pool, block.shard(), settings.offset),
-                at_offset(err, global)
+                pool.locate(block.shard(), settings.offset),
+                err.at_offset(global)
             )
         };
         let samples = if renormalise {
@@ -107,26 +107,4 @@ fn chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-/// Names the file a block came from (and its place in the pool when there are several).
-fn located(pool: &ShardedPool, shard: &Shard, offset: usize) -> String {
-    if pool.shards().len() == 1 && offset == 0 {
-        format!("in {}", shard.path().display())
-    } else {
-        let first = offset + shard.offset();
-        format!(
-            "in {} (pool inputs {first}..{})",
-            shard.path().display(),
-            first + shard.len()
-        )
-    }
-}
-
-/// The pool's files, for messages.
-fn describe(pool: &ShardedPool) -> String {
-    match pool.shards() {
-        [one] => one.path().display().to_string(),
-        shards => format!("the {} pool shards", shards.len()),
-    }
 }

@@ -13,7 +13,7 @@ use ndarray::{Array1, Array3, ArrayView3, Ix3};
 use tdal_acquire::{
     Acquisition, Bald, Confidence, Entropy, Epig, Margin, random_scores_at, renormalise,
 };
-use tdal_data::shards::{NpyVectorWriter, Shard, ShardedPool};
+use tdal_data::shards::{NpyVectorWriter, ShardedPool};
 
 use crate::{alloc, io};
 
@@ -132,7 +132,7 @@ pub fn run(args: &Args) -> Result<()> {
             name: "pool",
             shape: vec![0, k, c],
         })
-        .with_context(|| format!("{} holds no input", describe(&pool)));
+        .with_context(|| format!("{} holds no input", pool.describe()));
     }
     let targets = match (args.method, &args.targets) {
         (Method::Epig, Some(path)) => Some(read_probs(path, "targets", args.renormalise)?),
@@ -222,14 +222,14 @@ fn stream(
         let block = block?;
         let offset = block.offset();
         let global = args.offset + offset;
-        let in_shard = || located(pool, block.shard(), args.offset);
+        let in_shard = || pool.locate(block.shard(), args.offset);
         let samples = if args.renormalise {
             copy.clear();
             copy.extend(block.samples().iter());
             let owned =
                 ndarray::ArrayViewMut3::from_shape(block.samples().raw_dim(), &mut copy[..])?;
             renormalised += renormalise(owned, "pool")
-                .map_err(|e| at_offset(e, global))
+                .map_err(|e| e.at_offset(global))
                 .with_context(in_shard)?;
             ArrayView3::from_shape((block.samples().dim().0, k, c), &copy[..])?
         } else {
@@ -238,7 +238,7 @@ fn stream(
         let started = Instant::now();
         let scores = scorer
             .score(samples, global)
-            .map_err(|e| at_offset(e, global))
+            .map_err(|e| e.at_offset(global))
             .with_context(in_shard)?;
         measured.scoring += started.elapsed();
         writer.write(scores.as_slice().context("scores are contiguous")?)?;
@@ -286,38 +286,5 @@ impl Scorer {
             Self::Samples(function) => function.score(block),
             Self::Random(seed) => Ok(random_scores_at(offset, block.dim().0, *seed)),
         }
-    }
-}
-
-/// `err` with the positions it names moved from the block's to the pool's indices.
-fn at_offset(mut err: tdal_acquire::Error, offset: usize) -> tdal_acquire::Error {
-    use tdal_acquire::Error;
-    match &mut err {
-        Error::NonFinite { index, .. } | Error::Negative { index, .. } => index[0] += offset,
-        Error::NotNormalised { n, .. } | Error::ZeroRow { n, .. } => *n += offset,
-        _ => {}
-    }
-    err
-}
-
-/// Names the file a block came from (and its place in the pool when there are several).
-fn located(pool: &ShardedPool, shard: &Shard, offset: usize) -> String {
-    if pool.shards().len() == 1 && offset == 0 {
-        format!("in {}", shard.path().display())
-    } else {
-        let first = offset + shard.offset();
-        format!(
-            "in {} (pool inputs {first}..{})",
-            shard.path().display(),
-            first + shard.len()
-        )
-    }
-}
-
-/// The pool's files, for messages.
-fn describe(pool: &ShardedPool) -> String {
-    match pool.shards() {
-        [one] => one.path().display().to_string(),
-        shards => format!("the {} pool shards", shards.len()),
     }
 }
