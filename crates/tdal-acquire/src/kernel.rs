@@ -154,7 +154,7 @@ fn scalar_rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx2::xlogx8;
+pub(crate) use avx2::{hsum, xlogx8};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -200,9 +200,10 @@ mod avx2 {
         _mm256_and_ps(_mm256_mul_ps(x, ln), normal)
     }
 
+    /// The sum of the 8 lanes, in f64.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn hsum(v: __m256) -> f64 {
+    pub(crate) fn hsum(v: __m256) -> f64 {
         let mut lanes = [0.0f32; 8];
         // SAFETY: `lanes` holds 8 floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };

@@ -410,26 +410,17 @@ fn scalar_sums(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_fmsub_ps,
-        _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_fmsub_ps, _mm256_loadu_ps,
+        _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
     };
 
     use super::{FLUSH_PANELS, PackedPool, PackedTargets};
-    use crate::kernel::xlogx8;
+    use crate::kernel::{hsum, xlogx8};
 
     const LANES: usize = 8;
 
     /// Most accumulators of a tile (`U · W · D²`).
     const MAX_ACC: usize = 12;
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn hsum(v: __m256) -> f64 {
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: `lanes` holds 8 floats.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-        lanes.iter().map(|&l| f64::from(l)).sum()
-    }
 
     /// # Safety
     /// AVX2 and FMA must be available; `pool` and `targets` packed for this `k` and
@@ -455,7 +446,7 @@ mod avx2 {
                 && targets.means.len() >= groups * W * c * LANES,
             "reduced EPIG kernel: buffers do not match the tile shape"
         );
-        let scale = _mm256_set1(scale);
+        let scale = _mm256_set1_ps(scale);
         let mut acc_rows = vec![_mm256_setzero_ps(); in_panels * U];
         for g in 0..groups {
             for ip in 0..in_panels {
@@ -501,7 +492,7 @@ mod avx2 {
                         let mut col = [_mm256_setzero_ps(); 3];
                         let mut corner = _mm256_setzero_ps();
                         for (y, &ay) in am.iter().enumerate().take(D) {
-                            let ay = _mm256_set1(ay);
+                            let ay = _mm256_set1_ps(ay);
                             let mut row = _mm256_setzero_ps();
                             for (t, col_t) in col.iter_mut().enumerate().take(D) {
                                 let cov = _mm256_mul_ps(acc[((u * W + w) * D + y) * D + t], scale);
@@ -514,7 +505,7 @@ mod avx2 {
                             total = _mm256_add_ps(total, xlogx8(_mm256_fmsub_ps(ay, tm(D), row)));
                             corner = _mm256_add_ps(corner, row);
                         }
-                        let alast = _mm256_set1(am[D]);
+                        let alast = _mm256_set1_ps(am[D]);
                         for (t, &col_t) in col.iter().enumerate().take(D) {
                             // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
                             total =
@@ -536,12 +527,6 @@ mod avx2 {
                 }
             }
         }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn _mm256_set1(v: f32) -> __m256 {
-        std::arch::x86_64::_mm256_set1_ps(v)
     }
 }
 
