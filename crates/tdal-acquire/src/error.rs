@@ -129,6 +129,88 @@ pub enum Error {
         /// The budget.
         budget: usize,
     },
+    /// A matrix (embeddings, centroids, `[N, C]` probabilities) has an empty axis.
+    #[error("{name}: expected a matrix of shape [rows, columns] with both ≥ 1, got {shape:?}")]
+    EmptyMatrix {
+        /// Which input (`embeddings`, `centroids`, `probs`, `assignment`).
+        name: &'static str,
+        /// The shape found.
+        shape: [usize; 2],
+    },
+    /// A value of a matrix is NaN or infinite.
+    #[error("{name}[{}, {}] is {value}: values must be finite", index[0], index[1])]
+    NonFiniteValue {
+        /// Which input.
+        name: &'static str,
+        /// `[row, column]` of the first offending value.
+        index: [usize; 2],
+        /// The value.
+        value: f32,
+    },
+    /// The number of clusters is zero or more than the rows being clustered.
+    #[error(
+        "n_clusters = {n_clusters} is invalid for {rows} clustered rows: it must be between 1 \
+         and {rows}; lower n_clusters or raise the subsample"
+    )]
+    InvalidClusterCount {
+        /// The number of clusters asked for.
+        n_clusters: usize,
+        /// How many rows were clustered (the subsample).
+        rows: usize,
+    },
+    /// Embeddings do not have the dimension of the centroids.
+    #[error(
+        "{name} have {found} columns but the centroids have {expected}: embed the pool with \
+         the encoder the clusters were fitted on"
+    )]
+    DimensionMismatch {
+        /// Which input.
+        name: &'static str,
+        /// The centroids' dimension.
+        expected: usize,
+        /// The dimension found.
+        found: usize,
+    },
+    /// An input does not cover the pool the clusters were fitted on.
+    #[error(
+        "{name} has {found} rows but the clusters cover a pool of {expected}: pass one row per \
+         pool input, in the order the clusters were fitted on"
+    )]
+    PoolSizeMismatch {
+        /// Which input.
+        name: &'static str,
+        /// The pool size of the clusters.
+        expected: usize,
+        /// The rows found.
+        found: usize,
+    },
+    /// A saved assignment names a cluster that has no centroid.
+    #[error(
+        "assignment[{index}] is cluster {cluster} but there are only {n_clusters} centroids; \
+         the saved assignment and centroids do not belong together"
+    )]
+    ClusterOutOfRange {
+        /// Pool index of the offending entry.
+        index: usize,
+        /// The cluster id found.
+        cluster: u32,
+        /// How many centroids there are.
+        n_clusters: usize,
+    },
+    /// A candidate index is not in the pool.
+    #[error("candidate {candidate} is out of range for a pool of {pool}")]
+    CandidateOutOfRange {
+        /// The candidate index.
+        candidate: usize,
+        /// The pool size.
+        pool: usize,
+    },
+    /// A candidate index is listed twice.
+    #[error("candidate {candidate} is listed more than once: candidates must be distinct")]
+    DuplicateCandidate {
+        /// The repeated index.
+        candidate: usize,
+    },
 }
 
 impl Error {

@@ -12,7 +12,9 @@
 //!   power / softmax / soft-rank strategies (Gumbel-top-k, seeded);
 //! - pools larger than one machine's memory, in shards: [`perturbed_keys`] and a
 //!   bounded-memory [`TopB`] give exactly the batch [`select_seeded`] draws from the whole
-//!   pool, and [`random_scores_at`] the whole pool's random scores, slice by slice.
+//!   pool, and [`random_scores_at`] the whole pool's random scores, slice by slice;
+//! - [`cluster_margin()`]: Cluster-Margin (Citovsky et al. 2021) from `[N, C]` probabilities
+//!   and [`Clusters`] of the pool's embeddings, fitted once by average linkage.
 //!
 //! All scores are in nats where they are information measures, higher means "acquire
 //! first", and inputs are validated once at the boundary ([`check_probs`]): finite,
@@ -44,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cluster_margin;
 mod epig;
 mod error;
 mod kernel;
@@ -55,6 +58,9 @@ pub mod xlogx;
 
 use ndarray::{Array1, ArrayView3};
 
+pub use cluster_margin::{
+    Clusters, DEFAULT_MARGIN_FACTOR, DEFAULT_SUBSAMPLE, average_linkage, cluster_margin,
+};
 pub use epig::{DEFAULT_MEMORY_BUDGET, Epig, EpigPlan, Kernel};
 pub use error::{Error, Result};
 pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores, random_scores_at};
