@@ -211,6 +211,49 @@ pub enum Error {
         /// The repeated index.
         candidate: usize,
     },
+    /// GALAXY's class probabilities are not a usable `[N, C]` array.
+    #[error(
+        "probs: expected class probabilities of shape [N, C] with 1 ≤ N < 2^32 inputs and \
+         C ≥ 2 classes, got {shape:?}"
+    )]
+    ClassProbsShape {
+        /// The shape found.
+        shape: Vec<usize>,
+    },
+    /// The labels do not cover the pool one to one.
+    #[error(
+        "labels has {found} entries but probs has N = {expected} rows; pass one entry per \
+         pool input, None for the unlabelled ones"
+    )]
+    LabelsLength {
+        /// N, the rows of the probabilities.
+        expected: usize,
+        /// The number of labels given.
+        found: usize,
+    },
+    /// A class label is not one of the C classes.
+    #[error(
+        "{origin} gave label {label} for pool input {index}, but probs has {classes} \
+         classes: labels must be in 0..{classes}"
+    )]
+    LabelOutOfRange {
+        /// Where the label came from (`labels`, `the oracle`).
+        origin: &'static str,
+        /// Pool index of the input.
+        index: usize,
+        /// The label.
+        label: u32,
+        /// C.
+        classes: usize,
+    },
+    /// The labelling oracle could not reveal a label.
+    #[error("the oracle failed to reveal the label of pool input {index}: {message}")]
+    Oracle {
+        /// Pool index asked for.
+        index: usize,
+        /// The oracle's own message.
+        message: String,
+    },
 }
 
 impl Error {

@@ -8,6 +8,8 @@
 //! - [`Entropy`], [`Bald`], [`Confidence`], [`Margin`], [`Random`]: pool-only scores;
 //! - [`Epig`]: expected predictive information gain against samples of *target inputs*
 //!   `[M, K, C]`, streamed in pool blocks with bounded memory whatever N is;
+//! - [`Galaxy`]: GALAXY (Zhang et al. 2022), a batch chosen by graph bisection on
+//!   one-vs-rest rankings of class probabilities `[N, C]`, labels revealed query by query;
 //! - [`select`]: a batch from the scores, by [`Strategy::TopK`] or the stochastic
 //!   power / softmax / soft-rank strategies (Gumbel-top-k, seeded);
 //! - pools larger than one machine's memory, in shards: [`perturbed_keys`] and a
@@ -49,6 +51,7 @@
 mod cluster_margin;
 mod epig;
 mod error;
+mod galaxy;
 mod kernel;
 mod reduced;
 mod scores;
@@ -63,6 +66,7 @@ pub use cluster_margin::{
 };
 pub use epig::{DEFAULT_MEMORY_BUDGET, Epig, EpigPlan, Kernel};
 pub use error::{Error, Result};
+pub use galaxy::{Galaxy, GalaxyParams, GalaxyQuery, GalaxyQueryKind, GalaxyState};
 pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores, random_scores_at};
 pub use select::{Strategy, TopB, perturbed_keys, select, select_seeded};
 pub use validate::{DEFAULT_TOLERANCE, check_probs, renormalise};
