@@ -254,6 +254,24 @@ pub enum Error {
         /// The oracle's own message.
         message: String,
     },
+    /// A 2-D input (embeddings, features, similarities) or the labels do not have the shape
+    /// their partner requires.
+    #[error("{name}: expected shape {expected}, got {found:?}")]
+    WrongShape {
+        /// Which input (`features`, `labels`, `queries`, ...).
+        name: &'static str,
+        /// The shape expected, and why.
+        expected: String,
+        /// The shape found.
+        found: Vec<usize>,
+    },
+    /// SIMILAR was given no query points.
+    #[error(
+        "SIMILAR needs at least one query: embed at least one labelled example of the target \
+         classes (`gradient_embeddings` with its true label); until one is labelled, select \
+         with an untargeted strategy (random, entropy, BALD)"
+    )]
+    NoQueries,
 }
 
 impl Error {

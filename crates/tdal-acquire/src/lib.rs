@@ -16,7 +16,10 @@
 //!   bounded-memory [`TopB`] give exactly the batch [`select_seeded`] draws from the whole
 //!   pool, and [`random_scores_at`] the whole pool's random scores, slice by slice;
 //! - [`cluster_margin()`]: Cluster-Margin (Citovsky et al. 2021) from `[N, C]` probabilities
-//!   and [`Clusters`] of the pool's embeddings, fitted once by average linkage.
+//!   and [`Clusters`] of the pool's embeddings, fitted once by average linkage;
+//! - [`Flqmi`]: SIMILAR's targeted batch (Kothawade et al. 2021), pool inputs like labelled
+//!   examples of the target classes, by lazy greedy maximisation of the FLQMI submodular
+//!   mutual information over [`gradient_embeddings`] (arrays in, indices out).
 //!
 //! All scores are in nats where they are information measures, higher means "acquire
 //! first", and inputs are validated once at the boundary ([`check_probs`]): finite,
@@ -56,6 +59,7 @@ mod kernel;
 mod reduced;
 mod scores;
 mod select;
+mod similar;
 mod validate;
 pub mod xlogx;
 
@@ -69,6 +73,7 @@ pub use error::{Error, Result};
 pub use galaxy::{Galaxy, GalaxyParams, GalaxyQuery, GalaxyQueryKind, GalaxyState};
 pub use scores::{Bald, Confidence, Entropy, Margin, Random, random_scores, random_scores_at};
 pub use select::{Strategy, TopB, perturbed_keys, select, select_seeded};
+pub use similar::{Flqmi, cosine_similarities, flqmi_value, gradient_embeddings};
 pub use validate::{DEFAULT_TOLERANCE, check_probs, renormalise};
 
 /// An acquisition function: one score per pool input, higher is more worth labelling.
