@@ -20,23 +20,25 @@
 //! for pool inputs and at the true label for queries.
 //!
 //! Choices where the paper is silent:
-//! - **clamp at 0**: the paper's `max_{j∈A} s_jq` has no value for `A = ∅` and makes `f`
-//!   non-monotone when cosines are negative; clamping both maxima at 0 gives `f(∅) = 0`,
-//!   monotonicity and the `1 − 1/e` guarantee (submodlib's memoised gains start the
-//!   coverage at 0 too, so they clamp the same way);
+//! - **clamp at 0**: the paper's `max_{j∈A} s_jq` has no value for `A = ∅`, and an input
+//!   with `max_q s_jq < 0` would lower `f` when added; clamping both maxima at 0 gives
+//!   `f(∅) = 0`, monotonicity and the `1 − 1/e` guarantee (submodlib's memoised gains start
+//!   the coverage at 0 too, so they clamp the same way);
 //! - **zero rows**: a row of zeros (e.g. a confident input whose gradient underflowed) has
 //!   similarity 0 to everything, as scikit-learn's `cosine_similarity` gives;
 //! - **ties**: among equal gains the lowest pool index wins, and when every gain is 0 the
 //!   selection goes on by that rule, so the batch always has `min(B, N)` inputs;
 //! - **precision**: similarities are `f32` (unit rows, one GEMM), clamped to `[−1, 1]`;
-//!   gains are `f64`, summed over the queries in order, `Σ_q max(0, s_jq − m_q) + η r_j`
-//!   with `m_q` the current coverage of query `q`. Every similarity depends only on its
-//!   own two rows, so batches do not depend on the thread count.
+//!   gains are `f64`, `Σ_q max(0, s_jq − m_q) + η r_j` with `m_q` the current coverage of
+//!   query `q`, summed over the queries in a fixed order (eight interleaved partial sums).
+//!   Every similarity depends only on its own two rows and every gain only on its row and
+//!   the coverage, so batches do not depend on the thread count.
 //!
 //! Memory is O(N·|Q|) for the `[N, |Q|]` similarities; the `N × N` pool kernel is never
 //! formed (FLQMI does not need it). Maximisation is *lazy* greedy (Minoux 1978): stale
-//! gains are upper bounds by submodularity, so only the head of a priority queue is
-//! re-evaluated, and the batch is exactly the naive greedy one.
+//! gains are upper bounds by submodularity, so only bounds that reach the head of a
+//! priority queue are refreshed (in parallel groups when many are), and the batch is
+//! exactly the naive greedy one.
 //!
 //! ```
 //! use ndarray::array;
@@ -356,26 +358,50 @@ pub fn flqmi_value(
 
 /// `max(0, max_i s_i)` as `f64`, `+0.0` when no value is positive: the relevance `r_j` of a
 /// row of similarities, or the coverage of a query (a column restricted to the batch).
+/// Exact, so the lanes (independent running maxima, which vectorise) change nothing.
 fn max0<'a>(values: impl IntoIterator<Item = &'a f32>) -> f64 {
+    let mut lanes = [0.0f32; GAIN_LANES];
+    for (i, &s) in values.into_iter().enumerate() {
+        let lane = &mut lanes[i % GAIN_LANES];
+        if s > *lane {
+            *lane = s;
+        }
+    }
     f64::from(
-        values
+        lanes
             .into_iter()
-            .fold(0.0f32, |m, &s| if s > m { s } else { m }),
+            .fold(0.0f32, |m, s| if s > m { s } else { m }),
     )
 }
 
+/// Partial sums of a gain: query `q` goes to sum `q mod GAIN_LANES`. Independent sums
+/// vectorise and do not wait on one another, the order stays fixed.
+const GAIN_LANES: usize = 8;
+
 /// The gain of adding a row with similarities `row` to a batch whose coverage of the
-/// queries is `coverage`: `Σ_q max(0, s_q − m_q) + η r`, summed in query order. Never
+/// queries is `coverage`: `Σ_q max(0, s_q − m_q) + η r` in `f64`, the sum over queries taken
+/// as [`GAIN_LANES`] interleaved partial sums (query `q` into sum `q mod 8`, in query
+/// order) combined pairwise, `((Σ₀ + Σ₁) + (Σ₂ + Σ₃)) + ((Σ₄ + Σ₅) + (Σ₆ + Σ₇))`. Never
 /// negative zero, so equal gains compare equal under `total_cmp`.
 fn gain(row: &[f32], coverage: &[f32], eta: f64, relevance: f64) -> f64 {
-    let covered: f64 = row
-        .iter()
-        .zip(coverage)
-        .map(|(&s, &m)| {
-            let d = f64::from(s) - f64::from(m);
-            if d > 0.0 { d } else { 0.0 }
-        })
-        .sum();
+    let term = |s: f32, m: f32| {
+        let d = f64::from(s) - f64::from(m);
+        if d > 0.0 { d } else { 0.0 }
+    };
+    let mut sums = [0.0f64; GAIN_LANES];
+    let rows = row.chunks_exact(GAIN_LANES);
+    let coverages = coverage.chunks_exact(GAIN_LANES);
+    let (row_tail, coverage_tail) = (rows.remainder(), coverages.remainder());
+    for (r, c) in rows.zip(coverages) {
+        for lane in 0..GAIN_LANES {
+            sums[lane] += term(r[lane], c[lane]);
+        }
+    }
+    for (lane, (&s, &m)) in row_tail.iter().zip(coverage_tail).enumerate() {
+        sums[lane] += term(s, m);
+    }
+    let covered =
+        ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
     covered + eta * relevance
 }
 
@@ -411,6 +437,12 @@ impl PartialEq for Bound {
 
 impl Eq for Bound {}
 
+/// Most stale bounds refreshed at once (in parallel): when one pick lowers nearly every
+/// gain (a pool of look-alike embeddings), lazy greedy refreshes nearly every bound.
+const MAX_REFRESH: usize = 4096;
+/// Fewer stale bounds than this are refreshed on the calling thread.
+const PARALLEL_REFRESH: usize = 64;
+
 /// Lazy greedy on standard-layout similarities `[N, M]`, `M ≥ 1`, η ≥ 0 finite.
 ///
 /// A queued bound computed in the current round is the exact gain; if it heads the queue,
@@ -418,6 +450,12 @@ impl Eq for Bound {}
 /// under the (gain, index) order, so the head is the naive greedy choice. Gains only fall
 /// as the coverage rises, also in floating point: each term `max(0, s − m)` is rounded
 /// monotonically in `m` and summed in a fixed order.
+///
+/// Which stale bounds are refreshed does not change the choice, only the work: while stale
+/// bounds keep heading the queue within a round, the next 1, 2, 4, ... (up to
+/// [`MAX_REFRESH`]) stale heads are refreshed together, so at most about twice the
+/// necessary refreshes are made and large groups run in parallel. The groups depend only on
+/// the queue, not on the thread count.
 fn lazy_greedy(sims: ArrayView2<'_, f32>, eta: f32, batch: usize) -> Vec<usize> {
     let (n, m) = sims.dim();
     let batch = batch.min(n);
@@ -425,41 +463,61 @@ fn lazy_greedy(sims: ArrayView2<'_, f32>, eta: f32, batch: usize) -> Vec<usize> 
         return Vec::new();
     }
     let flat = sims.as_slice().unwrap_or_else(|| unreachable_shape());
+    let row = |index: usize| &flat[index * m..(index + 1) * m];
     // `+ 0.0` turns η = −0 into +0, so zero gains stay +0.
     let eta = f64::from(eta) + 0.0;
-    let relevances: Vec<f64> = flat.par_chunks(m).map(max0).collect();
     let mut coverage = vec![0.0f32; m];
-    let initial: Vec<Bound> = flat
+    let (relevances, initial): (Vec<f64>, Vec<Bound>) = flat
         .par_chunks(m)
-        .zip(relevances.par_iter())
         .enumerate()
-        .map(|(index, (row, &r))| Bound {
-            gain: gain(row, &coverage, eta, r),
-            index,
-            round: 0,
+        .map(|(index, row)| {
+            let r = max0(row);
+            let bound = Bound {
+                gain: gain(row, &coverage, eta, r),
+                index,
+                round: 0,
+            };
+            (r, bound)
         })
-        .collect();
+        .unzip();
     let mut queue = BinaryHeap::from(initial);
     let mut picked = Vec::with_capacity(batch);
+    let mut stale: Vec<Bound> = Vec::new();
+    let mut group = 1;
     while picked.len() < batch
         && let Some(head) = queue.pop()
     {
         let round = picked.len();
-        let row = &flat[head.index * m..(head.index + 1) * m];
         if head.round == round {
             picked.push(head.index);
-            for (c, &s) in coverage.iter_mut().zip(row) {
+            for (c, &s) in coverage.iter_mut().zip(row(head.index)) {
                 if s > *c {
                     *c = s;
                 }
             }
-        } else {
-            queue.push(Bound {
-                gain: gain(row, &coverage, eta, relevances[head.index]),
-                round,
-                ..head
-            });
+            group = 1;
+            continue;
         }
+        stale.clear();
+        stale.push(head);
+        while stale.len() < group
+            && let Some(next) = queue.peek()
+            && next.round != round
+        {
+            stale.extend(queue.pop());
+        }
+        let refresh = |bound: &Bound| Bound {
+            gain: gain(row(bound.index), &coverage, eta, relevances[bound.index]),
+            round,
+            ..*bound
+        };
+        if stale.len() < PARALLEL_REFRESH {
+            queue.extend(stale.iter().map(refresh));
+        } else {
+            let refreshed: Vec<Bound> = stale.par_iter().map(refresh).collect();
+            queue.extend(refreshed);
+        }
+        group = (group * 2).min(MAX_REFRESH);
     }
     picked
 }
@@ -538,9 +596,13 @@ fn check_embeddings(pool: ArrayView2<'_, f32>, queries: ArrayView2<'_, f32>) -> 
 
 /// [`Error::NonFiniteValue`] for the first (row-major) NaN/infinite value of `values`.
 fn check_finite(values: ArrayView2<'_, f32>, name: &'static str) -> Result<()> {
-    let bad_row = (0..values.nrows())
-        .into_par_iter()
-        .find_first(|&row| values.row(row).iter().any(|v| !v.is_finite()));
+    // A fold without early exit vectorises; rows are short.
+    let bad_row = (0..values.nrows()).into_par_iter().find_first(|&row| {
+        values
+            .row(row)
+            .iter()
+            .fold(false, |bad, v| bad | !v.is_finite())
+    });
     match bad_row {
         None => Ok(()),
         Some(row) => {
