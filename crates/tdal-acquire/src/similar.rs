@@ -324,8 +324,8 @@ impl Flqmi {
 /// `0..N` (the empty subset has value 0).
 ///
 /// # Errors
-/// As [`Flqmi::select`], and [`Error::InvalidParameter`] when `subset` repeats an index or
-/// holds one ≥ N.
+/// As [`Flqmi::select`], and [`Error::CandidateOutOfRange`] for an index ≥ N,
+/// [`Error::DuplicateCandidate`] for a repeated one.
 pub fn flqmi_value(
     pool: ArrayView2<'_, f32>,
     queries: ArrayView2<'_, f32>,
@@ -339,20 +339,12 @@ pub fn flqmi_value(
     check_embeddings(pool, queries)?;
     let n = pool.nrows();
     let mut seen = vec![false; n];
-    for &j in subset {
-        if j >= n {
-            return Err(Error::InvalidParameter {
-                name: "subset",
-                value: format!("index {j} for a pool of {n} rows"),
-                expected: "row indices of the pool",
-            });
+    for &candidate in subset {
+        if candidate >= n {
+            return Err(Error::CandidateOutOfRange { candidate, pool: n });
         }
-        if std::mem::replace(&mut seen[j], true) {
-            return Err(Error::InvalidParameter {
-                name: "subset",
-                value: format!("index {j} twice"),
-                expected: "distinct row indices (a set)",
-            });
+        if std::mem::replace(&mut seen[candidate], true) {
+            return Err(Error::DuplicateCandidate { candidate });
         }
     }
     let sims = similarities(pool.select(Axis(0), subset).view(), queries);

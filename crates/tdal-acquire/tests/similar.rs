@@ -627,12 +627,17 @@ fn selection_errors_name_the_bad_input() {
         flqmi.select_from_similarities(Array2::zeros((3, 0)).view(), 1),
         Err(Error::NoQueries)
     );
-    for subset in [&[0, 2][..], &[1, 1][..]] {
-        assert!(matches!(
-            flqmi_value(pool.view(), queries.view(), 1.0, subset),
-            Err(Error::InvalidParameter { name: "subset", .. })
-        ));
-    }
+    assert_eq!(
+        flqmi_value(pool.view(), queries.view(), 1.0, &[0, 2]),
+        Err(Error::CandidateOutOfRange {
+            candidate: 2,
+            pool: 2
+        })
+    );
+    assert_eq!(
+        flqmi_value(pool.view(), queries.view(), 1.0, &[1, 1]),
+        Err(Error::DuplicateCandidate { candidate: 1 })
+    );
     assert_eq!(
         flqmi_value(pool.view(), Array2::zeros((0, 2)).view(), 1.0, &[0]),
         Err(Error::NoQueries)
