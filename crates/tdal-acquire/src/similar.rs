@@ -168,36 +168,35 @@ pub fn gradient_embeddings(
         });
     }
 
+    // dim ≥ 1 as C ≥ 1.
     let dim = classes * (hidden + 1);
     let mut out = vec![0.0f32; n * dim];
-    if dim > 0 {
-        out.par_chunks_mut(ROWS_PER_TASK * dim)
-            .enumerate()
-            .for_each(|(block, chunk)| {
-                let mut h = Vec::with_capacity(hidden);
-                for (i, row) in chunk.chunks_exact_mut(dim).enumerate() {
-                    let input = block * ROWS_PER_TASK + i;
-                    let p = probs.row(input);
-                    let label = labels.map_or_else(
-                        || argmax(p.iter().copied()),
-                        |labels| labels[input] as usize,
-                    );
-                    h.clear();
-                    h.extend(features.row(input).iter().copied());
-                    let (bias, weights) = row.split_at_mut(classes);
-                    for (c, (g, &pc)) in bias.iter_mut().zip(p.iter()).enumerate() {
-                        *g = if c == label { pc - 1.0 } else { pc };
-                    }
-                    if hidden > 0 {
-                        for (block, &g) in weights.chunks_exact_mut(hidden).zip(bias.iter()) {
-                            for (w, &hk) in block.iter_mut().zip(&h) {
-                                *w = g * hk;
-                            }
+    out.par_chunks_mut(ROWS_PER_TASK * dim)
+        .enumerate()
+        .for_each(|(block, chunk)| {
+            let mut h = Vec::with_capacity(hidden);
+            for (i, row) in chunk.chunks_exact_mut(dim).enumerate() {
+                let input = block * ROWS_PER_TASK + i;
+                let p = probs.row(input);
+                let label = labels.map_or_else(
+                    || argmax(p.iter().copied()),
+                    |labels| labels[input] as usize,
+                );
+                h.clear();
+                h.extend(features.row(input).iter().copied());
+                let (bias, weights) = row.split_at_mut(classes);
+                for (c, (g, &pc)) in bias.iter_mut().zip(p.iter()).enumerate() {
+                    *g = if c == label { pc - 1.0 } else { pc };
+                }
+                if hidden > 0 {
+                    for (class_weights, &g) in weights.chunks_exact_mut(hidden).zip(bias.iter()) {
+                        for (w, &hk) in class_weights.iter_mut().zip(&h) {
+                            *w = g * hk;
                         }
                     }
                 }
-            });
-    }
+            }
+        });
     Ok(Array2::from_shape_vec((n, dim), out).unwrap_or_else(|_| unreachable_shape()))
 }
 
