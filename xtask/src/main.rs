@@ -4,7 +4,9 @@
 //!   invariants of docs/ARCHITECTURE.md (also run as `#[test]`s by `cargo test`).
 //! - `cargo xtask table1 …`: runs the implemented rows of the paper's Table 1 over seeds
 //!   and writes `table1.md`, `table1.json` and `curves.svg` ([`table1`];
-//!   docs/REPRODUCING.md).
+//!   docs/REPRODUCING.md); `table4` runs Table 4's fourteen rows the same way, and
+//!   `table5` rewrites the target-class counts from the run records (both also write
+//!   `table4.md` and `table5.md`).
 //! - `cargo xtask repr-quality …`: the representation-quality comparison of
 //!   docs/REPRODUCING.md (a random forest on 100 labelled pool points with the US VAE's
 //!   latents vs TD-SPLIT's z_c; [`repr_quality`]).
@@ -40,6 +42,14 @@ enum Command {
     /// (resuming finished and interrupted runs) and write table1.md, table1.json and
     /// curves.svg beside the paper's numbers.
     Table1(table1::Table1Args),
+    /// Reproduce the paper's Table 4 on F+MNIST: Table 1's rows and the baselines'
+    /// selectors on TD-FT (td-similar, td-galaxy, td-cluster-margin); the same options,
+    /// runs, cache and report as table1, plus table4.md and table5.md.
+    Table4(table1::Table1Args),
+    /// The paper's Table 5 (target-class acquisitions per method) from the run records in
+    /// OUT/runs, without running anything: rewrites table4.md and table5.md (and
+    /// table1.md) as `table1 --report-only` does.
+    Table5(table1::ReportArgs),
     /// Representation quality (docs/REPRODUCING.md): test accuracy of a random forest on a fixed set of
     /// labelled pool points with the US VAE's z, its first |z_c| coordinates and TD-SPLIT's
     /// z_c after one update with those labels.
@@ -72,7 +82,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Table1(args) => match table1::main(&args) {
+        Command::Table1(args) => match table1::main(&args, &table1::Row::ALL) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Table4(args) => match table1::main(&args, &table1::Row::EVERY) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Table5(args) => match table1::main(&args.into(), &table1::Row::EVERY) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");

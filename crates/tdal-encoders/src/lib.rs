@@ -53,6 +53,7 @@ pub mod optim;
 pub mod simclr;
 pub mod split;
 mod step;
+pub mod supervised;
 pub mod train;
 pub mod trainable;
 pub mod vae;
@@ -71,6 +72,9 @@ pub use simclr::{
     fine_tune, pretrain,
 };
 pub use split::{GuidanceClassifier, SplitConfig, SplitVae};
+pub use supervised::{
+    SupervisedConfig, SupervisedModel, SupervisedReport, SupervisedTrainConfig, train_supervised,
+};
 pub use train::{
     Guided, LabelledSchedule, SplitBatch, SplitTrainConfig, StepStats, TrainReport, VaeBatch,
     VaeTrainConfig, negative_elbo, train_split, train_split_with_progress, train_vae,
@@ -78,5 +82,6 @@ pub use train::{
 };
 pub use trainable::{
     Batches, EpochLog, FitConfig, Loss, Optimiser, Position, Trainable, autograd_step, fit,
+    fit_until,
 };
 pub use vae::{Vae, VaeConfig, bce_with_logits};

@@ -91,7 +91,7 @@ impl SimclrConfig {
 }
 
 /// `x · Wᵀ + b` through the fused op on the CPU, candle's product elsewhere.
-fn affine(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+pub(crate) fn affine(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if fused_path(x.device(), x.dtype()) {
         Ok(crate::ops::linear(
             x,
@@ -106,30 +106,34 @@ fn affine(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 /// A linear layer's variables (`weight` `[out, in]`, `bias` `[out]`).
 #[derive(Debug, Clone)]
-struct Dense {
-    weight: Tensor,
-    bias: Tensor,
+pub(crate) struct Dense {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
 }
 
 impl Dense {
-    fn new(inputs: usize, outputs: usize, vb: VarBuilder<'_>) -> Result<Self> {
+    pub(crate) fn new(inputs: usize, outputs: usize, vb: VarBuilder<'_>) -> Result<Self> {
         Ok(Self {
             weight: vb.get((outputs, inputs), "weight")?,
             bias: vb.get(outputs, "bias")?,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         affine(x, &self.weight, &self.bias)
     }
 
     /// The layer without an autograd graph (for embedding).
-    fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
         affine(x, &self.weight.detach(), &self.bias.detach())
     }
 }
 
-fn check_input(images: &ArrayView4<'_, f32>, channels: usize, side: usize) -> Result<()> {
+pub(crate) fn check_input(
+    images: &ArrayView4<'_, f32>,
+    channels: usize,
+    side: usize,
+) -> Result<()> {
     let (n, c, h, w) = images.dim();
     if c != channels || h > side || w > side {
         return Err(Error::Shape(format!(
@@ -145,14 +149,18 @@ fn check_input(images: &ArrayView4<'_, f32>, channels: usize, side: usize) -> Re
 }
 
 /// The listed images, padded to `side`, as an owned `[B, C, S, S]` array.
-fn padded(images: &ArrayView4<'_, f32>, indices: &[usize], side: usize) -> Result<Array4<f32>> {
+pub(crate) fn padded(
+    images: &ArrayView4<'_, f32>,
+    indices: &[usize],
+    side: usize,
+) -> Result<Array4<f32>> {
     let c = images.dim().1;
     let data = gather_padded(images, indices.iter().copied(), side);
     Array4::from_shape_vec((indices.len(), c, side, side), data)
         .map_err(|e| Error::Shape(e.to_string()))
 }
 
-fn images_tensor(images: &Array4<f32>, device: &Device) -> Result<Tensor> {
+pub(crate) fn images_tensor(images: &Array4<f32>, device: &Device) -> Result<Tensor> {
     let (b, c, h, w) = images.dim();
     let data = images
         .as_standard_layout()
@@ -163,7 +171,7 @@ fn images_tensor(images: &Array4<f32>, device: &Device) -> Result<Tensor> {
 }
 
 /// Rows of `f(batch)` for every image, in batches of [`EMBED_BATCH`], in eval mode.
-fn embed_batches(
+pub(crate) fn embed_batches(
     images: ArrayView4<'_, f32>,
     cfg: &SimclrConfig,
     device: &Device,

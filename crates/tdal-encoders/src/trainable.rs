@@ -306,7 +306,27 @@ pub fn fit<M, B>(
     model: &mut M,
     batches: &mut B,
     cfg: &FitConfig,
+    progress: Option<&mut dyn FnMut(usize, usize)>,
+) -> Result<Vec<EpochLog<M::Stats>>>
+where
+    M: Trainable + ?Sized,
+    B: Batches<M> + ?Sized,
+{
+    fit_until(model, batches, cfg, progress, &mut |_, _| Ok(false))
+}
+
+/// [`fit`] with an early stop: after every epoch `done(model, epochs finished)` decides
+/// whether training ends there (at most `cfg.epochs` epochs run). The progress total is
+/// the steps of all `cfg.epochs` epochs, so a run that stops early never reaches it.
+///
+/// # Errors
+/// As [`fit`], and `done`'s errors.
+pub fn fit_until<M, B>(
+    model: &mut M,
+    batches: &mut B,
+    cfg: &FitConfig,
     mut progress: Option<&mut dyn FnMut(usize, usize)>,
+    done: &mut dyn FnMut(&mut M, usize) -> Result<bool>,
 ) -> Result<Vec<EpochLog<M::Stats>>>
 where
     M: Trainable + ?Sized,
@@ -354,6 +374,9 @@ where
             }
         }
         log.push(epoch_log);
+        if done(model, epoch + 1)? {
+            break;
+        }
     }
     Ok(log)
 }

@@ -20,7 +20,7 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::validate::{check_test, check_training};
-use crate::{Error, PredictionHead, Result};
+use crate::{Error, LastLayerOutput, PredictionHead, Result};
 
 /// Hyper-parameters of [`LaplaceHead`].
 #[derive(Clone, Debug, PartialEq)]
@@ -339,6 +339,20 @@ impl PredictionHead for LaplaceHead {
                 }
             });
         Ok(out)
+    }
+
+    /// The MAP network's hidden activations `relu(W1ᵀ z + b1)` (`[N, hidden]`), which its
+    /// output layer is affine in, and its probabilities.
+    fn last_layer(&self, x: ArrayView2<'_, f32>) -> Option<Result<LastLayerOutput>> {
+        Some(self.fitted().and_then(|fitted| {
+            check_test(x, fitted.n_features)?;
+            let z = (&x - &fitted.mean) * &fitted.scale;
+            let (pre, probs) = fitted.map.forward(z.view());
+            Ok(LastLayerOutput {
+                features: pre.mapv(|v| v.max(0.0)),
+                probs,
+            })
+        }))
     }
 }
 

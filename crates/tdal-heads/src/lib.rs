@@ -39,6 +39,15 @@ pub use error::{Error, Result};
 pub use forest::{ForestParams, MaxFeatures, RandomForest};
 pub use laplace::{LaplaceHead, LaplaceParams};
 
+/// What [`PredictionHead::last_layer`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastLayerOutput {
+    /// `h` `[N, H]`: the inputs of the last (affine) layer.
+    pub features: Array2<f32>,
+    /// `softmax(W h + b)` `[N, C]`.
+    pub probs: Array2<f32>,
+}
+
 /// A head that can be fitted on labelled embeddings and sampled from.
 ///
 /// Object-safe (the randomness comes in as `&mut dyn RngCore` or a seed) so the
@@ -92,5 +101,21 @@ pub trait PredictionHead {
         Ok(samples
             .mean_axis(Axis(1))
             .unwrap_or_else(|| Array2::zeros((n, c))))
+    }
+
+    /// The features `h` that the head's last layer is affine in, with that network's
+    /// probabilities `p = softmax(W h + b)`, for selectors built on last-layer gradient
+    /// embeddings (SIMILAR, BADGE); `None` for heads without such a layer (the forest),
+    /// the default. A head with a posterior over its weights answers for its point
+    /// estimate (the Laplace head: the MAP network).
+    ///
+    /// # Shapes
+    /// `x`: `[N, d]` → features `[N, H]`, probabilities `[N, C]`.
+    ///
+    /// # Errors
+    /// As [`PredictionHead::predict_samples`].
+    fn last_layer(&self, x: ArrayView2<'_, f32>) -> Option<Result<LastLayerOutput>> {
+        let _ = x;
+        None
     }
 }

@@ -3,9 +3,10 @@
 //! it ([`RunConfig::overlay_toml`]).
 //!
 //! The parts of a round each have a section that is a serde enum tagged by `kind`:
-//! `[encoder]` ([`EncoderConfig`]: `us-vae`, `td-split`, `us-simclr`, `td-ft`), `[head]` ([`HeadConfig`]:
-//! `forest`) and `[acquisition]` ([`AcquisitionConfig`]: `epig`, `bald`, `entropy`,
-//! `confidence`, `margin`, `random`). A method's settings live in its own variant, so
+//! `[encoder]` ([`EncoderConfig`]: `us-vae`, `td-split`, `us-simclr`, `td-ft`,
+//! `supervised`), `[head]` ([`HeadConfig`]: `forest`, `network`) and `[acquisition]`
+//! ([`AcquisitionConfig`]: `epig`, `bald`, `entropy`, `confidence`, `margin`, `random`,
+//! and the messy-pool baselines' selectors `similar`, `galaxy`, `cluster-margin`). A method's settings live in its own variant, so
 //! adding a method adds a variant and changes neither another method's keys nor any
 //! existing run id (the run id hashes the serialised configuration).
 //!
@@ -72,6 +73,9 @@ pub enum RepresentationKind {
     /// The SimCLR encoder fine-tuned with the labels from its pretrained weights (TD-FT);
     /// the head sees the projection layer's output.
     TdFt,
+    /// The messy-pool baselines' network (backbone + a fully connected layer), trained
+    /// from scratch on the labels every round; the head sees the fully connected layer.
+    Supervised,
 }
 
 impl RepresentationKind {
@@ -83,6 +87,7 @@ impl RepresentationKind {
             Self::TdSplit => "td-split",
             Self::UsSimclr => "us-simclr",
             Self::TdFt => "td-ft",
+            Self::Supervised => "supervised",
         }
     }
 }
@@ -104,6 +109,13 @@ pub enum AcquisitionKind {
     Margin,
     /// Uniform random acquisition.
     Random,
+    /// SIMILAR's submodular mutual information (FLQMI) with the labelled target-class
+    /// points, on last-layer gradient embeddings.
+    Similar,
+    /// GALAXY's graph search for the boundary, labels revealed inside the batch.
+    Galaxy,
+    /// Cluster-Margin: the lowest margins, spread round robin over clusters.
+    ClusterMargin,
 }
 
 impl AcquisitionKind {
@@ -117,6 +129,9 @@ impl AcquisitionKind {
             Self::Confidence => "confidence",
             Self::Margin => "margin",
             Self::Random => "random",
+            Self::Similar => "similar",
+            Self::Galaxy => "galaxy",
+            Self::ClusterMargin => "cluster-margin",
         }
     }
 }
@@ -206,6 +221,29 @@ pub enum EncoderConfig {
     /// `td-ft`: the SimCLR encoder of `[encoder.pretrain]` fine-tuned with the labels,
     /// each update from the pretrained weights.
     TdFt(FineTuneSettings),
+    /// `supervised`: the baselines' network, trained from scratch at every update.
+    Supervised(SupervisedSettings),
+}
+
+/// The messy-pool baselines' network (a backbone and a fully connected layer of
+/// `hidden_dim` units) and its training from scratch: Adam on the class-weighted
+/// cross-entropy until the training accuracy reaches `target_accuracy` or `max_epochs`
+/// passes have run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisedSettings {
+    /// The network: `small-cnn`, `resnet18` or `resnet50`.
+    pub backbone: Backbone,
+    /// Units of the fully connected layer (the head's features).
+    pub hidden_dim: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Adam's learning rate (the paper: 1e-3; 1e-4 for GALAXY).
+    pub learning_rate: f64,
+    /// Most passes over the labelled set per round.
+    pub max_epochs: usize,
+    /// Training stops once the training accuracy reaches this.
+    pub target_accuracy: f64,
 }
 
 /// The SimCLR encoder and its contrastive pretraining (LARS, warm-up + cosine).
@@ -339,6 +377,18 @@ impl EncoderConfig {
             temperature: 0.2,
         };
         match kind {
+            RepresentationKind::Supervised => Self::Supervised(SupervisedSettings {
+                backbone: simclr.backbone,
+                hidden_dim: 128,
+                batch_size: 200,
+                learning_rate: 1e-3,
+                max_epochs: match profile {
+                    Profile::Smoke => 5,
+                    Profile::Quick => QUICK_SUPERVISED_EPOCHS,
+                    Profile::Paper => 500,
+                },
+                target_accuracy: 0.99,
+            }),
             RepresentationKind::UsVae => Self::UsVae(vae),
             RepresentationKind::UsSimclr => Self::UsSimclr(simclr),
             RepresentationKind::TdFt => Self::TdFt(FineTuneSettings {
@@ -385,6 +435,7 @@ impl EncoderConfig {
             Self::TdSplit(_) => RepresentationKind::TdSplit,
             Self::UsSimclr(_) => RepresentationKind::UsSimclr,
             Self::TdFt(_) => RepresentationKind::TdFt,
+            Self::Supervised(_) => RepresentationKind::Supervised,
         }
     }
 
@@ -410,6 +461,7 @@ impl EncoderConfig {
                 pretrain: simclr.unwrap_or(ft.pretrain),
                 ..ft
             }),
+            supervised @ Self::Supervised(_) => supervised,
         }
     }
 
@@ -419,7 +471,7 @@ impl EncoderConfig {
         match self {
             Self::UsVae(vae) => Some(vae),
             Self::TdSplit(split) => Some(&split.pretrain),
-            Self::UsSimclr(_) | Self::TdFt(_) => None,
+            Self::UsSimclr(_) | Self::TdFt(_) | Self::Supervised(_) => None,
         }
     }
 
@@ -430,13 +482,29 @@ impl EncoderConfig {
         match self {
             Self::UsSimclr(simclr) => Some(simclr),
             Self::TdFt(ft) => Some(&ft.pretrain),
-            Self::UsVae(_) | Self::TdSplit(_) => None,
+            Self::UsVae(_) | Self::TdSplit(_) | Self::Supervised(_) => None,
         }
     }
 
     fn check(&self) -> Result<()> {
         if let Some(simclr) = self.us_simclr() {
             simclr.check()?;
+        }
+        if let Self::Supervised(s) = self {
+            let rate_ok = s.learning_rate.is_finite() && s.learning_rate > 0.0;
+            let target_ok = s.target_accuracy > 0.0 && s.target_accuracy <= 1.0;
+            if s.hidden_dim == 0 || s.batch_size == 0 || s.max_epochs == 0 {
+                return bad(
+                    "encoder.hidden_dim, encoder.batch_size and encoder.max_epochs must be ≥ 1"
+                        .into(),
+                );
+            }
+            if !(rate_ok && target_ok) {
+                return bad(format!(
+                    "encoder needs learning_rate > 0 and 0 < target_accuracy ≤ 1, got {} and {}",
+                    s.learning_rate, s.target_accuracy
+                ));
+            }
         }
         if let Self::TdFt(ft) = self {
             if ft.hidden_dim == 0 || ft.batch_size == 0 || ft.epochs == 0 {
@@ -505,6 +573,44 @@ impl SimclrSettings {
 pub enum HeadConfig {
     /// `forest`: a random forest whose trees are the posterior samples.
     Forest(ForestSettings),
+    /// `network`: the `supervised` encoder's own output layer (one deterministic sample:
+    /// the network's prediction, as the baselines use it).
+    Network(NoSettings),
+    /// `laplace`: an MLP `d → hidden → C` with a diagonal Laplace posterior (TD-SIMILAR's
+    /// neural-network head, which has the last layer SIMILAR's gradient embeddings need).
+    Laplace(LaplaceSettings),
+}
+
+/// The Laplace MLP head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaplaceSettings {
+    /// Hidden units (the paper's TD-SIMILAR head: 128).
+    pub hidden: usize,
+    /// K posterior samples.
+    pub posterior_samples: usize,
+    /// Adam steps of the MAP fit.
+    pub steps: usize,
+}
+
+impl LaplaceSettings {
+    /// The profile's Laplace head.
+    #[must_use]
+    pub const fn preset(profile: Profile) -> Self {
+        Self {
+            hidden: 128,
+            posterior_samples: if matches!(profile, Profile::Smoke) {
+                20
+            } else {
+                100
+            },
+            steps: if matches!(profile, Profile::Smoke) {
+                200
+            } else {
+                1_000
+            },
+        }
+    }
 }
 
 /// The random-forest head.
@@ -529,7 +635,14 @@ impl HeadConfig {
     }
 
     fn check(&self) -> Result<()> {
-        let Self::Forest(h) = self;
+        if let Self::Laplace(l) = self
+            && (l.hidden == 0 || l.posterior_samples == 0 || l.steps == 0)
+        {
+            return bad("head.hidden, head.posterior_samples and head.steps must be ≥ 1".into());
+        }
+        let Self::Forest(h) = self else {
+            return Ok(());
+        };
         if h.trees == 0 || h.posterior_samples == 0 || h.posterior_samples > h.trees {
             return bad(format!(
                 "head needs 1 ≤ posterior_samples ≤ trees, got {} samples of {} trees",
@@ -556,6 +669,32 @@ pub enum AcquisitionConfig {
     Margin(Sampling),
     /// `random`: a uniformly random batch.
     Random(NoSettings),
+    /// `similar`: SIMILAR (FLQMI) against the labelled target-class points.
+    Similar(SimilarSettings),
+    /// `galaxy`: GALAXY's shortest-path search, one label revealed per query.
+    Galaxy(NoSettings),
+    /// `cluster-margin`: Cluster-Margin over clusters of the round-0 network's features.
+    ClusterMargin(ClusterMarginSettings),
+}
+
+/// SIMILAR's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarSettings {
+    /// η, the weight of the query-coverage term of FLQMI (the paper: 1).
+    pub eta: f64,
+}
+
+/// Cluster-Margin's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterMarginSettings {
+    /// Clusters of the average-linkage clustering (the paper: 50).
+    pub clusters: usize,
+    /// Pool points the linkage runs on (the rest join their nearest centroid).
+    pub subsample: usize,
+    /// k_m / k_t: lowest-margin candidates per batch point (the paper: 1.25).
+    pub margin_factor: f64,
 }
 
 /// How a batch is drawn from scores.
@@ -609,6 +748,13 @@ impl AcquisitionConfig {
             AcquisitionKind::Confidence => Self::Confidence(sampling),
             AcquisitionKind::Margin => Self::Margin(sampling),
             AcquisitionKind::Random => Self::Random(NoSettings {}),
+            AcquisitionKind::Similar => Self::Similar(SimilarSettings { eta: 1.0 }),
+            AcquisitionKind::Galaxy => Self::Galaxy(NoSettings {}),
+            AcquisitionKind::ClusterMargin => Self::ClusterMargin(ClusterMarginSettings {
+                clusters: 50,
+                subsample: 1_000,
+                margin_factor: 1.25,
+            }),
         }
     }
 
@@ -622,6 +768,9 @@ impl AcquisitionConfig {
             Self::Confidence(_) => AcquisitionKind::Confidence,
             Self::Margin(_) => AcquisitionKind::Margin,
             Self::Random(_) => AcquisitionKind::Random,
+            Self::Similar(_) => AcquisitionKind::Similar,
+            Self::Galaxy(_) => AcquisitionKind::Galaxy,
+            Self::ClusterMargin(_) => AcquisitionKind::ClusterMargin,
         }
     }
 
@@ -634,7 +783,7 @@ impl AcquisitionConfig {
                 beta: e.beta,
             }),
             Self::Bald(s) | Self::Entropy(s) | Self::Confidence(s) | Self::Margin(s) => Some(*s),
-            Self::Random(_) => None,
+            Self::Random(_) | Self::Similar(_) | Self::Galaxy(_) | Self::ClusterMargin(_) => None,
         }
     }
 
@@ -662,10 +811,15 @@ impl AcquisitionConfig {
         beta: Option<f64>,
     ) -> Result<()> {
         let Some(mut sampling) = self.sampling() else {
-            return bad(
-                "random acquisition draws a uniform batch: --strategy and --beta do not apply"
-                    .into(),
-            );
+            let how = if self.kind() == AcquisitionKind::Random {
+                "draws a uniform batch"
+            } else {
+                "picks its batch itself"
+            };
+            return bad(format!(
+                "{} acquisition {how}: --strategy and --beta do not apply",
+                self.kind().as_str()
+            ));
         };
         if let Some(s) = strategy {
             sampling.strategy = s;
@@ -686,7 +840,7 @@ impl AcquisitionConfig {
             Self::Bald(s) | Self::Entropy(s) | Self::Confidence(s) | Self::Margin(s) => {
                 *s = sampling;
             }
-            Self::Random(_) => {}
+            Self::Random(_) | Self::Similar(_) | Self::Galaxy(_) | Self::ClusterMargin(_) => {}
         }
     }
 
@@ -703,6 +857,28 @@ impl AcquisitionConfig {
             && e.target_samples == 0
         {
             return bad("acquisition.target_samples must be ≥ 1".into());
+        }
+        if let Self::Similar(s) = self
+            && !(s.eta.is_finite() && s.eta >= 0.0)
+        {
+            return bad(format!(
+                "acquisition.eta must be finite and ≥ 0, got {}",
+                s.eta
+            ));
+        }
+        if let Self::ClusterMargin(c) = self {
+            if c.clusters == 0 || c.subsample < c.clusters {
+                return bad(format!(
+                    "acquisition needs clusters ≥ 1 and subsample ≥ clusters, got {} and {}",
+                    c.clusters, c.subsample
+                ));
+            }
+            if !(c.margin_factor.is_finite() && c.margin_factor >= 1.0) {
+                return bad(format!(
+                    "acquisition.margin_factor must be ≥ 1, got {}",
+                    c.margin_factor
+                ));
+            }
         }
         Ok(())
     }
@@ -732,6 +908,10 @@ pub struct RunConfig {
     /// The acquisition.
     pub acquisition: AcquisitionConfig,
 }
+
+/// Most epochs per round of the baselines' network in the `quick` profile (it stops
+/// earlier at 99 % training accuracy; docs/REPRODUCING.md).
+const QUICK_SUPERVISED_EPOCHS: usize = 100;
 
 /// SimCLR pretraining epochs of the `quick` profile (sized for ≤ 20 minutes on 2 cores;
 /// docs/PERFORMANCE.md).
@@ -780,7 +960,44 @@ impl RunConfig {
         let mut cfg = Self::preset(profile);
         cfg.encoder = EncoderConfig::preset(representation, profile);
         cfg.acquisition = AcquisitionConfig::preset(acquisition, profile);
-        cfg
+        cfg.with_method(None, None)
+    }
+
+    /// This configuration with the representation and/or acquisition changed (kept where
+    /// `None`), and the settings that go with a method made to match:
+    ///
+    /// - the `supervised` representation (the messy-pool baselines) predicts with its own
+    ///   network (`head.kind = "network"`) retrained every round (`loop.retrain_every =
+    ///   1`); leaving it restores the profile's forest and schedule;
+    /// - its learning rate is the paper's for the acquisition: 1e-4 with GALAXY, 1e-3
+    ///   otherwise.
+    #[must_use]
+    pub fn with_method(
+        mut self,
+        representation: Option<RepresentationKind>,
+        acquisition: Option<AcquisitionKind>,
+    ) -> Self {
+        let network_head = matches!(self.head, HeadConfig::Network(_));
+        if let Some(kind) = representation {
+            self.encoder = self.encoder.with_kind(kind, self.profile);
+        }
+        if let Some(kind) = acquisition {
+            self.acquisition = self.acquisition.with_kind(kind, self.profile);
+        }
+        let galaxy = self.acquisition_kind() == AcquisitionKind::Galaxy;
+        if let EncoderConfig::Supervised(net) = &mut self.encoder {
+            if !network_head {
+                self.head = HeadConfig::Network(NoSettings {});
+                self.active.retrain_every = 1;
+            }
+            // The paper's learning rates (the GALAXY authors' code uses 1e-2).
+            net.learning_rate = if galaxy { 1e-4 } else { 1e-3 };
+        } else if network_head {
+            let preset = Self::preset(self.profile);
+            self.head = preset.head;
+            self.active.retrain_every = preset.active.retrain_every;
+        }
+        self
     }
 
     /// The representation's kind.
@@ -853,6 +1070,10 @@ impl RunConfig {
                 let kind: AcquisitionKind = value.try_into().ok()?;
                 toml::Value::try_from(self.acquisition.clone().with_kind(kind, self.profile))
             }
+            _ if kind == "network" => toml::Value::try_from(HeadConfig::Network(NoSettings {})),
+            _ if kind == "laplace" => {
+                toml::Value::try_from(HeadConfig::Laplace(LaplaceSettings::preset(self.profile)))
+            }
             _ => toml::Value::try_from(HeadConfig::preset(self.profile)),
         };
         table.ok()
@@ -916,6 +1137,23 @@ impl RunConfig {
         }
         self.head.check()?;
         self.acquisition.check()?;
+        let network_head = matches!(self.head, HeadConfig::Network(_));
+        if network_head && self.representation() != RepresentationKind::Supervised {
+            return bad(format!(
+                "head.kind = \"network\" is the supervised encoder's own output layer; \
+                 encoder.kind is {:?} (use head.kind = \"forest\")",
+                self.representation().as_str()
+            ));
+        }
+        let last_layer = network_head || matches!(self.head, HeadConfig::Laplace(_));
+        if self.acquisition_kind() == AcquisitionKind::Similar && !last_layer {
+            return bad(
+                "similar needs gradient embeddings of a network's last layer: use \
+                 head.kind = \"network\" (encoder.kind = \"supervised\") or \
+                 head.kind = \"laplace\""
+                    .into(),
+            );
+        }
         let d = &self.data;
         if d.ir.is_some() && d.target_share.is_some() {
             return bad("give data.ir or data.target_share, not both".into());

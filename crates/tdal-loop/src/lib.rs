@@ -40,15 +40,17 @@ pub mod session;
 pub mod stage;
 
 pub use config::{
-    AcquisitionConfig, AcquisitionKind, DataConfig, Dataset, EncoderConfig, EpigSettings,
-    ForestSettings, HeadConfig, LoopConfig, NoSettings, Profile, RepresentationKind, RunConfig,
-    Sampling, ScheduleKind, SplitSettings, StrategyKind, VaeSettings,
+    AcquisitionConfig, AcquisitionKind, ClusterMarginSettings, DataConfig, Dataset, EncoderConfig,
+    EpigSettings, ForestSettings, HeadConfig, LaplaceSettings, LoopConfig, NoSettings, Profile,
+    RepresentationKind, RunConfig, Sampling, ScheduleKind, SimilarSettings, SplitSettings,
+    StrategyKind, SupervisedSettings, VaeSettings,
 };
 pub use error::{Error, Result};
 pub use oracle::{Oracle, SimulatedOracle};
 pub use parts::{
-    BatchSelector, Embeddings, Fixed, Initialised, LabelledSet, Parts, Representation, RoundInputs,
-    ScoreThenSample, SplitVae, Streams, UniformRandom,
+    BatchSelector, ClusterMargin, Embeddings, Fixed, Galaxy, Initialised, LabelledSet, NetworkHead,
+    Parts, Representation, RoundInputs, ScoreThenSample, Similar, SplitVae, Streams, SupervisedNet,
+    UniformRandom,
 };
 pub use record::{Accuracies, Acquired, RoundRecord, RunSummary};
 pub use run::{Event, Observer, RunOptions, Silent, Task, build_task, run, run_task};

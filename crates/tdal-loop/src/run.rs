@@ -14,6 +14,7 @@
 //! `(seed, purpose, r)` ([`crate::seeds`]) and every part that changed is checkpointed
 //! before the round's record is written, so `--resume` continues bit for bit.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array4;
@@ -26,7 +27,7 @@ use crate::parts::Parts;
 use crate::record::{self, RoundRecord, RunSummary, files};
 use crate::session::{Session, check_budget};
 use crate::stage::Stage;
-use crate::{Error, Result};
+use crate::{Acquired, Error, Result};
 
 /// Where a run writes and what it may reuse.
 #[derive(Debug, Clone)]
@@ -144,8 +145,42 @@ pub fn run_task(
         return Ok(summary);
     }
     let mut session = Session::open(cfg, &dir, task, parts, oracle, observer)?;
-    while let Some(batch) = session.next_batch(observer)? {
-        let answers = oracle.label(&batch)?;
+    // Labels a selector asks for inside its batch (GALAXY) are asked once and kept for
+    // the batch's answers.
+    let oracle = RefCell::new(oracle);
+    let revealed: RefCell<Vec<Acquired>> = RefCell::new(Vec::new());
+    let reveal = |index: usize| -> Result<u32> {
+        let answer = oracle.borrow_mut().label(&[index])?;
+        let label = answer
+            .first()
+            .map(|a| a.label)
+            .ok_or_else(|| Error::Oracle(format!("no answer for pool index {index}")))?;
+        revealed.borrow_mut().extend(answer);
+        Ok(label)
+    };
+    while let Some(batch) = session.next_batch_revealing(observer, &reveal)? {
+        let known = std::mem::take(&mut *revealed.borrow_mut());
+        if let Some(stray) = known.iter().find(|a| !batch.contains(&a.index)) {
+            return Err(Error::Selector(format!(
+                "pool index {} was labelled inside the round but is not in the batch",
+                stray.index
+            )));
+        }
+        let missing: Vec<usize> = batch
+            .iter()
+            .copied()
+            .filter(|i| !known.iter().any(|a| a.index == *i))
+            .collect();
+        let mut asked = oracle.borrow_mut().label(&missing)?.into_iter();
+        let answers: Vec<Acquired> = batch
+            .iter()
+            .map(|i| match known.iter().find(|a| a.index == *i) {
+                Some(a) => Ok(a.clone()),
+                None => asked
+                    .next()
+                    .ok_or_else(|| Error::Oracle(format!("no answer for pool index {i}"))),
+            })
+            .collect::<Result<_>>()?;
         session.submit(&answers, observer)?;
     }
     session.finish()

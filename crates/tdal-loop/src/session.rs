@@ -179,6 +179,29 @@ impl<'t> Session<'t> {
     /// Errors of the parts; [`Error::Selector`] when the selector's batch is not a set of
     /// distinct unlabelled pool indices of the batch size; I/O errors.
     pub fn next_batch(&mut self, observer: &mut dyn Observer) -> Result<Option<Vec<usize>>> {
+        self.propose_batch(observer, None)
+    }
+
+    /// [`Session::next_batch`] for an oracle that can also answer one point at a time
+    /// while the batch is being picked: `reveal(i)` must return pool point `i`'s label
+    /// (a selector such as GALAXY asks for labels inside its batch; the answers for the
+    /// whole batch are still handed to [`Session::submit`] afterwards).
+    ///
+    /// # Errors
+    /// As [`Session::next_batch`]; `reveal`'s errors.
+    pub fn next_batch_revealing(
+        &mut self,
+        observer: &mut dyn Observer,
+        reveal: &dyn Fn(usize) -> Result<u32>,
+    ) -> Result<Option<Vec<usize>>> {
+        self.propose_batch(observer, Some(reveal))
+    }
+
+    fn propose_batch(
+        &mut self,
+        observer: &mut dyn Observer,
+        reveal: Option<&dyn Fn(usize) -> Result<u32>>,
+    ) -> Result<Option<Vec<usize>>> {
         if self.is_finished() {
             return Ok(None);
         }
@@ -194,7 +217,7 @@ impl<'t> Session<'t> {
             .embeddings
             .take()
             .ok_or_else(|| Error::Config("no embeddings".into()))?;
-        let outcome = self.evaluate_and_propose(round, &z, &mut clock);
+        let outcome = self.evaluate_and_propose(round, &z, reveal, &mut clock);
         self.embeddings = Some(z);
         let (accuracy, proposed) = outcome?;
         let record = RoundRecord {
@@ -397,6 +420,7 @@ impl<'t> Session<'t> {
         &mut self,
         round: usize,
         z: &Embeddings,
+        reveal: Option<&dyn Fn(usize) -> Result<u32>>,
         clock: &mut StageClock<'_>,
     ) -> Result<(record::Accuracies, Vec<usize>)> {
         let accuracy = self.fit_and_evaluate(round, z, clock)?;
@@ -406,7 +430,8 @@ impl<'t> Session<'t> {
             .budget
             .saturating_sub(self.labelled.indices.len());
         let proposed = if remaining > 0 {
-            self.propose(round, remaining.min(self.cfg.active.batch_size), z, clock)?
+            let batch = remaining.min(self.cfg.active.batch_size);
+            self.propose(round, batch, z, reveal, clock)?
         } else {
             Vec::new()
         };
@@ -437,6 +462,7 @@ impl<'t> Session<'t> {
         round: usize,
         batch_size: usize,
         z: &Embeddings,
+        reveal: Option<&dyn Fn(usize) -> Result<u32>>,
         clock: &mut StageClock<'_>,
     ) -> Result<Vec<usize>> {
         let unlabelled: Vec<usize> = (0..self.labelled.mask.len())
@@ -452,6 +478,7 @@ impl<'t> Session<'t> {
                 seed: self.cfg.seed,
                 round,
             },
+            reveal,
         };
         let batch = self.parts.selector.select(&inputs, clock)?;
         let mut seen = vec![false; self.labelled.mask.len()];

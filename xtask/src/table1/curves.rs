@@ -28,6 +28,13 @@ pub(super) const fn colour(row: Row) -> RGBColor {
         Row::UsSimclrEpig => RGBColor(230, 159, 0),
         Row::UsSimclrRandom => RGBColor(0, 0, 0),
         Row::TdFtRandom => RGBColor(204, 187, 68),
+        // The baselines: Paul Tol's muted purples and greens, the TD variants lighter.
+        Row::Similar => RGBColor(136, 34, 85),
+        Row::Galaxy => RGBColor(51, 34, 136),
+        Row::ClusterMargin => RGBColor(17, 119, 51),
+        Row::TdSimilar => RGBColor(204, 102, 119),
+        Row::TdGalaxy => RGBColor(170, 68, 153),
+        Row::TdClusterMargin => RGBColor(68, 170, 153),
     }
 }
 
@@ -177,7 +184,7 @@ mod tests {
 
     #[test]
     fn every_row_has_its_own_colour() {
-        let mut colours: Vec<(u8, u8, u8)> = Row::ALL
+        let mut colours: Vec<(u8, u8, u8)> = Row::EVERY
             .map(|row| {
                 let RGBColor(r, g, b) = colour(row);
                 (r, g, b)
@@ -185,7 +192,7 @@ mod tests {
             .to_vec();
         colours.sort_unstable();
         colours.dedup();
-        assert_eq!(colours.len(), Row::ALL.len());
+        assert_eq!(colours.len(), Row::EVERY.len());
         assert!(
             !colours.contains(&(255, 255, 255)),
             "no line is the background's"

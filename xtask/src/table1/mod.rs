@@ -2,12 +2,12 @@
 //! seeds with [`tdal_loop::run`], then writes `table1.md`, `table1.json` and `curves.svg`
 //! beside the paper's numbers.
 //!
-//! The implemented rows ([`Row`]) are the eight that rest on an encoder pretrained on the
-//! pool: on the US VAE, US+EPIG (VAE), US Random (VAE), TD-SPLIT (Ours) and TD-SPLIT
-//! Random; on the SimCLR encoder, US+EPIG (SimCLR), US Random (SimCLR), TD-FT (Ours) and
-//! TD-FT Random. The rows of one seed that rest on the same encoder share its cached
-//! pretraining. The supervised baselines (SIMILAR, GALAXY, Cluster Margin) are not
-//! implemented.
+//! Every row is implemented ([`Row`]): on the US VAE, US+EPIG (VAE), US Random (VAE),
+//! TD-SPLIT (Ours) and TD-SPLIT Random; on the SimCLR encoder, US+EPIG (SimCLR), US Random
+//! (SimCLR), TD-FT (Ours) and TD-FT Random; the messy-pool baselines SIMILAR, GALAXY and
+//! Cluster-Margin (their own network, trained from scratch every round); and for
+//! `cargo xtask table4` the baselines' selectors on TD-FT. The rows of one seed that rest
+//! on the same encoder share its cached pretraining.
 //!
 //! Runs are resumed, never redone: every (row, seed) is a [`RunConfig`] whose run id
 //! (a hash of everything that defines the result) names its folder under `<out>/runs`, so
@@ -23,7 +23,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tdal_loop::{AcquisitionKind, EncoderConfig, Profile, RepresentationKind, RunConfig};
+use tdal_loop::{
+    AcquisitionKind, EncoderConfig, HeadConfig, LaplaceSettings, Profile, RepresentationKind,
+    RunConfig,
+};
 
 pub(crate) mod clock;
 mod curves;
@@ -38,8 +41,11 @@ mod stats;
 Rows (run in this order for each seed): td-split = TD-SPLIT (Ours), us-epig = US+EPIG (VAE),
 us-random = US Random (VAE), td-split-random = TD-SPLIT Random, td-ft = TD-FT (Ours),
 us-simclr-epig = US+EPIG (SimCLR), us-simclr-random = US Random (SimCLR),
-td-ft-random = TD-FT Random. The VAE rows of a seed share one pretrained US VAE and the
-SimCLR rows one pretrained SimCLR encoder. Runs go to OUT/runs/<run-id>/ (finished runs
+td-ft-random = TD-FT Random, similar = SIMILAR, galaxy = GALAXY, cluster-margin =
+Cluster-Margin (the messy-pool baselines: their own network trained from scratch every
+round); table4 adds td-similar = TD-SIMILAR, td-galaxy = TD-GALAXY, td-cluster-margin =
+TD-Cluster-Margin (the baselines' selectors on TD-FT). The VAE rows of a seed share one
+pretrained US VAE and the SimCLR rows one pretrained SimCLR encoder. Runs go to OUT/runs/<run-id>/ (finished runs
 are skipped, interrupted ones continue), encoders are cached in OUT/cache/, and the report
 is OUT/table1.md, OUT/table1.json and OUT/curves.svg.")]
 pub struct Table1Args {
@@ -87,6 +93,46 @@ pub struct Table1Args {
     quiet: bool,
 }
 
+/// Options of `cargo xtask table5` (a report from the runs already made).
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only runs of this profile (default: the one profile the runs have).
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+    /// Only runs with this target share.
+    #[arg(long, value_parser = parse_share)]
+    target_share: Option<f64>,
+    /// Only runs with this pool cap.
+    #[arg(long, value_name = "N")]
+    max_pool: Option<NonZeroUsize>,
+    /// Only TD-SPLIT runs with this many least steps per update.
+    #[arg(long, value_name = "N")]
+    min_update_steps: Option<NonZeroUsize>,
+    /// The folder `table1`/`table4` wrote (its runs/ folder is read).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl From<ReportArgs> for Table1Args {
+    fn from(r: ReportArgs) -> Self {
+        Self {
+            profile: r.profile,
+            seeds: 1,
+            rows: Vec::new(),
+            target_share: r.target_share,
+            max_pool: r.max_pool,
+            min_update_steps: r.min_update_steps,
+            data_dir: None,
+            out: r.out,
+            report_only: true,
+            quiet: r.quiet,
+        }
+    }
+}
+
 fn parse_share(text: &str) -> Result<f64, String> {
     let share: f64 = text
         .parse()
@@ -123,13 +169,28 @@ pub enum Row {
     /// TD-FT Random: the pretrained SimCLR encoder fine-tuned with the labels, random
     /// acquisition (paper row 8).
     TdFtRandom,
+    /// SIMILAR: the baselines' network trained from scratch every round, SIMILAR (FLQMI)
+    /// against the labelled target-class points (paper row 1).
+    Similar,
+    /// GALAXY: the baselines' network, GALAXY's graph search (paper row 2; without the
+    /// paper's ImageNet initialisation).
+    Galaxy,
+    /// Cluster-Margin: the baselines' network, Cluster-Margin (paper row 3).
+    ClusterMargin,
+    /// TD-SIMILAR: TD-FT with a Laplace MLP head (128 hidden units), SIMILAR (Table 4
+    /// row 8).
+    TdSimilar,
+    /// TD-GALAXY: TD-FT with the forest head, GALAXY (Table 4 row 9).
+    TdGalaxy,
+    /// TD-Cluster-Margin: TD-FT with the forest head, Cluster-Margin (Table 4 row 10).
+    TdClusterMargin,
 }
 
 impl Row {
     /// Every implemented row, in the order they are run for a seed: the rows on the US
     /// VAE, then those on the SimCLR encoder. The first row of each group pretrains its
     /// encoder and caches it for the others of the seed.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::TdSplit,
         Self::UsEpig,
         Self::UsRandom,
@@ -138,6 +199,29 @@ impl Row {
         Self::UsSimclrEpig,
         Self::UsSimclrRandom,
         Self::TdFtRandom,
+        Self::Similar,
+        Self::Galaxy,
+        Self::ClusterMargin,
+    ];
+
+    /// Every row of Table 4, in run order: Table 1's ([`Row::ALL`]), then the rows Table 4
+    /// adds, the baselines' selectors on the TD-FT representation (they rest on the
+    /// SimCLR encoder of the seed's TD-FT rows).
+    pub const EVERY: [Self; 14] = [
+        Self::TdSplit,
+        Self::UsEpig,
+        Self::UsRandom,
+        Self::TdSplitRandom,
+        Self::TdFt,
+        Self::UsSimclrEpig,
+        Self::UsSimclrRandom,
+        Self::TdFtRandom,
+        Self::Similar,
+        Self::Galaxy,
+        Self::ClusterMargin,
+        Self::TdSimilar,
+        Self::TdGalaxy,
+        Self::TdClusterMargin,
     ];
 
     /// The command-line name.
@@ -152,6 +236,12 @@ impl Row {
             Self::UsSimclrRandom => "us-simclr-random",
             Self::TdFt => "td-ft",
             Self::TdFtRandom => "td-ft-random",
+            Self::Similar => "similar",
+            Self::Galaxy => "galaxy",
+            Self::ClusterMargin => "cluster-margin",
+            Self::TdSimilar => "td-similar",
+            Self::TdGalaxy => "td-galaxy",
+            Self::TdClusterMargin => "td-cluster-margin",
         }
     }
 
@@ -167,6 +257,12 @@ impl Row {
             Self::UsSimclrRandom => "US Random (SimCLR)",
             Self::TdFt => "TD-FT (EPIG)",
             Self::TdFtRandom => "TD-FT Random",
+            Self::Similar => "SIMILAR",
+            Self::Galaxy => "GALAXY",
+            Self::ClusterMargin => "Cluster-Margin",
+            Self::TdSimilar => "TD-SIMILAR",
+            Self::TdGalaxy => "TD-GALAXY",
+            Self::TdClusterMargin => "TD-Cluster-Margin",
         }
     }
 
@@ -175,7 +271,12 @@ impl Row {
             Self::UsEpig | Self::UsRandom => RepresentationKind::UsVae,
             Self::TdSplit | Self::TdSplitRandom => RepresentationKind::TdSplit,
             Self::UsSimclrEpig | Self::UsSimclrRandom => RepresentationKind::UsSimclr,
-            Self::TdFt | Self::TdFtRandom => RepresentationKind::TdFt,
+            Self::TdFt
+            | Self::TdFtRandom
+            | Self::TdSimilar
+            | Self::TdGalaxy
+            | Self::TdClusterMargin => RepresentationKind::TdFt,
+            Self::Similar | Self::Galaxy | Self::ClusterMargin => RepresentationKind::Supervised,
         }
     }
 
@@ -185,6 +286,9 @@ impl Row {
             Self::UsRandom | Self::TdSplitRandom | Self::UsSimclrRandom | Self::TdFtRandom => {
                 AcquisitionKind::Random
             }
+            Self::Similar | Self::TdSimilar => AcquisitionKind::Similar,
+            Self::Galaxy | Self::TdGalaxy => AcquisitionKind::Galaxy,
+            Self::ClusterMargin | Self::TdClusterMargin => AcquisitionKind::ClusterMargin,
         }
     }
 
@@ -201,7 +305,7 @@ impl Row {
     /// The row a run configuration belongs to, if any.
     #[must_use]
     pub fn of(cfg: &RunConfig) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| {
+        Self::EVERY.into_iter().find(|r| {
             r.representation() == cfg.representation() && r.acquisition() == cfg.acquisition_kind()
         })
     }
@@ -252,6 +356,10 @@ impl Setting {
         if let EncoderConfig::TdSplit(split) = &mut cfg.encoder {
             split.min_update_steps = self.min_update_steps;
         }
+        if row == Row::TdSimilar {
+            // SIMILAR needs a head with a last layer: Table 4's 128-unit network head.
+            cfg.head = HeadConfig::Laplace(LaplaceSettings::preset(self.profile));
+        }
         cfg.data.dir = data_dir.map(Path::to_path_buf);
         cfg
     }
@@ -278,7 +386,10 @@ impl Setting {
     pub fn of(cfg: &RunConfig) -> Self {
         let min_update_steps = match &cfg.encoder {
             EncoderConfig::TdSplit(split) => split.min_update_steps,
-            EncoderConfig::UsVae(_) | EncoderConfig::UsSimclr(_) | EncoderConfig::TdFt(_) => None,
+            EncoderConfig::UsVae(_)
+            | EncoderConfig::UsSimclr(_)
+            | EncoderConfig::TdFt(_)
+            | EncoderConfig::Supervised(_) => None,
         };
         Self::new(
             cfg.profile,
@@ -325,7 +436,7 @@ pub(crate) fn command_line() -> String {
 /// Failed runs are reported on stderr and make the exit code non-zero, after the rest
 /// have run and the report is written.
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a binary's report to its user
-pub fn main(args: &Table1Args) -> Result<ExitCode> {
+pub fn main(args: &Table1Args, default_rows: &[Row]) -> Result<ExitCode> {
     let command = command_line();
     if args.report_only {
         let (setting, report) = report::build(
@@ -356,7 +467,7 @@ pub fn main(args: &Table1Args) -> Result<ExitCode> {
         args.min_update_steps.map(NonZeroUsize::get),
     );
     let rows: Vec<Row> = if args.rows.is_empty() {
-        Row::ALL.to_vec()
+        default_rows.to_vec()
     } else {
         let mut rows = Vec::new();
         for &row in &args.rows {
@@ -481,7 +592,7 @@ mod tests {
     #[test]
     fn every_row_is_found_again_from_its_configuration() {
         for setting in settings() {
-            for row in Row::ALL {
+            for row in Row::EVERY {
                 for seed in [0, 3] {
                     let cfg = setting.config(row, seed, None);
                     assert_eq!(cfg.representation(), row.representation(), "{row:?}");
@@ -510,7 +621,7 @@ mod tests {
 
     #[test]
     fn rows_have_distinct_keys_that_clap_parses() {
-        for row in Row::ALL {
+        for row in Row::EVERY {
             assert_eq!(Row::from_str(row.key(), false), Ok(row));
             assert_eq!(
                 row.to_possible_value().unwrap().get_name(),
@@ -518,25 +629,30 @@ mod tests {
                 "{row:?}"
             );
         }
-        let mut keys: Vec<&str> = Row::ALL.map(Row::key).to_vec();
+        let mut keys: Vec<&str> = Row::EVERY.map(Row::key).to_vec();
         keys.sort_unstable();
         keys.dedup();
-        assert_eq!(keys.len(), Row::ALL.len());
-        // ALL holds every variant clap knows, once.
-        assert_eq!(Row::value_variants().len(), Row::ALL.len());
+        assert_eq!(keys.len(), Row::EVERY.len());
+        // EVERY holds every variant clap knows, once: ALL and the task-driven baselines.
+        assert_eq!(Row::value_variants().len(), Row::EVERY.len());
         for row in Row::value_variants() {
-            assert!(Row::ALL.contains(row), "{row:?}");
+            assert!(Row::EVERY.contains(row), "{row:?}");
         }
-        let mut shorts: Vec<&str> = Row::ALL.map(Row::short).to_vec();
+        assert_eq!(&Row::EVERY[..Row::ALL.len()], &Row::ALL[..]);
+        assert_eq!(
+            &Row::EVERY[Row::ALL.len()..],
+            &[Row::TdSimilar, Row::TdGalaxy, Row::TdClusterMargin]
+        );
+        let mut shorts: Vec<&str> = Row::EVERY.map(Row::short).to_vec();
         shorts.sort_unstable();
         shorts.dedup();
-        assert_eq!(shorts.len(), Row::ALL.len());
+        assert_eq!(shorts.len(), Row::EVERY.len());
     }
 
     #[test]
     fn the_rows_map_to_their_representation_and_acquisition() {
-        use AcquisitionKind::{Epig, Random};
-        use RepresentationKind::{TdFt, TdSplit, UsSimclr, UsVae};
+        use AcquisitionKind::{ClusterMargin, Epig, Galaxy, Random, Similar};
+        use RepresentationKind::{Supervised, TdFt, TdSplit, UsSimclr, UsVae};
         for (row, key, representation, acquisition) in [
             (Row::UsEpig, "us-epig", UsVae, Epig),
             (Row::UsRandom, "us-random", UsVae, Random),
@@ -546,6 +662,22 @@ mod tests {
             (Row::UsSimclrRandom, "us-simclr-random", UsSimclr, Random),
             (Row::TdFt, "td-ft", TdFt, Epig),
             (Row::TdFtRandom, "td-ft-random", TdFt, Random),
+            (Row::Similar, "similar", Supervised, Similar),
+            (Row::Galaxy, "galaxy", Supervised, Galaxy),
+            (
+                Row::ClusterMargin,
+                "cluster-margin",
+                Supervised,
+                ClusterMargin,
+            ),
+            (Row::TdSimilar, "td-similar", TdFt, Similar),
+            (Row::TdGalaxy, "td-galaxy", TdFt, Galaxy),
+            (
+                Row::TdClusterMargin,
+                "td-cluster-margin",
+                TdFt,
+                ClusterMargin,
+            ),
         ] {
             assert_eq!(row.key(), key);
             assert_eq!(row.representation(), representation, "{row:?}");
@@ -573,10 +705,15 @@ mod tests {
                 Row::UsSimclrEpig,
                 Row::UsSimclrRandom,
                 Row::TdFtRandom,
+                Row::Similar,
+                Row::Galaxy,
+                Row::ClusterMargin,
             ]
         );
         assert!(Row::ALL[..4].iter().all(|r| !r.simclr()));
-        assert!(Row::ALL[4..].iter().all(|r| r.simclr()));
+        assert!(Row::ALL[4..8].iter().all(|r| r.simclr()));
+        assert!(Row::ALL[8..].iter().all(|r| !r.simclr()));
+        assert!(Row::EVERY[Row::ALL.len()..].iter().all(|r| r.simclr()));
     }
 
     /// The rows of one seed that rest on one encoder share its settings, so it is
@@ -593,10 +730,19 @@ mod tests {
                     .unwrap_or_else(|| panic!("{row:?} has no SimCLR encoder"))
             };
             let first = pretrained(Row::TdFt);
-            for row in [Row::UsSimclrEpig, Row::UsSimclrRandom, Row::TdFtRandom] {
+            for row in [Row::UsSimclrEpig, Row::UsSimclrRandom, Row::TdFtRandom]
+                .into_iter()
+                .chain(Row::EVERY[Row::ALL.len()..].iter().copied())
+            {
                 assert_eq!(pretrained(row), first, "{row:?}");
             }
-            for row in Row::ALL.into_iter().filter(|r| !r.simclr()) {
+            let vae = |r: &Row| {
+                matches!(
+                    r.representation(),
+                    RepresentationKind::UsVae | RepresentationKind::TdSplit
+                )
+            };
+            for row in Row::ALL.into_iter().filter(vae) {
                 assert!(setting.config(row, 2, None).encoder.us_simclr().is_none());
                 assert!(setting.config(row, 2, None).encoder.us_vae().is_some());
             }

@@ -2,9 +2,9 @@
 //! Rainforth (mean ± 1 s.e. over 4 seeds; docs/REPRODUCING.md sets them beside ours).
 //! Nothing here is computed.
 //!
-//! Eight of the eleven rows are implemented ([`PaperRow::ours`]): rows 4-11, the US and
-//! task-driven rows on the VAE and on SimCLR. Rows 1-3 (the supervised baselines) are
-//! not. Table 5 gives its own target-class count for rows 1-5, 10 and 11, and one
+//! Every row of Table 1 is implemented ([`PaperRow::ours`]); [`TASK_DRIVEN_BASELINES`]
+//! holds the three rows Table 4 adds (the baselines' selectors on TD-FT), with their
+//! Table 5 counts. Table 5 gives its own target-class count for rows 1-5, 10 and 11, and one
 //! model-independent Random row that stands for every random-acquisition row (6-9);
 //! Table 6 gives minutes for TD-SPLIT (Ours) and TD-FT (Ours) only.
 
@@ -50,7 +50,7 @@ pub const TABLE1: [PaperRow; 11] = [
     PaperRow {
         number: 1,
         method: "SIMILAR (Kothawade et al., 2021)",
-        ours: None,
+        ours: Some(Row::Similar),
         accuracy: Published {
             mean: 93.82,
             se: 0.18,
@@ -62,7 +62,7 @@ pub const TABLE1: [PaperRow; 11] = [
     PaperRow {
         number: 2,
         method: "GALAXY (Zhang et al., 2022)",
-        ours: None,
+        ours: Some(Row::Galaxy),
         accuracy: Published {
             mean: 84.74,
             se: 0.74,
@@ -74,7 +74,7 @@ pub const TABLE1: [PaperRow; 11] = [
     PaperRow {
         number: 3,
         method: "Cluster Margin (Citovsky et al., 2021)",
-        ours: None,
+        ours: Some(Row::ClusterMargin),
         accuracy: Published {
             mean: 94.24,
             se: 0.17,
@@ -181,6 +181,47 @@ pub const TABLE1: [PaperRow; 11] = [
     },
 ];
 
+/// The rows Table 4 adds to Table 1's (numbered as in Table 4), with their Table 5
+/// counts.
+pub const TASK_DRIVEN_BASELINES: [PaperRow; 3] = [
+    PaperRow {
+        number: 8,
+        method: "TD-SIMILAR (Kothawade et al., 2021)",
+        ours: Some(Row::TdSimilar),
+        accuracy: Published {
+            mean: 98.05,
+            se: 1.19,
+        },
+        target_acquired: published(493.0, 1.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 9,
+        method: "TD-GALAXY (Zhang et al., 2022)",
+        ours: Some(Row::TdGalaxy),
+        accuracy: Published {
+            mean: 99.30,
+            se: 0.13,
+        },
+        target_acquired: published(262.0, 5.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+    PaperRow {
+        number: 10,
+        method: "TD-Cluster Margin (Citovsky et al., 2021)",
+        ours: Some(Row::TdClusterMargin),
+        accuracy: Published {
+            mean: 99.32,
+            se: 0.18,
+        },
+        target_acquired: published(268.0, 9.0),
+        target_acquired_from: None,
+        minutes: None,
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,18 +241,23 @@ mod tests {
                 Row::UsSimclrRandom => "US Random (SimCLRv2)",
                 Row::TdFt => "TD-FT (Ours)",
                 Row::TdFtRandom => "TD-FT Random",
+                Row::Similar => "SIMILAR (Kothawade et al., 2021)",
+                Row::Galaxy => "GALAXY (Zhang et al., 2022)",
+                Row::ClusterMargin => "Cluster Margin (Citovsky et al., 2021)",
+                other => panic!("{other:?} is not a Table 1 row"),
             };
             assert_eq!(paper.method, expected);
         }
         let numbers: Vec<usize> = TABLE1.iter().map(|p| p.number).collect();
         assert_eq!(numbers, (1..=11).collect::<Vec<_>>());
-        // Rows 4-11 are implemented, the supervised baselines 1-3 are not.
-        let implemented: Vec<usize> = TABLE1
+        assert!(TABLE1.iter().all(|p| p.ours.is_some()));
+        let extra: Vec<Option<Row>> = TASK_DRIVEN_BASELINES.iter().map(|p| p.ours).collect();
+        let expected: Vec<Option<Row>> = Row::EVERY[Row::ALL.len()..]
             .iter()
-            .filter(|p| p.ours.is_some())
-            .map(|p| p.number)
+            .copied()
+            .map(Some)
             .collect();
-        assert_eq!(implemented, (4..=11).collect::<Vec<_>>());
+        assert_eq!(extra, expected);
     }
 
     /// Every implemented row's numbers as RESULTS.md copies them from the paper's Tables
@@ -227,7 +273,17 @@ mod tests {
             Option<&'static str>,
             Option<(f64, f64)>,
         );
-        let expected: [Expected; 8] = [
+        let expected: [Expected; 11] = [
+            (Row::Similar, 1, (93.82, 0.18), (486.0, 6.0), None, None),
+            (Row::Galaxy, 2, (84.74, 0.74), (118.0, 13.0), None, None),
+            (
+                Row::ClusterMargin,
+                3,
+                (94.24, 0.17),
+                (32.0, 1.0),
+                None,
+                None,
+            ),
             (
                 Row::UsSimclrEpig,
                 4,

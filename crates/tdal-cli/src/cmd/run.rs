@@ -24,6 +24,7 @@ use tdal_loop::{
 #[command(after_help = "Examples:\n  \
     tdal run --profile smoke --data-dir fixtures/fmnist-mini\n  \
     tdal run --dataset fmnist --representation td-split --acquisition epig --data-dir DIR --seed 0\n  \
+    tdal run --representation supervised --acquisition galaxy --data-dir DIR\n  \
     tdal run --config run.toml --resume")]
 pub struct Args {
     /// TOML configuration laid over the profile's preset (flags override it in turn);
@@ -34,10 +35,12 @@ pub struct Args {
     /// training), paper (500 epochs per encoder training).
     #[arg(long, value_enum)]
     pub profile: Option<Profile>,
-    /// Representation the head sees.
+    /// Representation the head sees; `supervised` is the messy-pool baselines' network,
+    /// retrained from scratch every round and predicting with its own output layer.
     #[arg(long, value_enum)]
     pub representation: Option<RepresentationKind>,
-    /// Acquisition function.
+    /// Acquisition function or batch selector (`similar`, `galaxy`, `cluster-margin`:
+    /// the messy-pool baselines; `similar` needs `--representation supervised`).
     #[arg(long, value_enum)]
     pub acquisition: Option<AcquisitionKind>,
     /// Seed of every random choice.
@@ -95,11 +98,8 @@ impl Args {
             }
             None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
         };
-        if let Some(kind) = self.representation {
-            cfg.encoder = cfg.encoder.with_kind(kind, cfg.profile);
-        }
-        if let Some(kind) = self.acquisition {
-            cfg.acquisition = cfg.acquisition.with_kind(kind, cfg.profile);
+        if self.representation.is_some() || self.acquisition.is_some() {
+            cfg = cfg.with_method(self.representation, self.acquisition);
         }
         if self.strategy.is_some() || self.beta.is_some() {
             cfg.acquisition.try_set_sampling(self.strategy, self.beta)?;

@@ -5,18 +5,22 @@
 //! through these traits only, so a new method is a new implementation plus a config
 //! variant, and a library user can hand [`crate::run_task`] parts of their own.
 
+pub mod baselines;
 pub mod representation;
 pub mod selector;
 pub mod simclr;
+pub mod supervised;
 
-use tdal_heads::{ForestParams, PredictionHead, RandomForest};
+use tdal_heads::{ForestParams, LaplaceHead, LaplaceParams, PredictionHead, RandomForest};
 
+pub use baselines::{ClusterMargin, Galaxy, Similar};
 pub use representation::{Fixed, Initialised, Representation, SplitVae};
 pub use selector::{
     BatchSelector, Embeddings, LabelledSet, RoundInputs, Score, ScoreThenSample, Streams,
     UniformRandom,
 };
 pub use simclr::{FineTune, FixedSimclr};
+pub use supervised::{LastLayer, NetworkHead, SupervisedNet};
 
 use crate::Result;
 use crate::cache::Cache;
@@ -50,6 +54,7 @@ impl Parts {
     pub fn from_config(cfg: &RunConfig, task: &Task, opts: &RunOptions) -> Result<Self> {
         let channels = task.pool.len_of(ndarray::Axis(1));
         let cache = Cache::new(&opts.cache_dir);
+        let mut network_head = None;
         let representation: Box<dyn Representation> = match &cfg.encoder {
             EncoderConfig::UsVae(vae) => {
                 Box::new(Fixed::new(vae, channels, cfg.seed, cache, opts.device))
@@ -77,6 +82,12 @@ impl Parts {
                 cache,
                 opts.device,
             )),
+            EncoderConfig::Supervised(net) => {
+                let net =
+                    SupervisedNet::new(net, channels, task.num_classes, cfg.seed, opts.device);
+                network_head = Some(net.head());
+                Box::new(net)
+            }
         };
         let head: Box<dyn PredictionHead> = match &cfg.head {
             HeadConfig::Forest(forest) => Box::new(RandomForest::new(ForestParams {
@@ -84,6 +95,18 @@ impl Parts {
                 posterior_samples: forest.posterior_samples,
                 n_classes: Some(task.num_classes),
                 ..ForestParams::default()
+            })?),
+            HeadConfig::Laplace(l) => Box::new(LaplaceHead::new(LaplaceParams {
+                hidden: l.hidden,
+                posterior_samples: l.posterior_samples,
+                steps: l.steps,
+                n_classes: Some(task.num_classes),
+                ..LaplaceParams::default()
+            })?),
+            HeadConfig::Network(_) => Box::new(network_head.ok_or_else(|| {
+                crate::Error::Config(
+                    "head.kind = \"network\" needs encoder.kind = \"supervised\"".into(),
+                )
             })?),
         };
         let selector = selector::from_config(&cfg.acquisition)?;

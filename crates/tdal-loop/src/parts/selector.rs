@@ -84,6 +84,10 @@ pub struct RoundInputs<'a> {
     pub batch_size: usize,
     /// This round's random streams.
     pub streams: Streams,
+    /// Asks the oracle for one unlabelled pool point's label now, inside the round, for
+    /// selectors that query point by point (GALAXY); the point then belongs to the batch
+    /// and must be returned in it. `None` where the labeller answers whole batches only.
+    pub reveal: Option<&'a dyn Fn(usize) -> Result<u32>>,
 }
 
 /// Picks the next batch.
@@ -154,6 +158,11 @@ pub fn from_config(cfg: &AcquisitionConfig) -> Result<Box<dyn BatchSelector>> {
         AcquisitionConfig::Confidence(s) => (Score::Confidence, s),
         AcquisitionConfig::Margin(s) => (Score::Margin, s),
         AcquisitionConfig::Random(_) => return Ok(Box::new(UniformRandom)),
+        AcquisitionConfig::Similar(s) => return Ok(Box::new(super::baselines::Similar::new(s))),
+        AcquisitionConfig::Galaxy(_) => return Ok(Box::new(super::baselines::Galaxy::new()?)),
+        AcquisitionConfig::ClusterMargin(c) => {
+            return Ok(Box::new(super::baselines::ClusterMargin::new(c)));
+        }
     };
     Ok(Box::new(ScoreThenSample::new(score, strategy(sampling))))
 }

@@ -209,6 +209,8 @@ pub struct Report {
     pub data_dirs: Vec<String>,
     /// The eleven rows of Table 1.
     pub rows: Vec<RowReport>,
+    /// The three rows Table 4 adds (the baselines' selectors on TD-FT).
+    pub task_driven: Vec<RowReport>,
     /// Folders left out, with the reason.
     pub ignored: Vec<String>,
 }
@@ -227,8 +229,8 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
     Ok((setting, aggregate::report(setting, &runs, unreadable, ctx)))
 }
 
-/// Writes `table1.md`, `table1.json` and `curves.svg` into `out` (each atomically) and
-/// returns their paths.
+/// Writes `table1.md`, `table1.json`, `curves.svg`, `table4.md` and `table5.md` into
+/// `out` (each atomically) and returns their paths.
 ///
 /// # Errors
 /// A file cannot be written or the plot cannot be drawn.
@@ -237,10 +239,14 @@ pub fn write(out: &Path, report: &Report) -> Result<Vec<String>> {
     let json = render::json(report)?;
     let svg = curves::svg(report)?;
     let mut written = Vec::new();
+    let table4 = render::table4(report)?;
+    let table5 = render::table5(report)?;
     for (name, bytes) in [
         ("table1.md", md.as_bytes()),
         ("table1.json", json.as_bytes()),
         ("curves.svg", svg.as_bytes()),
+        ("table4.md", table4.as_bytes()),
+        ("table5.md", table5.as_bytes()),
     ] {
         let path = out.join(name);
         record::write_atomic(&path, bytes)?;
@@ -318,7 +324,11 @@ mod tests {
         }
         let (_, report) = build(out.path(), Selection::Exact(s), &ctx()).unwrap();
         let written = write(out.path(), &report).unwrap();
-        assert_eq!(written.len(), 3);
+        assert_eq!(written.len(), 5);
+        let table4 = std::fs::read_to_string(out.path().join("table4.md")).unwrap();
+        assert_eq!(table4.matches("\n| ").count(), (1 + 14) + (1 + 3), "{table4}");
+        let table5 = std::fs::read_to_string(out.path().join("table5.md")).unwrap();
+        assert_eq!(table5.matches("\n| ").count(), 1 + 14, "{table5}");
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.path().join("table1.json")).unwrap())
                 .unwrap();
