@@ -24,7 +24,8 @@
 //! All scores are in nats where they are information measures, higher means "acquire
 //! first", and inputs are validated once at the boundary ([`check_probs`]): finite,
 //! non-negative, rows summing to 1 within 1e-3 ([`renormalise`] rescales on request).
-//! This crate depends only on ndarray, rayon and rand: no deep-learning framework.
+//! This crate depends only on ndarray, rayon, rand and kodama (clustering): no
+//! deep-learning framework.
 //!
 //! ```
 //! use ndarray::Array3;

@@ -192,6 +192,12 @@ pub struct DataConfig {
     /// Initial labels per class (default: the dataset's, 2 for F+MNIST).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_per_class: Option<usize>,
+    /// A class-balanced labelled set of this share of the pool (at least one point per
+    /// class), labelled before round 0 on top of the initial labels and **outside** the
+    /// budget: Cluster-Margin's warm start on a validation set (the paper: 0.005). Absent:
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start_share: Option<f64>,
 }
 
 /// The acquisition loop's sizes.
@@ -938,6 +944,7 @@ impl RunConfig {
                 max_pool: smoke.then_some(2_000),
                 target_inputs_per_class: None,
                 initial_per_class: None,
+                warm_start_share: None,
             },
             active: LoopConfig {
                 budget: if smoke { 36 } else { 500 },
@@ -957,10 +964,7 @@ impl RunConfig {
         representation: RepresentationKind,
         acquisition: AcquisitionKind,
     ) -> Self {
-        let mut cfg = Self::preset(profile);
-        cfg.encoder = EncoderConfig::preset(representation, profile);
-        cfg.acquisition = AcquisitionConfig::preset(acquisition, profile);
-        cfg.with_method(None, None)
+        Self::preset(profile).with_method(Some(representation), Some(acquisition))
     }
 
     /// This configuration with the representation and/or acquisition changed (kept where
@@ -970,7 +974,10 @@ impl RunConfig {
     ///   network (`head.kind = "network"`) retrained every round (`loop.retrain_every =
     ///   1`); leaving it restores the profile's forest and schedule;
     /// - its learning rate is the paper's for the acquisition: 1e-4 with GALAXY, 1e-3
-    ///   otherwise.
+    ///   otherwise;
+    /// - Cluster-Margin on it is warm-started on a validation set of 0.5 % of the pool
+    ///   (`data.warm_start_share = 0.005`), and becoming or ceasing to be that method sets
+    ///   or clears the share.
     #[must_use]
     pub fn with_method(
         mut self,
@@ -978,6 +985,7 @@ impl RunConfig {
         acquisition: Option<AcquisitionKind>,
     ) -> Self {
         let network_head = matches!(self.head, HeadConfig::Network(_));
+        let warm_started = self.warm_started_method();
         if let Some(kind) = representation {
             self.encoder = self.encoder.with_kind(kind, self.profile);
         }
@@ -997,7 +1005,16 @@ impl RunConfig {
             self.head = preset.head;
             self.active.retrain_every = preset.active.retrain_every;
         }
+        if self.warm_started_method() != warm_started {
+            self.data.warm_start_share = self.warm_started_method().then_some(0.005);
+        }
         self
+    }
+
+    /// Whether this is the Cluster-Margin baseline, which the paper warm-starts.
+    fn warm_started_method(&self) -> bool {
+        self.representation() == RepresentationKind::Supervised
+            && self.acquisition_kind() == AcquisitionKind::ClusterMargin
     }
 
     /// The representation's kind.
@@ -1167,6 +1184,13 @@ impl RunConfig {
             && !(share > 0.0 && share < 1.0)
         {
             return bad(format!("data.target_share must be in (0, 1), got {share}"));
+        }
+        if let Some(share) = d.warm_start_share
+            && !(share > 0.0 && share < 1.0)
+        {
+            return bad(format!(
+                "data.warm_start_share must be in (0, 1), got {share}"
+            ));
         }
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! The active-learning loop of tdal.
 //!
 //! A run builds the messy pool and the three parts of a round from its configuration
-//! ([`Parts::from_config`]): a [`Representation`] (a fixed US VAE, cached on disk, or
-//! TD-SPLIT retrained every k rounds), a head ([`tdal_heads::PredictionHead`], the random
-//! forest) and a [`BatchSelector`] (score-then-sample acquisition, or a uniformly random
-//! batch). A [`Session`] runs the rounds: embed, fit the head on the labelled embeddings,
+//! ([`Parts::from_config`]): a [`Representation`] (a fixed US VAE or SimCLR encoder,
+//! cached on disk; TD-SPLIT or TD-FT retrained every k rounds; or the messy-pool
+//! baselines' network trained from scratch every round), a head
+//! ([`tdal_heads::PredictionHead`]: the random forest, the Laplace MLP, or the baselines'
+//! own output layer) and a [`BatchSelector`] (score-then-sample acquisition, a uniformly
+//! random batch, or SIMILAR, GALAXY and Cluster-Margin). A [`Session`] runs the rounds: embed, fit the head on the labelled embeddings,
 //! record test accuracy, propose a batch ([`Session::next_batch`]) and take its labels
 //! ([`Session::submit`]); [`run_task`] drives it with an [`Oracle`]. Every round is
 //! appended to `runs/<run-id>/rounds.jsonl`; a killed run resumes from its last completed

@@ -102,6 +102,9 @@ pub struct Task {
     pub test: LabelledSplit,
     /// Pool indices labelled before round 0 (their labels come from the oracle).
     pub initial: Vec<usize>,
+    /// Pool indices also labelled before round 0 but outside the budget (a warm-start
+    /// validation set, `data.warm_start_share`; usually empty).
+    pub warm_start: Vec<usize>,
     /// Label-map classes (other + targets).
     pub num_classes: usize,
 }
@@ -257,6 +260,16 @@ pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
     };
     let mut messy = tdal_data::build_named(cfg.data.dataset, &data_dir, &options)?;
     let num_classes = messy.num_classes();
+    let warm_start = match cfg.data.warm_start_share {
+        Some(share) => warm_start(
+            &messy.pool.labels,
+            &messy.initial_labelled,
+            num_classes,
+            share,
+            cfg.seed,
+        )?,
+        None => Vec::new(),
+    };
     let oracle = SimulatedOracle::take(
         &mut messy.pool,
         messy.source_names.clone(),
@@ -267,7 +280,85 @@ pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
         target_inputs: messy.target_inputs.images,
         test: messy.test,
         initial: messy.initial_labelled,
+        warm_start,
         num_classes,
     };
     Ok((task, oracle))
+}
+
+/// A class-balanced set of ⌈share · N / C⌉ pool indices per label-map class (at least
+/// one), none of them initial, drawn from stream `(seed, "warm-start", 0)`; ascending.
+///
+/// # Errors
+/// [`Error::Config`] when a class has too few pool points left.
+fn warm_start(
+    labels: &[u32],
+    initial: &[usize],
+    classes: usize,
+    share: f64,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let per_class = ((share * labels.len() as f64) / classes.max(1) as f64)
+        .ceil()
+        .max(1.0) as usize;
+    let mut rng = crate::seeds::rng(seed, "warm-start", 0);
+    let mut chosen = Vec::with_capacity(per_class * classes);
+    for class in 0..classes {
+        let members: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i] as usize == class && initial.binary_search(&i).is_err())
+            .collect();
+        if members.len() < per_class {
+            return Err(Error::Config(format!(
+                "data.warm_start_share = {share} asks for {per_class} labels of label-map class                  {class}, but the pool has {} more of it",
+                members.len()
+            )));
+        }
+        chosen.extend(
+            rand::seq::index::sample(&mut rng, members.len(), per_class)
+                .iter()
+                .map(|k| members[k]),
+        );
+    }
+    chosen.sort_unstable();
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warm_start_set_is_class_balanced_new_and_seeded() {
+        // 3 classes of 40, 30 and 30 points; initial labels 0, 1 (class 0) and 40 (class 1).
+        let labels: Vec<u32> = (0..100)
+            .map(|i| u32::from(i >= 40) + u32::from(i >= 70))
+            .collect();
+        let initial = [0, 1, 40];
+        let chosen = warm_start(&labels, &initial, 3, 0.05, 7).unwrap();
+        // ⌈0.05 · 100 / 3⌉ = 2 per class.
+        assert_eq!(chosen.len(), 6);
+        for class in 0..3 {
+            let n = chosen.iter().filter(|&&i| labels[i] == class).count();
+            assert_eq!(n, 2, "class {class}");
+        }
+        assert!(
+            chosen.windows(2).all(|w| w[0] < w[1]),
+            "sorted and distinct"
+        );
+        assert!(chosen.iter().all(|i| !initial.contains(i)));
+        assert_eq!(warm_start(&labels, &initial, 3, 0.05, 7).unwrap(), chosen);
+        assert_ne!(warm_start(&labels, &initial, 3, 0.05, 8).unwrap(), chosen);
+        // At least one per class, however small the share.
+        assert_eq!(warm_start(&labels, &initial, 3, 1e-9, 7).unwrap().len(), 3);
+        // A class without enough points left is an error naming the setting.
+        let err = warm_start(&labels, &initial, 3, 0.95, 7)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("warm_start_share"), "{err}");
+    }
 }

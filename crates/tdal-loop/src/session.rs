@@ -6,8 +6,8 @@
 //! completes the round. The simulated oracle drives it in [`crate::run_task`]; a person
 //! can drive it the same way. Every call persists what it learned before it returns:
 //!
-//! - `initial.json`: the answers for the initial labels (asked once, when the session is
-//!   created);
+//! - `initial.json`: the answers for the initial labels and the warm-start set, if any
+//!   (asked once, when the session is created);
 //! - `pending.json`: the proposed batch and the round's record so far, so a restarted
 //!   session proposes the *same* batch without recomputing it;
 //! - `rounds.jsonl`: one line per completed round (see [`crate::record`]);
@@ -60,6 +60,8 @@ pub struct Session<'t> {
     history: Vec<RoundRecord>,
     pending: Option<Pending>,
     total_rounds: usize,
+    /// Labels at the end: the configured budget plus the warm-start set.
+    budget: usize,
     /// Set once the representation is initialised and its last checkpoint loaded.
     initialised: Option<Initialised>,
     embeddings: Option<Embeddings>,
@@ -95,7 +97,15 @@ impl<'t> Session<'t> {
     ) -> Result<Self> {
         check_budget(cfg, task)?;
         let n_pool = task.pool.len_of(Axis(0));
-        let total = total_rounds(task.initial.len(), cfg.active.budget, cfg.active.batch_size);
+        // A warm-start set is labelled with the initial labels but outside the budget.
+        let before: Vec<usize> = task
+            .initial
+            .iter()
+            .chain(&task.warm_start)
+            .copied()
+            .collect();
+        let budget = cfg.active.budget + task.warm_start.len();
+        let total = total_rounds(before.len(), budget, cfg.active.batch_size);
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
         record::rewrite_rounds(dir, &history)?;
@@ -105,15 +115,15 @@ impl<'t> Session<'t> {
         let initial_path = dir.join(files::INITIAL);
         let initial: Vec<Acquired> = match record::read_json::<Vec<Acquired>>(&initial_path)? {
             Some(answers) => {
-                answers_match(&task.initial, &answers).map_err(|m| resume(dir, &m))?;
+                answers_match(&before, &answers).map_err(|m| resume(dir, &m))?;
                 oracle
                     .confirm(&answers)
                     .map_err(|_| disagree("the recorded initial labels".into()))?;
                 answers
             }
             None => {
-                let answers = oracle.label(&task.initial)?;
-                answers_match(&task.initial, &answers).map_err(|m| resume(dir, &m))?;
+                let answers = oracle.label(&before)?;
+                answers_match(&before, &answers).map_err(|m| resume(dir, &m))?;
                 record::write_json(&initial_path, &answers)?;
                 answers
             }
@@ -132,6 +142,7 @@ impl<'t> Session<'t> {
             history: Vec::new(),
             pending: None,
             total_rounds: total,
+            budget,
             initialised: None,
             embeddings: None,
         };
@@ -424,11 +435,7 @@ impl<'t> Session<'t> {
         clock: &mut StageClock<'_>,
     ) -> Result<(record::Accuracies, Vec<usize>)> {
         let accuracy = self.fit_and_evaluate(round, z, clock)?;
-        let remaining = self
-            .cfg
-            .active
-            .budget
-            .saturating_sub(self.labelled.indices.len());
+        let remaining = self.budget.saturating_sub(self.labelled.indices.len());
         let proposed = if remaining > 0 {
             let batch = remaining.min(self.cfg.active.batch_size);
             self.propose(round, batch, z, reveal, clock)?
@@ -546,7 +553,7 @@ fn resume(dir: &Path, message: &str) -> Error {
 pub fn check_budget(cfg: &RunConfig, task: &Task) -> Result<()> {
     let n_pool = task.pool.len_of(Axis(0));
     let budget = cfg.active.budget;
-    if budget <= task.initial.len() || budget > n_pool {
+    if budget <= task.initial.len() || budget + task.warm_start.len() > n_pool {
         return Err(Error::Config(format!(
             "loop.budget must be above the {} initial labels and at most the pool size {n_pool}, \
              got {budget}",

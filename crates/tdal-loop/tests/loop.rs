@@ -240,6 +240,7 @@ fn hidden_labels_of_unqueried_points_cannot_change_the_run() {
         target_inputs: messy.target_inputs.images.clone(),
         test: messy.test.clone(),
         initial: messy.initial_labelled.clone(),
+        warm_start: Vec::new(),
         num_classes: messy.num_classes(),
     };
     let oracle_for = |pool: &LabelledSplit| {

@@ -326,7 +326,11 @@ mod tests {
         let written = write(out.path(), &report).unwrap();
         assert_eq!(written.len(), 5);
         let table4 = std::fs::read_to_string(out.path().join("table4.md")).unwrap();
-        assert_eq!(table4.matches("\n| ").count(), (1 + 14) + (1 + 3), "{table4}");
+        assert_eq!(
+            table4.matches("\n| ").count(),
+            (1 + 14) + (1 + 3),
+            "{table4}"
+        );
         let table5 = std::fs::read_to_string(out.path().join("table5.md")).unwrap();
         assert_eq!(table5.matches("\n| ").count(), 1 + 14, "{table5}");
         let json: serde_json::Value =
