@@ -225,3 +225,89 @@ fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
 }
+
+/// `--representation supervised --acquisition <kind>` and friends on the fixture.
+fn baseline_args(out: &Path, representation: &str, acquisition: &str) -> Vec<String> {
+    [
+        "run",
+        "--profile",
+        "smoke",
+        "--representation",
+        representation,
+        "--acquisition",
+        acquisition,
+        "--quiet",
+        "--data-dir",
+        path_str(&fixture()),
+        "--out",
+        path_str(out),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn a_supervised_galaxy_smoke_run_prints_its_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tdal()
+        .args(baseline_args(tmp.path(), "supervised", "galaxy"))
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("final test accuracy"), "{stdout}");
+    assert!(stdout.contains("36 labels"), "{stdout}");
+    let dir = run_dir(tmp.path());
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("fmnist-supervised-galaxy-smoke-s0-"),
+        "{}",
+        dir.display()
+    );
+    let rounds = outcome(&dir);
+    assert_eq!(rounds.len(), 4);
+    assert!(rounds.iter().all(|r| r["retrained"] == true), "{rounds:?}");
+}
+
+#[test]
+fn similar_on_the_forest_head_is_refused_naming_head_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = error_line(
+        tdal().args(baseline_args(tmp.path(), "td-ft", "similar")),
+        "head.kind",
+    );
+    assert!(line.contains("similar"), "{line}");
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "a refused run left files behind"
+    );
+}
+
+#[test]
+fn print_config_of_supervised_galaxy_shows_the_methods_settings() {
+    let out = tdal()
+        .args([
+            "run",
+            "--print-config",
+            "--profile",
+            "smoke",
+            "--representation",
+            "supervised",
+            "--acquisition",
+            "galaxy",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for needle in [
+        "kind = \"supervised\"",
+        "kind = \"network\"",
+        "kind = \"galaxy\"",
+        "retrain_every = 1",
+        "learning_rate = 0.0001",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+}

@@ -1535,4 +1535,240 @@ mod tests {
         assert_eq!(a.run_id(), id);
         assert!(id.starts_with("fmnist-td-split-epig-smoke-s0-"), "{id}");
     }
+
+    fn supervised(cfg: &RunConfig) -> &SupervisedSettings {
+        match &cfg.encoder {
+            EncoderConfig::Supervised(net) => net,
+            other => panic!("not supervised: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_supervised_method_brings_its_head_schedule_and_learning_rate() {
+        use AcquisitionKind::{ClusterMargin, Epig, Galaxy, Similar};
+        use RepresentationKind::{Supervised, TdFt, TdSplit};
+        for profile in Profile::ALL {
+            for acq in [Similar, Galaxy, ClusterMargin] {
+                let cfg = RunConfig::method(profile, Supervised, acq);
+                assert_eq!(cfg.head, HeadConfig::Network(NoSettings {}));
+                assert_eq!(cfg.active.retrain_every, 1);
+                let rate = if acq == Galaxy { 1e-4 } else { 1e-3 };
+                assert_eq!(supervised(&cfg).learning_rate, rate, "{acq:?}");
+                cfg.check().unwrap();
+            }
+            // The learning rate follows the acquisition both ways; head and schedule stay.
+            let galaxy = RunConfig::method(profile, TdSplit, Epig)
+                .with_method(Some(Supervised), Some(Galaxy));
+            assert_eq!(galaxy, RunConfig::method(profile, Supervised, Galaxy));
+            let margin = galaxy.with_method(None, Some(ClusterMargin));
+            assert_eq!(supervised(&margin).learning_rate, 1e-3);
+            assert_eq!(margin.head, HeadConfig::Network(NoSettings {}));
+            assert_eq!(margin.active.retrain_every, 1);
+            let back = margin.clone().with_method(None, Some(Galaxy));
+            assert_eq!(supervised(&back).learning_rate, 1e-4);
+
+            // Leaving supervised restores the profile's forest and retraining schedule.
+            let preset = RunConfig::preset(profile);
+            let split = margin.clone().with_method(Some(TdSplit), Some(Epig));
+            assert_eq!(split, RunConfig::method(profile, TdSplit, Epig));
+            assert_eq!(split.head, preset.head);
+            let every = match profile {
+                Profile::Smoke => 2,
+                Profile::Quick | Profile::Paper => 5,
+            };
+            assert_eq!(split.active.retrain_every, every);
+            let ft = margin.with_method(Some(TdFt), None);
+            assert_eq!(ft.head, preset.head);
+            assert_eq!(ft.active.retrain_every, every);
+            assert_eq!(ft.acquisition_kind(), ClusterMargin);
+            ft.check().unwrap();
+        }
+        let split =
+            RunConfig::method(Profile::Smoke, Supervised, Galaxy).with_method(Some(TdSplit), None);
+        let HeadConfig::Forest(forest) = split.head else {
+            panic!("{:?}", split.head)
+        };
+        assert_eq!((forest.trees, forest.posterior_samples), (50, 50));
+    }
+
+    #[test]
+    fn with_method_leaves_the_other_methods_as_their_presets() {
+        let old_kinds = [
+            RepresentationKind::UsVae,
+            RepresentationKind::TdSplit,
+            RepresentationKind::UsSimclr,
+            RepresentationKind::TdFt,
+        ];
+        for profile in Profile::ALL {
+            for rep in old_kinds {
+                for acq in [
+                    AcquisitionKind::Epig,
+                    AcquisitionKind::Bald,
+                    AcquisitionKind::Margin,
+                    AcquisitionKind::Random,
+                    AcquisitionKind::Galaxy,
+                    AcquisitionKind::ClusterMargin,
+                ] {
+                    let mut plain = RunConfig::preset(profile);
+                    plain.encoder = EncoderConfig::preset(rep, profile);
+                    plain.acquisition = AcquisitionConfig::preset(acq, profile);
+                    let cfg = RunConfig::method(profile, rep, acq);
+                    assert_eq!(cfg, plain, "{rep:?} {acq:?}");
+                    assert_eq!(cfg.clone().with_method(Some(rep), Some(acq)), cfg);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn baseline_configurations_round_trip_through_toml() {
+        let mut laplace = RunConfig::method(
+            Profile::Smoke,
+            RepresentationKind::TdFt,
+            AcquisitionKind::Similar,
+        );
+        laplace.head = HeadConfig::Laplace(LaplaceSettings::preset(Profile::Smoke));
+        let mut configs = vec![laplace];
+        for profile in Profile::ALL {
+            for acq in [
+                AcquisitionKind::Similar,
+                AcquisitionKind::Galaxy,
+                AcquisitionKind::ClusterMargin,
+            ] {
+                configs.push(RunConfig::method(
+                    profile,
+                    RepresentationKind::Supervised,
+                    acq,
+                ));
+            }
+        }
+        for cfg in configs {
+            cfg.check().unwrap();
+            let text = cfg.to_toml().unwrap();
+            // What --resume reads back from config.toml must hash to the same run.
+            let back = RunConfig::from_toml(&text, x(), None).unwrap();
+            assert_eq!(back, cfg, "{text}");
+            assert_eq!(back.run_id(), cfg.run_id());
+        }
+    }
+
+    #[test]
+    fn overlay_fills_the_laplace_head_and_cluster_margin_from_their_presets() {
+        let base = RunConfig::preset(Profile::Smoke);
+        let cfg = base
+            .overlay_toml("[head]\nkind = \"laplace\"\nhidden = 64\n", x())
+            .unwrap();
+        assert_eq!(
+            cfg.head,
+            HeadConfig::Laplace(LaplaceSettings {
+                hidden: 64,
+                ..LaplaceSettings::preset(Profile::Smoke)
+            })
+        );
+        let quick = RunConfig::preset(Profile::Quick)
+            .overlay_toml("[head]\nkind = \"laplace\"\n", x())
+            .unwrap();
+        assert_eq!(
+            quick.head,
+            HeadConfig::Laplace(LaplaceSettings::preset(Profile::Quick))
+        );
+        let cfg = base
+            .overlay_toml(
+                "[acquisition]\nkind = \"cluster-margin\"\nclusters = 20\n",
+                x(),
+            )
+            .unwrap();
+        assert_eq!(
+            cfg.acquisition,
+            AcquisitionConfig::ClusterMargin(ClusterMarginSettings {
+                clusters: 20,
+                subsample: 1_000,
+                margin_factor: 1.25,
+            })
+        );
+        // Only the section's own keys are accepted (the forest's and EPIG's are not).
+        for (text, named) in [
+            (
+                "[head]\nkind = \"laplace\"\ntrees = 50\n",
+                "[head]: unknown field `trees`",
+            ),
+            (
+                "[acquisition]\nkind = \"cluster-margin\"\nbeta = 4.0\n",
+                "[acquisition]: unknown field `beta`",
+            ),
+            (
+                "[acquisition]\nkind = \"cluster-margin\"\nclusterz = 5\n",
+                "[acquisition]: unknown field `clusterz`",
+            ),
+        ] {
+            let err = base.overlay_toml(text, x()).unwrap_err();
+            assert!(matches!(err, Error::ConfigFile { .. }), "{text}: {err}");
+            assert!(err.to_string().contains(named), "{text}: {err}");
+        }
+        // The --strategy and --beta flags do not apply to a selector that picks itself.
+        let mut margin = cfg;
+        let err = margin
+            .acquisition
+            .try_set_sampling(Some(StrategyKind::TopK), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("picks its batch itself"), "{err}");
+    }
+
+    #[test]
+    fn check_rejects_what_the_baselines_cannot_run() {
+        let errors = |cfg: &RunConfig| match cfg.check() {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        };
+        let smoke = |rep, acq| RunConfig::method(Profile::Smoke, rep, acq);
+        let mut ft = smoke(RepresentationKind::TdFt, AcquisitionKind::Epig);
+        ft.head = HeadConfig::Network(NoSettings {});
+        assert!(errors(&ft).contains("head.kind = \"network\""));
+        assert!(errors(&ft).contains("td-ft"));
+
+        let forest = smoke(RepresentationKind::TdFt, AcquisitionKind::Similar);
+        assert!(errors(&forest).contains("head.kind"));
+        let mut laplace = forest;
+        laplace.head = HeadConfig::Laplace(LaplaceSettings::preset(Profile::Smoke));
+        laplace.check().unwrap();
+        let AcquisitionConfig::Similar(settings) = &mut laplace.acquisition else {
+            panic!("{:?}", laplace.acquisition)
+        };
+        settings.eta = -0.5;
+        assert!(errors(&laplace).contains("eta"));
+
+        let margin = smoke(
+            RepresentationKind::Supervised,
+            AcquisitionKind::ClusterMargin,
+        );
+        let with = |clusters, subsample, margin_factor| {
+            let mut cfg = margin.clone();
+            cfg.acquisition = AcquisitionConfig::ClusterMargin(ClusterMarginSettings {
+                clusters,
+                subsample,
+                margin_factor,
+            });
+            cfg
+        };
+        with(50, 50, 1.0).check().unwrap();
+        assert!(errors(&with(50, 49, 1.25)).contains("subsample"));
+        assert!(errors(&with(0, 10, 1.25)).contains("clusters"));
+        assert!(errors(&with(50, 1_000, 0.9)).contains("margin_factor"));
+        assert!(errors(&with(50, 1_000, f64::NAN)).contains("margin_factor"));
+
+        for accuracy in [0.0, 1.0 + 1e-9, -1.0, f64::NAN] {
+            let mut cfg = margin.clone();
+            let EncoderConfig::Supervised(net) = &mut cfg.encoder else {
+                panic!("{:?}", cfg.encoder)
+            };
+            net.target_accuracy = accuracy;
+            assert!(errors(&cfg).contains("target_accuracy"), "{accuracy}");
+        }
+        let mut exact = margin;
+        let EncoderConfig::Supervised(net) = &mut exact.encoder else {
+            panic!("{:?}", exact.encoder)
+        };
+        net.target_accuracy = 1.0;
+        exact.check().unwrap();
+    }
 }

@@ -253,3 +253,216 @@ impl PredictionHead for NetworkHead {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array4, s};
+
+    use super::*;
+    use crate::config::{EncoderConfig, Profile, RepresentationKind};
+
+    const CLASSES: usize = 3;
+    const HIDDEN: usize = 16;
+
+    fn settings(hidden_dim: usize) -> SupervisedSettings {
+        let preset = EncoderConfig::preset(RepresentationKind::Supervised, Profile::Smoke);
+        let EncoderConfig::Supervised(settings) = preset else {
+            panic!("{preset:?}")
+        };
+        SupervisedSettings {
+            hidden_dim,
+            max_epochs: 3,
+            ..settings
+        }
+    }
+
+    /// Nine 28×28 images, class `n % 3` a bright band in the `n % 3`-th third, over a
+    /// faint deterministic texture.
+    fn tiny_set() -> (Array4<f32>, Vec<u32>) {
+        let labels = (0..9).map(|n| n % 3).collect();
+        let images = Array4::from_shape_fn((9, 1, 28, 28), |(n, _, h, w)| {
+            if h / 10 == n % 3 {
+                0.9
+            } else {
+                #[allow(clippy::cast_precision_loss)]
+                let texture = ((n * 7 + h * 3 + w) % 5) as f32;
+                texture / 20.0
+            }
+        });
+        (images, labels)
+    }
+
+    /// A network updated on the first `n` images, its head (made before the update, as
+    /// [`crate::Parts::from_config`] does) and the nine images' features.
+    fn trained(n: usize) -> (SupervisedNet, NetworkHead, Array2<f32>) {
+        let (images, labels) = tiny_set();
+        let mut net = SupervisedNet::new(&settings(HIDDEN), 1, CLASSES, 7, DeviceChoice::Cpu);
+        let head = net.head();
+        let labelled = images.slice(s![..n, .., .., ..]);
+        let changed = net
+            .update(images.view(), labelled, &labels[..n], 0, &mut |_, _| {})
+            .unwrap();
+        assert!(changed);
+        let h = net.embed(images.view()).unwrap();
+        (net, head, h)
+    }
+
+    /// `softmax(W h + b)` row by row in f64, term by term.
+    fn softmax_by_hand(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f64> {
+        let mut out = Array2::zeros((x.nrows(), w.nrows()));
+        for i in 0..x.nrows() {
+            let logits: Vec<f64> = (0..w.nrows())
+                .map(|c| {
+                    let dot: f64 = (0..w.ncols())
+                        .map(|k| f64::from(w[[c, k]]) * f64::from(x[[i, k]]))
+                        .sum();
+                    dot + f64::from(b[c])
+                })
+                .collect();
+            let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+            for (c, l) in logits.iter().enumerate() {
+                out[[i, c]] = (l - max).exp() / total;
+            }
+        }
+        out
+    }
+
+    fn max_gap(probs: &Array2<f32>, expected: &Array2<f64>) -> f64 {
+        assert_eq!(probs.dim(), expected.dim());
+        probs
+            .iter()
+            .zip(expected)
+            .map(|(&p, &e)| (f64::from(p) - e).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn the_head_predicts_the_current_networks_softmax_after_every_update() {
+        let (images, labels) = tiny_set();
+        let (mut net, head, h) = trained(6);
+        assert_eq!(h.dim(), (9, HIDDEN));
+        let mut previous: Option<Array2<f32>> = None;
+        for round in 0..2 {
+            if round > 0 {
+                net.update(images.view(), images.view(), &labels, round, &mut |_, _| {})
+                    .unwrap();
+            }
+            let h = net.embed(images.view()).unwrap();
+            let model = net.model.as_ref().unwrap();
+            let (w, b) = model.last_layer().unwrap();
+            assert_eq!(w.dim(), (CLASSES, HIDDEN));
+            let probs = head.predict_mean(h.view()).unwrap();
+            let expected = softmax_by_hand(&h, &w, &b);
+            assert!(max_gap(&probs, &expected) < 1e-5, "{probs} vs {expected}");
+            assert!(
+                expected.iter().any(|p| (p - 1.0 / 3.0).abs() > 1e-3),
+                "a trivial prediction proves nothing: {expected}"
+            );
+            // The network's own prediction from the images.
+            assert_eq!(probs, model.predict_proba(images.view()).unwrap());
+            if let Some(previous) = previous {
+                assert_ne!(previous, probs, "the head kept the old network");
+            }
+            previous = Some(probs);
+        }
+    }
+
+    #[test]
+    fn samples_and_last_layer_are_the_one_network_prediction() {
+        let (_, head, h) = trained(9);
+        let mean = head.predict_mean(h.view()).unwrap();
+        let samples = head.predict_samples(h.view()).unwrap();
+        assert_eq!(samples.dim(), (9, 1, CLASSES));
+        assert_eq!(samples.index_axis(Axis(1), 0), mean);
+        let out = head.last_layer(h.view()).unwrap().unwrap();
+        assert_eq!(out.features, h);
+        assert_eq!(out.probs, mean);
+        // Fitting checks its inputs and changes nothing (the network was fitted).
+        let mut fitted = head.clone();
+        let (_, labels) = tiny_set();
+        fitted.fit_seeded(h.view(), &labels, 3).unwrap();
+        assert_eq!(fitted.predict_mean(h.view()).unwrap(), mean);
+    }
+
+    #[test]
+    fn bad_inputs_and_use_before_an_update_are_errors() {
+        let net = SupervisedNet::new(&settings(HIDDEN), 1, CLASSES, 7, DeviceChoice::Cpu);
+        let mut head = net.head();
+        let x = Array2::<f32>::zeros((4, HIDDEN));
+        assert!(matches!(
+            head.predict_mean(x.view()),
+            Err(tdal_heads::Error::InvalidParam { .. })
+        ));
+        assert!(head.predict_samples(x.view()).is_err());
+        assert!(matches!(head.last_layer(x.view()), Some(Err(_))));
+        assert!(head.fit_seeded(x.view(), &[0, 1, 2, 0], 0).is_err());
+        let mut net = net;
+        let (images, _) = tiny_set();
+        assert!(matches!(net.embed(images.view()), Err(Error::Config(_))));
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(net.save_state(tmp.path()).is_err());
+
+        let (_, mut head, h) = trained(9);
+        let wide = Array2::<f32>::zeros((4, HIDDEN + 1));
+        for result in [
+            head.predict_mean(wide.view()).map(|_| ()),
+            head.predict_samples(wide.view()).map(|_| ()),
+            head.fit_seeded(wide.view(), &[0, 1, 2, 0], 0),
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(tdal_heads::Error::FeatureMismatch {
+                        expected: HIDDEN,
+                        found,
+                        rows: 4,
+                    }) if found == HIDDEN + 1
+                ),
+                "{result:?}"
+            );
+        }
+        assert!(matches!(
+            head.last_layer(wide.view()),
+            Some(Err(tdal_heads::Error::FeatureMismatch { .. }))
+        ));
+        let mut nan = h.clone();
+        nan[[2, 5]] = f32::NAN;
+        assert!(matches!(
+            head.predict_mean(nan.view()),
+            Err(tdal_heads::Error::NonFinite {
+                row: 2,
+                feature: 5,
+                ..
+            })
+        ));
+        assert!(matches!(
+            head.fit_seeded(h.view(), &[0, 1], 0),
+            Err(tdal_heads::Error::LengthMismatch {
+                features: 9,
+                labels: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn a_saved_network_predicts_the_same_after_loading() {
+        let (images, _) = tiny_set();
+        let (net, head, h) = trained(9);
+        let tmp = tempfile::tempdir().unwrap();
+        net.save_state(tmp.path()).unwrap();
+        let mut loaded = SupervisedNet::new(&settings(HIDDEN), 1, CLASSES, 99, DeviceChoice::Cpu);
+        let loaded_head = loaded.head();
+        loaded.load_state(tmp.path()).unwrap();
+        assert_eq!(loaded.embed(images.view()).unwrap(), h);
+        assert_eq!(
+            loaded_head.predict_mean(h.view()).unwrap(),
+            head.predict_mean(h.view()).unwrap()
+        );
+        let mut other = SupervisedNet::new(&settings(HIDDEN * 2), 1, CLASSES, 0, DeviceChoice::Cpu);
+        assert!(matches!(
+            other.load_state(tmp.path()),
+            Err(Error::Resume { .. })
+        ));
+    }
+}
