@@ -1097,17 +1097,29 @@ impl RunConfig {
     }
 
     /// Parses a TOML configuration: the preset of `profile` (else the profile the text
-    /// names, else `quick`), with the text's keys laid over it.
+    /// names, else `quick`) for the representation and acquisition the text names, with
+    /// the settings that go with them ([`RunConfig::with_method`]: a `supervised` encoder
+    /// brings its network head and retraining every round), then the text's keys laid
+    /// over it, so a key the text sets always wins.
     ///
     /// # Errors
     /// As [`RunConfig::overlay_toml`].
     pub fn from_toml(text: &str, origin: &Path, profile: Option<Profile>) -> Result<Self> {
-        let named = toml::from_str::<toml::Table>(text)
-            .ok()
+        let table = toml::from_str::<toml::Table>(text).ok();
+        let named = table
+            .as_ref()
             .and_then(|t| t.get("profile").cloned())
             .and_then(|p| p.try_into::<Profile>().ok());
+        let kind = |section: &str| {
+            table
+                .as_ref()
+                .and_then(|t| t.get(section)?.get("kind").cloned())
+        };
+        let representation = kind("encoder").and_then(|k| k.try_into().ok());
+        let acquisition = kind("acquisition").and_then(|k| k.try_into().ok());
         let profile = profile.or(named).unwrap_or(Profile::Quick);
-        let mut cfg = Self::preset(profile).overlay_toml(text, origin)?;
+        let base = Self::preset(profile).with_method(representation, acquisition);
+        let mut cfg = base.overlay_toml(text, origin)?;
         cfg.profile = profile;
         Ok(cfg)
     }
@@ -1275,6 +1287,36 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_toml_file_naming_the_supervised_baseline_gets_its_settings_unless_it_sets_them() {
+        let text = "[encoder]\nkind = \"supervised\"\n[acquisition]\nkind = \"galaxy\"\n";
+        let cfg = RunConfig::from_toml(text, Path::new("t.toml"), Some(Profile::Quick)).unwrap();
+        assert!(matches!(cfg.head, HeadConfig::Network(_)));
+        assert_eq!(cfg.active.retrain_every, 1);
+        let EncoderConfig::Supervised(net) = &cfg.encoder else {
+            panic!("{:?}", cfg.encoder)
+        };
+        assert!((net.learning_rate - 1e-4).abs() < 1e-12);
+        assert_eq!(
+            cfg,
+            RunConfig::method(
+                Profile::Quick,
+                RepresentationKind::Supervised,
+                AcquisitionKind::Galaxy
+            )
+        );
+        // Keys the file sets win over the method's settings.
+        let text = format!("{text}[loop]\nretrain_every = 3\n");
+        let cfg = RunConfig::from_toml(&text, Path::new("t.toml"), Some(Profile::Quick)).unwrap();
+        assert_eq!(cfg.active.retrain_every, 3);
+        // Cluster-Margin's warm start comes with it, and can be switched off by hand only
+        // by choosing another share.
+        let text = "[encoder]\nkind = \"supervised\"\n[acquisition]\nkind = \"cluster-margin\"\n";
+        let cfg = RunConfig::from_toml(text, Path::new("t.toml"), Some(Profile::Quick)).unwrap();
+        assert_eq!(cfg.data.warm_start_share, Some(0.005));
+    }
+
     use super::*;
 
     fn x() -> &'static Path {

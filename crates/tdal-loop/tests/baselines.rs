@@ -55,7 +55,9 @@ fn run_into(cfg: &RunConfig, out: &Path, cache: &Path) -> (RunSummary, Vec<Round
 
 /// What every smoke run must give: budget 36 from 6 initial labels in batches of 10,
 /// so three full batches and the evaluation-only last round, 30 distinct points never
-/// labelled before; the representation updated in the `retrained` rounds.
+/// labelled before; the representation updated in the `retrained` rounds. A warm-start
+/// set (Cluster-Margin's) is labelled before round 0 on top of all that, outside the
+/// budget.
 fn assert_complete(
     cfg: &RunConfig,
     summary: &RunSummary,
@@ -63,17 +65,18 @@ fn assert_complete(
     dir: &Path,
     retrained: &[usize],
 ) {
-    assert_eq!(summary.n_labelled, cfg.active.budget);
+    let warm = tdal_loop::build_task(cfg).unwrap().0.warm_start.len();
+    assert_eq!(summary.n_labelled, cfg.active.budget + warm);
     let sizes: Vec<(usize, usize)> = rounds
         .iter()
-        .map(|r| (r.n_labelled, r.acquired.len()))
+        .map(|r| (r.n_labelled - warm, r.acquired.len()))
         .collect();
     assert_eq!(sizes, [(6, 10), (16, 10), (26, 10), (36, 0)]);
     let initial: Vec<Acquired> = record::read_json(&dir.join(files::INITIAL))
         .unwrap()
         .unwrap();
     let mut seen: HashSet<usize> = initial.iter().map(|a| a.index).collect();
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), 6 + warm);
     for a in rounds.iter().flat_map(|r| &r.acquired) {
         assert!(
             seen.insert(a.index),
@@ -149,6 +152,17 @@ fn supervised_cluster_margin_is_reproducible_and_resumes_its_clustering() {
         RepresentationKind::Supervised,
         AcquisitionKind::ClusterMargin,
     );
+    // The paper's warm start: ⌈0.005 · 1,020 / 3⌉ = 2 labels per class outside the
+    // budget, class-balanced, none of them initial.
+    assert_eq!(cfg.data.warm_start_share, Some(0.005));
+    let (task, oracle) = tdal_loop::build_task(&cfg).unwrap();
+    assert_eq!(task.warm_start.len(), 6);
+    let mut answers = oracle.clone();
+    let warm = answers.label(&task.warm_start).unwrap();
+    for class in 0..3 {
+        assert_eq!(warm.iter().filter(|a| a.label == class).count(), 2);
+    }
+    assert!(task.warm_start.iter().all(|i| !task.initial.contains(i)));
     let (whole, a) = run_into(&cfg, &tmp.path().join("a"), &cache);
     assert_complete(
         &cfg,
