@@ -148,6 +148,31 @@ pub(crate) fn check_input(
     Ok(())
 }
 
+/// [`check_input`] for labelled images, and one label below `classes` per image (at least
+/// one image).
+pub(crate) fn check_labelled(
+    images: &ArrayView4<'_, f32>,
+    labels: &[u32],
+    channels: usize,
+    side: usize,
+    classes: usize,
+) -> Result<()> {
+    check_input(images, channels, side)?;
+    if labels.len() != images.len_of(Axis(0)) || labels.is_empty() {
+        return Err(Error::Shape(format!(
+            "expected one label per image (at least one), got {} labels for {} images",
+            labels.len(),
+            images.len_of(Axis(0))
+        )));
+    }
+    if let Some(bad) = labels.iter().find(|&&y| y as usize >= classes) {
+        return Err(Error::Shape(format!(
+            "expected labels below {classes}, found {bad}"
+        )));
+    }
+    Ok(())
+}
+
 /// The listed images, padded to `side`, as an owned `[B, C, S, S]` array.
 pub(crate) fn padded(
     images: &ArrayView4<'_, f32>,
@@ -449,7 +474,7 @@ impl Batches<SimclrModel> for ContrastiveBatches<'_> {
     }
 }
 
-fn epoch_means<S>(log: &[crate::EpochLog<S>], value: impl Fn(&S) -> f64) -> Vec<f64> {
+pub(crate) fn epoch_means<S>(log: &[crate::EpochLog<S>], value: impl Fn(&S) -> f64) -> Vec<f64> {
     log.iter()
         .map(|epoch| {
             let n = epoch.steps.len().max(1);
@@ -859,20 +884,7 @@ pub fn fine_tune(
     progress: Option<&mut dyn FnMut(usize, usize)>,
 ) -> Result<RunReport> {
     let s = model.cfg.simclr;
-    check_input(&images, s.channels, s.image_size)?;
-    if labels.len() != images.len_of(Axis(0)) || labels.is_empty() {
-        return Err(Error::Shape(format!(
-            "expected one label per image (at least one), got {} labels for {} images",
-            labels.len(),
-            images.len_of(Axis(0))
-        )));
-    }
-    if let Some(bad) = labels.iter().find(|&&y| y as usize >= model.cfg.classes) {
-        return Err(Error::Shape(format!(
-            "expected labels below {}, found {bad}",
-            model.cfg.classes
-        )));
-    }
+    check_labelled(&images, labels, s.channels, s.image_size, model.cfg.classes)?;
     if cfg.epochs == 0 || cfg.batch_size == 0 {
         return Err(Error::Config(format!(
             "expected epochs ≥ 1 and batch_size ≥ 1, got {} and {}",

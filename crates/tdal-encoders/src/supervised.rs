@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::backbone::{Backbone, Network};
 use crate::init::seeded_init;
 use crate::model::{load_weights, read_config, save_checkpoint};
-use crate::simclr::{Dense, check_input, embed_batches, images_tensor, padded};
+use crate::simclr::{Dense, check_labelled, embed_batches, epoch_means, images_tensor, padded};
 use crate::trainable::{Batches, FitConfig, Loss, Position, Trainable, fit_until};
 use crate::{DeviceChoice, Embedder, Error, Result};
 
@@ -426,20 +426,7 @@ pub fn train_supervised(
     progress: Option<&mut dyn FnMut(usize, usize)>,
 ) -> Result<SupervisedReport> {
     let m = model.cfg;
-    check_input(&images, m.channels, m.image_size)?;
-    if labels.len() != images.len_of(Axis(0)) || labels.is_empty() {
-        return Err(Error::Shape(format!(
-            "expected one label per image (at least one), got {} labels for {} images",
-            labels.len(),
-            images.len_of(Axis(0))
-        )));
-    }
-    if let Some(bad) = labels.iter().find(|&&y| y as usize >= m.classes) {
-        return Err(Error::Shape(format!(
-            "expected labels below {}, found {bad}",
-            m.classes
-        )));
-    }
+    check_labelled(&images, labels, m.channels, m.image_size, m.classes)?;
     let rate_ok = cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0;
     let target_ok = cfg.target_accuracy > 0.0 && cfg.target_accuracy <= 1.0;
     if cfg.max_epochs == 0 || cfg.batch_size == 0 || !rate_ok || !target_ok {
@@ -482,11 +469,7 @@ pub fn train_supervised(
         accuracy = model.accuracy(images, labels)?;
         Ok(accuracy >= cfg.target_accuracy)
     })?;
-    #[allow(clippy::cast_precision_loss)]
-    let epoch_losses = log
-        .iter()
-        .map(|e| e.steps.iter().map(|s| s.loss).sum::<f64>() / e.steps.len().max(1) as f64)
-        .collect();
+    let epoch_losses = epoch_means(&log, |s| s.loss);
     Ok(SupervisedReport {
         epochs: log.len(),
         steps: log.iter().map(|e| e.steps.len()).sum(),
