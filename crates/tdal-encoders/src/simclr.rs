@@ -69,6 +69,12 @@ impl Default for SimclrConfig {
 }
 
 impl SimclrConfig {
+    /// `(channels, image side)` of the images the network takes.
+    #[must_use]
+    pub const fn geometry(&self) -> (usize, usize) {
+        (self.channels, self.image_size)
+    }
+
     /// Validates the sizes.
     ///
     /// # Errors
@@ -198,17 +204,17 @@ pub(crate) fn images_tensor(images: &Array4<f32>, device: &Device) -> Result<Ten
 /// Rows of `f(batch)` for every image, in batches of [`EMBED_BATCH`], in eval mode.
 pub(crate) fn embed_batches(
     images: ArrayView4<'_, f32>,
-    cfg: &SimclrConfig,
+    (channels, side): (usize, usize),
     device: &Device,
     dim: usize,
     f: impl Fn(&Tensor) -> Result<Tensor>,
 ) -> Result<Array2<f32>> {
-    check_input(&images, cfg.channels, cfg.image_size)?;
+    check_input(&images, channels, side)?;
     let n = images.len_of(Axis(0));
     let mut out = Array2::zeros((n, dim));
     let all: Vec<usize> = (0..n).collect();
     for chunk in all.chunks(EMBED_BATCH) {
-        let x = images_tensor(&padded(&images, chunk, cfg.image_size)?, device)?;
+        let x = images_tensor(&padded(&images, chunk, side)?, device)?;
         let rows = f(&x)?.detach().to_dtype(DType::F32)?.to_vec2::<f32>()?;
         for (i, row) in chunk.iter().zip(rows) {
             out.row_mut(*i)
@@ -357,9 +363,13 @@ impl Embedder for SimclrModel {
 
     /// The backbone's pooled features in eval mode.
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        embed_batches(images, &self.cfg, &self.device, self.embedding_dim(), |x| {
-            self.network.forward_t(x, false)
-        })
+        embed_batches(
+            images,
+            self.cfg.geometry(),
+            &self.device,
+            self.embedding_dim(),
+            |x| self.network.forward_t(x, false),
+        )
     }
 }
 
@@ -686,7 +696,7 @@ impl FineTuneModel {
         }
         let logits = embed_batches(
             images,
-            &self.cfg.simclr,
+            self.cfg.simclr.geometry(),
             &self.device,
             self.cfg.classes,
             |x| self.logits(x, false),
@@ -739,7 +749,7 @@ impl Embedder for FineTuneModel {
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         embed_batches(
             images,
-            &self.cfg.simclr,
+            self.cfg.simclr.geometry(),
             &self.device,
             self.embedding_dim(),
             |x| {

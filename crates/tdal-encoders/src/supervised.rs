@@ -268,14 +268,8 @@ impl Embedder for SupervisedModel {
 
     /// The hidden layer's activations `h` in eval mode.
     fn embed(&self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        let side = self.cfg.image_size;
-        let geometry = crate::simclr::SimclrConfig {
-            backbone: self.cfg.backbone,
-            channels: self.cfg.channels,
-            image_size: side,
-            projection_dim: self.cfg.hidden_dim,
-        };
-        embed_batches(images, &geometry, &self.device, self.cfg.hidden_dim, |x| {
+        let geometry = (self.cfg.channels, self.cfg.image_size);
+        embed_batches(images, geometry, &self.device, self.cfg.hidden_dim, |x| {
             self.hidden_t(x, false)
         })
     }
