@@ -35,6 +35,8 @@ enum Command {
     Data(cmd::data::Args),
     /// Run an active-learning experiment (or resume one) and record every round.
     Run(cmd::run::Args),
+    /// Label your own pool: a resumable project with you as the oracle (init, next, import, status, export, serve).
+    Label(cmd::label::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Forest(args) => cmd::forest::run(&args),
         Command::Data(args) => cmd::data::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Label(args) => cmd::label::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod forest;
+pub mod label;
 pub mod pool;
 pub mod run;
 pub mod score;
