@@ -17,5 +17,8 @@ pub struct Args {
 /// # Errors
 /// Project and network errors.
 pub fn run(args: &Args) -> Result<()> {
-    anyhow::bail!("tdal label serve is not built yet ({})", args.project.display())
+    anyhow::bail!(
+        "tdal label serve is not built yet ({})",
+        args.project.display()
+    )
 }
