@@ -46,6 +46,11 @@ pub struct LabelLatencyArgs {
     /// Working folder (images, projects) and where `label-latency.md` is written.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Encoder cache shared by the projects (each project's `cache/` links to it), e.g.
+    /// the cache of a `cargo xtask table1` run of the same profile and seed, whose
+    /// encoders were trained on the same pool [default: OUT/cache].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 /// Runs the measurement and writes `OUT/label-latency.md`.
@@ -80,6 +85,12 @@ pub fn main(args: &LabelLatencyArgs) -> Result<()> {
             img.save(images_dir.join(name(i)))?;
         }
     }
+    let cache = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => args.out.join("cache"),
+    };
+    std::fs::create_dir_all(&cache)?;
+    let cache = cache.canonicalize()?;
     let truth: Vec<&str> = messy
         .pool
         .labels
@@ -168,5 +179,16 @@ pub fn main(args: &LabelLatencyArgs) -> Result<()> {
     let path = args.out.join("label-latency.md");
     std::fs::write(&path, &report)?;
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Points the project's encoder cache at the shared one.
+fn link_cache(project: &std::path::Path, cache: &std::path::Path) -> Result<()> {
+    let link = project.join("cache");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(cache, &link)
+        .with_context(|| format!("cannot link {} to {}", link.display(), cache.display()))?;
+    #[cfg(not(unix))]
+    let _ = (link, cache);
     Ok(())
 }
