@@ -904,3 +904,88 @@ fn an_open_error_is_returned_before_anything_is_served() {
         "{err}"
     );
 }
+
+/// A look at the page without models: `TDAL_FAKE_ADDR=127.0.0.1:8918 cargo test -p
+/// tdal-cli --bin tdal -- --ignored serve_the_fake` serves the fake (SVG digits, three
+/// seconds of fake retraining per batch) for ten minutes.
+#[test]
+#[ignore = "manual: serves the fake project for a look in a browser"]
+fn serve_the_fake_for_a_look() {
+    struct Digits;
+    impl ImageSource for Digits {
+        fn len(&self) -> usize {
+            POOL
+        }
+        fn read(&self, index: usize) -> tdal_label::Result<(Vec<u8>, &'static str)> {
+            let svg = format!(
+                "<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'>\
+                 <rect width='28' height='28' fill='black'/><text x='8' y='21' fill='white' \
+                 font-size='20'>{}</text></svg>",
+                index % 10
+            );
+            Ok((svg.into_bytes(), "image/svg+xml"))
+        }
+    }
+    struct Slow(Fake);
+    impl Backend for Slow {
+        fn class_names(&self) -> Vec<String> {
+            self.0.class_names()
+        }
+        fn images(&self) -> Arc<dyn ImageSource> {
+            Arc::new(Digits)
+        }
+        fn proposal(
+            &mut self,
+            observer: &mut dyn Observer,
+        ) -> tdal_label::Result<Option<Proposal>> {
+            if self.0.batch > 0 {
+                for stage in [Stage::Retrain, Stage::Embed, Stage::Score] {
+                    observer.event(Event::Stage {
+                        round: Some(self.0.batch),
+                        stage,
+                    });
+                    for done in 0..=10 {
+                        if stage == Stage::Retrain {
+                            observer.event(Event::Progress {
+                                stage,
+                                what: "td-split",
+                                done,
+                                total: 10,
+                            });
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+            self.0.proposal(&mut tdal_loop::Silent)
+        }
+        fn submit(
+            &mut self,
+            batch: usize,
+            labels: &[(usize, String)],
+        ) -> tdal_label::Result<usize> {
+            self.0.submit(batch, labels)
+        }
+        fn status(&self) -> tdal_label::Result<Status> {
+            self.0.status()
+        }
+    }
+    let addr: std::net::SocketAddr = std::env::var("TDAL_FAKE_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:8918".into())
+        .parse()
+        .unwrap();
+    let worker = worker::spawn(|| Ok(Slow(Fake::new().0))).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let app = router::router(AppState {
+            live: worker.live,
+            commands: worker.commands,
+            images: worker.images,
+            classes: Arc::from(worker.classes),
+            access: Arc::new(Access::Loopback),
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let serve = axum::serve(listener, app);
+        let _ = tokio::time::timeout(Duration::from_secs(600), serve).await;
+    });
+}
