@@ -357,3 +357,17 @@ fn classes_of_the_truth_map_onto_the_project() {
     assert_eq!(label_support::class_of("three", &classes), "other");
     assert_eq!(label_support::class_of("other", &classes), "other");
 }
+
+#[test]
+#[ignore = "needs tdal label init"]
+fn ctrl_c_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = init_project(dir.path());
+    let mut server = Server::start(&project);
+    server.wait_for_batch();
+    let status = server.interrupt(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    // The project's lock went with it: a new server opens it.
+    let again = Server::start(&project);
+    assert_eq!(again.wait_for_batch()["proposal"]["batch"], 0);
+}

@@ -298,6 +298,27 @@ impl Server {
         })
     }
 
+    /// Sends SIGINT (Ctrl-C) and waits for the exit, at most `timeout`.
+    pub fn interrupt(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                panic!("the server did not stop within {timeout:?} of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the server with SIGKILL (no chance to clean up) and waits for it.
     pub fn kill(mut self) {
         self.kill_now();

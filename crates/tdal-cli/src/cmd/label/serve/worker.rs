@@ -125,8 +125,12 @@ where
     std::thread::Builder::new()
         .name("tdal-label-project".into())
         .spawn(move || {
-            let opened = std::panic::catch_unwind(AssertUnwindSafe(open))
-                .unwrap_or_else(|panic| Err(tdal_label::Error::Invalid(panic_message(&*panic))));
+            let opened = std::panic::catch_unwind(AssertUnwindSafe(open)).unwrap_or_else(|panic| {
+                Err(tdal_label::Error::Invalid(format!(
+                    "opening the project panicked: {}",
+                    panic_message(&*panic)
+                )))
+            });
             let backend = match opened {
                 Ok(backend) => backend,
                 Err(err) => {
