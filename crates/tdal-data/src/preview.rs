@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use ndarray::{ArrayView3, ArrayView4};
 use image::{Rgb, RgbImage};
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -57,8 +58,7 @@ fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str) {
     }
 }
 
-fn draw_image(img: &mut RgbImage, split: &LabelledSplit, index: usize, x: u32, y: u32, scale: u32) {
-    let view = split.images.slice(ndarray::s![index, .., .., ..]);
+fn draw_image(img: &mut RgbImage, view: ArrayView3<'_, f32>, x: u32, y: u32, scale: u32) {
     let (c, h, w) = view.dim();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
@@ -149,8 +149,56 @@ pub fn render_preview(pool: &MessyPool, options: &PreviewOptions) -> Result<RgbI
             .collect();
         for (col, &index) in chosen.iter().enumerate() {
             let x = caption_width as u32 + GAP + col as u32 * cell_w as u32;
-            draw_image(&mut img, split, index, x, y, options.scale);
+            let view = split.images.slice(ndarray::s![index, .., .., ..]);
+            draw_image(&mut img, view, x, y, options.scale);
         }
+    }
+    Ok(img)
+}
+
+/// A contact sheet: `images` in a grid of `per_row` columns, each scaled up `scale` times
+/// (nearest neighbour) with its caption (cut to fit) underneath.
+///
+/// # Shapes
+/// `images` `[N, C, H, W]` in `[0, 1]` (C = 1 grey, else the first three are RGB);
+/// `captions` `[N]`.
+///
+/// # Errors
+/// [`Error::Config`] for a zero `per_row` or `scale`, captions that do not match the
+/// images, or a sheet over 100 megapixels.
+pub fn render_sheet(
+    images: ArrayView4<'_, f32>,
+    captions: &[String],
+    per_row: usize,
+    scale: u32,
+) -> Result<RgbImage> {
+    let (n, _, h, w) = images.dim();
+    if per_row == 0 || scale == 0 || captions.len() != n {
+        return Err(Error::Config(format!(
+            "a contact sheet needs at least one image per row, a scale of at least 1 and one              caption per image ({} captions for {n} images)",
+            captions.len()
+        )));
+    }
+    let image_w = (w as u64 * u64::from(scale)).max(8);
+    let cell_w = image_w + u64::from(GAP);
+    let cell_h = h as u64 * u64::from(scale) + 8 + 2 * u64::from(GAP);
+    let rows = n.div_ceil(per_row).max(1) as u64;
+    let width = cell_w * per_row.min(n.max(1)) as u64 + u64::from(GAP);
+    let height = cell_h * rows + u64::from(GAP);
+    if width * height > 100_000_000 {
+        return Err(Error::Config(format!(
+            "the contact sheet would be {width}×{height} pixels; lower the scale"
+        )));
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let mut img = RgbImage::from_pixel(width as u32, height as u32, BACKGROUND);
+    #[allow(clippy::cast_possible_truncation)]
+    for (k, caption) in captions.iter().enumerate() {
+        let x = GAP + (k % per_row) as u32 * cell_w as u32;
+        let y = GAP + (k / per_row) as u32 * cell_h as u32;
+        draw_image(&mut img, images.slice(ndarray::s![k, .., .., ..]), x, y, scale);
+        let fits: String = caption.chars().take((image_w / 8) as usize).collect();
+        draw_text(&mut img, x, y + h as u32 * scale + GAP, &fits);
     }
     Ok(img)
 }
@@ -165,4 +213,40 @@ pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array4;
+
+    use super::*;
+
+    #[test]
+    fn sheet_places_each_image_scaled_in_its_cell() {
+        // Two 2×2 grey images: one white, one black, on one row at scale 3.
+        let mut images = Array4::<f32>::zeros((2, 1, 2, 2));
+        images.slice_mut(ndarray::s![0, .., .., ..]).fill(1.0);
+        let captions = vec!["a".to_owned(), "b".to_owned()];
+        let sheet = render_sheet(images.view(), &captions, 2, 3).unwrap();
+        // Cells are max(2·3, 8) = 8 wide plus the gap; rows 2·3 + 8 + 2·gap high.
+        assert_eq!(sheet.width(), 2 * (8 + GAP) + GAP);
+        assert_eq!(sheet.height(), 2 * 3 + 8 + 2 * GAP + GAP);
+        for (x, y) in [(GAP, GAP), (GAP + 5, GAP + 5)] {
+            assert_eq!(*sheet.get_pixel(x, y), Rgb([255, 255, 255]));
+        }
+        let second = GAP + 8 + GAP;
+        assert_eq!(*sheet.get_pixel(second, GAP), Rgb([0, 0, 0]));
+        // Outside the scaled image: background.
+        assert_eq!(*sheet.get_pixel(GAP + 6, GAP), BACKGROUND);
+    }
+
+    #[test]
+    fn sheet_rejects_mismatched_captions_and_zero_sizes() {
+        let images = Array4::<f32>::zeros((2, 1, 4, 4));
+        let one = vec!["a".to_owned()];
+        assert!(render_sheet(images.view(), &one, 2, 1).is_err());
+        let two = vec!["a".to_owned(), "b".to_owned()];
+        assert!(render_sheet(images.view(), &two, 0, 1).is_err());
+        assert!(render_sheet(images.view(), &two, 2, 0).is_err());
+    }
 }

@@ -43,7 +43,7 @@ pub fn accuracies(probs: ArrayView2<'_, f32>, labels: &[u32]) -> Accuracies {
 }
 
 /// Index of the first largest value.
-fn argmax(values: impl Iterator<Item = (usize, f32)>) -> usize {
+pub(crate) fn argmax(values: impl Iterator<Item = (usize, f32)>) -> usize {
     let mut best = (usize::MAX, f32::NEG_INFINITY);
     for (i, v) in values {
         if best.0 == usize::MAX || v > best.1 {

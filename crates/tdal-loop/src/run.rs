@@ -107,6 +107,10 @@ pub struct Task {
     pub warm_start: Vec<usize>,
     /// Label-map classes (other + targets).
     pub num_classes: usize,
+    /// EPIG's target inputs are the labelled target-class pool points, refreshed every
+    /// round (the whole pool while there are none), and `target_inputs` is unused: a
+    /// person's labelling project without example images.
+    pub targets_from_labelled: bool,
 }
 
 /// Runs (or resumes) the experiment a configuration describes.
@@ -282,6 +286,7 @@ pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
         initial: messy.initial_labelled,
         warm_start,
         num_classes,
+        targets_from_labelled: false,
     };
     Ok((task, oracle))
 }

@@ -18,6 +18,7 @@
 //! recorded labels are read back, and [`Oracle::confirm`] lets a simulated oracle check
 //! that they agree with its hidden labels.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,6 +41,12 @@ pub struct Pending {
     pub proposed: Vec<usize>,
     /// The round's record so far (its `acquired` is empty until the answers come).
     pub record: RoundRecord,
+    /// The head's most probable label-map class of each proposed point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Vec<u32>>,
+    /// The selector's acquisition score of each proposed point, when it scores points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Vec<f32>>,
 }
 
 /// Rounds of a run: one per acquisition until the budget is reached, plus the last
@@ -53,7 +60,7 @@ pub fn total_rounds(initial: usize, budget: usize, batch: usize) -> usize {
 pub struct Session<'t> {
     cfg: RunConfig,
     dir: PathBuf,
-    task: &'t Task,
+    task: Cow<'t, Task>,
     parts: Parts,
     labelled: LabelledSet,
     target_acquired: usize,
@@ -95,7 +102,34 @@ impl<'t> Session<'t> {
         oracle: &mut dyn Oracle,
         observer: &mut dyn Observer,
     ) -> Result<Self> {
-        check_budget(cfg, task)?;
+        Self::open_cow(cfg, dir, Cow::Borrowed(task), parts, oracle, observer)
+    }
+
+    /// [`Session::open`] for a session that owns its task (one that outlives the caller's
+    /// frame, such as a labelling project's).
+    ///
+    /// # Errors
+    /// As [`Session::open`].
+    pub fn open_owned(
+        cfg: &RunConfig,
+        dir: &Path,
+        task: Task,
+        parts: Parts,
+        oracle: &mut dyn Oracle,
+        observer: &mut dyn Observer,
+    ) -> Result<Session<'static>> {
+        Session::open_cow(cfg, dir, Cow::Owned(task), parts, oracle, observer)
+    }
+
+    fn open_cow(
+        cfg: &RunConfig,
+        dir: &Path,
+        task: Cow<'t, Task>,
+        parts: Parts,
+        oracle: &mut dyn Oracle,
+        observer: &mut dyn Observer,
+    ) -> Result<Self> {
+        check_budget(cfg, &task)?;
         let n_pool = task.pool.len_of(Axis(0));
         // A warm-start set is labelled with the initial labels but outside the budget.
         let before: Vec<usize> = task
@@ -182,6 +216,18 @@ impl<'t> Session<'t> {
         &self.labelled
     }
 
+    /// The task the session works on.
+    #[must_use]
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The proposed batch waiting for its answers, if any.
+    #[must_use]
+    pub const fn pending(&self) -> Option<&Pending> {
+        self.pending.as_ref()
+    }
+
     /// The next batch to label: the pending one if a batch was proposed and not answered,
     /// else a new round's proposal. In the last round (budget reached) the round is
     /// evaluated and recorded and `None` is returned; so it is once the run is finished.
@@ -224,13 +270,22 @@ impl<'t> Session<'t> {
         let mut clock = StageClock::new(Some(round), observer);
         let retrained = self.retrain(round, &mut clock)?;
         self.embed(&mut clock)?;
-        let z = self
+        let mut z = self
             .embeddings
             .take()
             .ok_or_else(|| Error::Config("no embeddings".into()))?;
-        let outcome = self.evaluate_and_propose(round, &z, reveal, &mut clock);
+        if self.task.targets_from_labelled {
+            z.targets = self.labelled_targets(&z.pool);
+        }
+        let outcome = self
+            .evaluate_and_propose(round, &z, reveal, &mut clock)
+            .and_then(|(accuracy, proposed)| {
+                let suggestions = self.suggest(&z, &proposed)?;
+                Ok((accuracy, proposed, suggestions))
+            });
         self.embeddings = Some(z);
-        let (accuracy, proposed) = outcome?;
+        let (accuracy, proposed, suggestions) = outcome?;
+        let scores = self.parts.selector.batch_scores();
         let record = RoundRecord {
             round,
             n_labelled: self.labelled.indices.len(),
@@ -245,7 +300,12 @@ impl<'t> Session<'t> {
             self.complete(record, observer)?;
             return Ok(None);
         }
-        let pending = Pending { proposed, record };
+        let pending = Pending {
+            proposed,
+            record,
+            suggestions,
+            scores: scores.filter(|s| !s.is_empty()),
+        };
         record::write_json(&self.dir.join(files::PENDING), &pending)?;
         let proposed = pending.proposed.clone();
         self.pending = Some(pending);
@@ -337,6 +397,41 @@ impl<'t> Session<'t> {
             }
         }
         Ok(())
+    }
+
+    /// EPIG's target inputs of a task that takes them from the labels: the labelled
+    /// target-class points, or the whole pool while there are none.
+    fn labelled_targets(&self, pool: &Array2<f32>) -> Array2<f32> {
+        let rows: Vec<usize> = self
+            .labelled
+            .indices
+            .iter()
+            .zip(&self.labelled.labels)
+            .filter(|&(_, &label)| label != 0)
+            .map(|(&i, _)| i)
+            .collect();
+        if rows.is_empty() {
+            pool.clone()
+        } else {
+            pool.select(Axis(0), &rows)
+        }
+    }
+
+    /// The head's most probable class of each proposed point.
+    fn suggest(&self, z: &Embeddings, proposed: &[usize]) -> Result<Option<Vec<u32>>> {
+        if proposed.is_empty() {
+            return Ok(None);
+        }
+        let x = z.pool.select(Axis(0), proposed);
+        let mean = self.parts.head.predict_mean(x.view())?;
+        Ok(Some(
+            mean.outer_iter()
+                .map(|row| {
+                    u32::try_from(crate::metrics::argmax(row.iter().copied().enumerate()))
+                        .unwrap_or(0)
+                })
+                .collect(),
+        ))
     }
 
     /// Appends the round's record, drops `pending.json` and reports the round.

@@ -242,6 +242,7 @@ fn hidden_labels_of_unqueried_points_cannot_change_the_run() {
         initial: messy.initial_labelled.clone(),
         warm_start: Vec::new(),
         num_classes: messy.num_classes(),
+        targets_from_labelled: false,
     };
     let oracle_for = |pool: &LabelledSplit| {
         SimulatedOracle::take(

@@ -126,6 +126,12 @@ pub trait BatchSelector {
     fn load_state(&mut self, _dir: &Path) -> Result<()> {
         Ok(())
     }
+
+    /// The acquisition scores of the last batch [`BatchSelector::select`] returned, in
+    /// its order, for selectors that score points (shown to a person labelling it).
+    fn batch_scores(&self) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// The builder of a selector from the configuration.
@@ -187,19 +193,25 @@ pub enum Score {
 }
 
 /// Scores every unlabelled point, then draws the batch with a strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScoreThenSample {
     /// The acquisition function.
     pub score: Score,
     /// How the batch is drawn from the scores.
     pub strategy: Strategy,
+    /// The scores of the last batch picked, in its order.
+    last_scores: Vec<f32>,
 }
 
 impl ScoreThenSample {
     /// `score`, then `strategy`.
     #[must_use]
     pub const fn new(score: Score, strategy: Strategy) -> Self {
-        Self { score, strategy }
+        Self {
+            score,
+            strategy,
+            last_scores: Vec::new(),
+        }
     }
 
     /// Posterior samples on this round's draw of target inputs (stream `targets`).
@@ -262,7 +274,12 @@ impl BatchSelector for ScoreThenSample {
         clock.begin(Stage::Select);
         let mut rng = round.streams.rng("select");
         let picked = select(scores.view(), round.batch_size, self.strategy, &mut rng)?;
+        self.last_scores = picked.iter().map(|&i| scores[i]).collect();
         Ok(picked.into_iter().map(|i| round.unlabelled[i]).collect())
+    }
+
+    fn batch_scores(&self) -> Option<Vec<f32>> {
+        Some(self.last_scores.clone())
     }
 }
 
