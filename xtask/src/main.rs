@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod label_latency;
 mod migrate;
 mod repr_quality;
 mod table1;
@@ -54,6 +55,10 @@ enum Command {
     /// labelled pool points with the US VAE's z, its first |z_c| coordinates and TD-SPLIT's
     /// z_c after one update with those labels.
     ReprQuality(repr_quality::ReprQualityArgs),
+    /// Labelling-project latency: seconds from "submit batch" to the next proposed batch
+    /// on the F+MNIST pool written as PNG files, per representation and round
+    /// (docs/PERFORMANCE.md).
+    LabelLatency(label_latency::LabelLatencyArgs),
     /// Bring run folders written before the configuration's sections were tagged by
     /// `kind` up to date: rewrite each DIR/runs/<id>/config.toml in the new shape and
     /// rename the folder to its new run id (records are unchanged).
@@ -113,6 +118,13 @@ fn main() -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::LabelLatency(args) => match label_latency::main(&args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE

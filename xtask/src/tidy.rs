@@ -88,18 +88,19 @@ pub fn check(root: &Path) -> Vec<String> {
 // ---------------------------------------------------------------------------------------
 
 /// The library crates: everything but the `tdal` binary (tdal-cli) and xtask.
-pub const LIBRARIES: [&str; 5] = [
+pub const LIBRARIES: [&str; 6] = [
     "tdal-acquire",
     "tdal-heads",
     "tdal-data",
     "tdal-encoders",
     "tdal-loop",
+    "tdal-label",
 ];
 
 /// For each workspace crate, the workspace crates it may depend on (normal and build
 /// dependencies; dev-dependencies aside). A new crate must be added here and to the code
 /// map of docs/ARCHITECTURE.md.
-const ALLOWED_DEPENDENCIES: [(&str, &[&str]); 7] = [
+const ALLOWED_DEPENDENCIES: [(&str, &[&str]); 8] = [
     ("tdal-acquire", &[]),
     ("tdal-heads", &[]),
     ("tdal-data", &[]),
@@ -108,6 +109,7 @@ const ALLOWED_DEPENDENCIES: [(&str, &[&str]); 7] = [
         "tdal-loop",
         &["tdal-acquire", "tdal-heads", "tdal-data", "tdal-encoders"],
     ),
+    ("tdal-label", &["tdal-data", "tdal-encoders", "tdal-loop"]),
     (
         "tdal-cli",
         &[
@@ -116,6 +118,7 @@ const ALLOWED_DEPENDENCIES: [(&str, &[&str]); 7] = [
             "tdal-data",
             "tdal-encoders",
             "tdal-loop",
+            "tdal-label",
         ],
     ),
     (
@@ -126,6 +129,7 @@ const ALLOWED_DEPENDENCIES: [(&str, &[&str]); 7] = [
             "tdal-data",
             "tdal-encoders",
             "tdal-loop",
+            "tdal-label",
         ],
     ),
 ];

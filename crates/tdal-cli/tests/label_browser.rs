@@ -2,7 +2,8 @@
 //! fantoccini) against the real `tdal label serve` on a real project: the page loads, a
 //! batch is labelled with the keyboard (a wrong key undone, arrows moving the selection)
 //! and submitted with Enter, the progress of the next batch is shown, and the page
-//! survives a kill -9 and restart of the server with its unsubmitted labels kept.
+//! survives a kill -9 and restart of the server with its unsubmitted labels kept; the side
+//! panel draws the counts, the target-class yield and the held-out learning curve.
 //! Screenshots go to `<target>/test-artefacts/`.
 //!
 //! Without chromium and chromedriver the test says so and passes, unless
@@ -19,7 +20,9 @@ use serde_json::{Value, json};
 
 mod label_support;
 
-use label_support::{PROPOSAL_TIMEOUT, Server, Truth, classes, free_port, init_project};
+use label_support::{
+    PROPOSAL_TIMEOUT, Server, Truth, classes, free_port, init_project_with_heldout,
+};
 
 /// Chromium and chromedriver: `TDAL_CHROMIUM` / `TDAL_CHROMEDRIVER`, else the Debian
 /// packages' paths (or the first on `PATH`).
@@ -232,13 +235,12 @@ fn keys(state: &Value, truth: &Truth) -> Vec<char> {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn the_page_labels_a_batch_by_keyboard_shows_progress_and_survives_a_server_restart() {
     let Some((chromium, chromedriver)) = browser() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let project = init_project(dir.path());
+    let project = init_project_with_heldout(dir.path());
     let truth = Truth::load();
     let addr = format!("127.0.0.1:{}", free_port());
     let server = Server::start_with(&project, &["--addr", &addr]);
@@ -328,6 +330,12 @@ fn the_page_labels_a_batch_by_keyboard_shows_progress_and_survives_a_server_rest
         for name in &names {
             assert!(counts.as_str().unwrap().contains(name.as_str()), "{counts}");
         }
+        // The side panel: the target-class yield of batch 0.
+        assert_eq!(
+            page.js("return document.querySelectorAll('#yield svg rect').length")
+                .await,
+            1
+        );
         page.shot("04-second-batch").await;
 
         // Two labels, then the server is killed and restarted on the same address.
@@ -356,6 +364,21 @@ fn the_page_labels_a_batch_by_keyboard_shows_progress_and_survives_a_server_rest
             |s| s["status"]["labelled"].as_u64() >= Some(u64::try_from(n + keys1.len()).unwrap()),
         );
         assert_eq!(third["status"]["labelled"], n + keys1.len());
+        // Two batches in, the held-out learning curve has points: the page draws it.
+        let third = server.wait_for("the next batch", PROPOSAL_TIMEOUT, |s| {
+            !s["proposal"].is_null() || s["finished"] == true
+        });
+        assert!(
+            !third["status"]["curve"].as_array().unwrap().is_empty(),
+            "{third}"
+        );
+        page.wait_js(
+            "the learning curve",
+            Duration::from_secs(30),
+            "return !document.getElementById('curve-card').hidden && document.querySelectorAll('#curve svg circle').length",
+        )
+        .await;
+        page.shot("07-learning-curve").await;
         page.client.clone().close().await.unwrap();
     });
 }

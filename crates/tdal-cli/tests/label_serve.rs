@@ -29,7 +29,6 @@ fn logged_indices(project: &Path) -> Vec<u64> {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn a_scripted_person_labels_every_batch_until_the_budget_is_spent() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -95,7 +94,6 @@ fn a_scripted_person_labels_every_batch_until_the_budget_is_spent() {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn killing_the_server_loses_nothing_acknowledged_and_reproposes_the_same_batch() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -147,7 +145,6 @@ fn killing_the_server_loses_nothing_acknowledged_and_reproposes_the_same_batch()
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn two_concurrent_submissions_of_one_batch_one_is_saved_the_other_is_409() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -185,7 +182,6 @@ fn two_concurrent_submissions_of_one_batch_one_is_saved_the_other_is_409() {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn with_a_token_every_request_must_carry_it() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -238,7 +234,6 @@ fn with_a_token_every_request_must_carry_it() {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn images_are_the_pool_files_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -268,7 +263,6 @@ fn images_are_the_pool_files_and_nothing_else() {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn a_second_server_on_the_same_project_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());
@@ -359,7 +353,6 @@ fn classes_of_the_truth_map_onto_the_project() {
 }
 
 #[test]
-#[ignore = "needs tdal label init"]
 fn ctrl_c_stops_the_server_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let project = init_project(dir.path());

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ndarray::{ArrayView3, ArrayView4};
 use image::{Rgb, RgbImage};
+use ndarray::{ArrayView3, ArrayView4};
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -196,7 +196,13 @@ pub fn render_sheet(
     for (k, caption) in captions.iter().enumerate() {
         let x = GAP + (k % per_row) as u32 * cell_w as u32;
         let y = GAP + (k / per_row) as u32 * cell_h as u32;
-        draw_image(&mut img, images.slice(ndarray::s![k, .., .., ..]), x, y, scale);
+        draw_image(
+            &mut img,
+            images.slice(ndarray::s![k, .., .., ..]),
+            x,
+            y,
+            scale,
+        );
         let fits: String = caption.chars().take((image_w / 8) as usize).collect();
         draw_text(&mut img, x, y + h as u32 * scale + GAP, &fits);
     }

@@ -28,7 +28,7 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// Rows of a labels file that cannot be applied (nothing of the file was applied).
-    #[error("{} bad row(s) in {path}, nothing imported:\n{}", .rows.len(), .rows.join("\n"))]
+    #[error("{} bad row(s) in {path}, nothing imported: {}", .rows.len(), .rows.join("; "))]
     BadRows {
         /// The labels file.
         path: PathBuf,
@@ -52,7 +52,11 @@ pub enum Error {
 
 impl Error {
     /// An [`Error::Io`].
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Self::Io {
             action,
             path: path.into(),

@@ -9,9 +9,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ndarray::{Array4, Axis};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
+use tdal_data::{LabelledSplit, Origin, SplitKind};
+use tdal_loop::config::AcquisitionConfig;
+use tdal_loop::parts::Parts;
+use tdal_loop::{Acquired, DeviceChoice, Observer, Oracle, RunConfig, RunOptions, Session, Task};
 
-use crate::manifest::Entry;
+use crate::import::ImportReport;
+use crate::log::{LabelEntry, LabelLog};
+use crate::manifest::{self, Entry, Geometry, Manifest, to_f32};
 use crate::{Error, Result};
 
 /// A project's fixed settings (`project.json`, next to the manifest).
@@ -68,6 +76,9 @@ pub struct InitOptions {
     pub other_name: String,
     /// Optional folder of example images of the target classes.
     pub examples: Option<PathBuf>,
+    /// Optional folder of held-out images: labelled by the user (`import --heldout`),
+    /// never acquired, the test set of the learning curve.
+    pub heldout: Option<PathBuf>,
     /// Image side the encoders see.
     pub side: u32,
     /// 1 (grayscale) or 3 (colour).
@@ -185,10 +196,9 @@ impl ImageStore {
     /// # Errors
     /// [`Error::Invalid`] for an index outside the pool; I/O errors.
     pub fn read(&self, index: usize) -> Result<(Vec<u8>, &'static str)> {
-        let entry = self
-            .entries
-            .get(index)
-            .ok_or_else(|| Error::Invalid(format!("no image {index} in a pool of {}", self.len())))?;
+        let entry = self.entries.get(index).ok_or_else(|| {
+            Error::Invalid(format!("no image {index} in a pool of {}", self.len()))
+        })?;
         let path = self.root.join(&entry.path);
         let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
         Ok((bytes, media_type(&entry.path)))
@@ -212,13 +222,840 @@ fn media_type(path: &str) -> &'static str {
     }
 }
 
-/// An open project (holds the project's lock until dropped).
+/// The project's files.
+mod files {
+    pub const PROJECT: &str = "project.json";
+    pub const CONFIG: &str = "config.toml";
+    pub const POOL: &str = "pool.npy";
+    pub const EXAMPLES: &str = "examples.npy";
+    pub const HELDOUT: &str = "heldout.npy";
+    pub const LABELS: &str = "labels.jsonl";
+    pub const SESSION: &str = "session";
+    pub const CACHE: &str = "cache";
+}
+
+/// Version of `project.json`'s layout.
+const FORMAT: u32 = 1;
+
+/// `project.json`: the settings and the manifests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    format: u32,
+    /// The images folder (absolute).
+    images: PathBuf,
+    settings: Settings,
+    manifest: Manifest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    heldout: Option<HeldOut>,
+}
+
+/// Held-out images: labelled by the user, never acquired, only evaluated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldOut {
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+/// An open project: its settings, its label log (locked until dropped) and the loop.
 pub struct Project {
     dir: PathBuf,
+    file: ProjectFile,
+    cfg: RunConfig,
+    log: LabelLog,
+    device: DeviceChoice,
+    /// The first batch: random pool indices (stream `(seed, "label-initial", 0)`).
+    initial: Vec<usize>,
+    session: Option<Session<'static>>,
 }
 
 impl std::fmt::Debug for Project {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Project").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Project")
+            .field("dir", &self.dir)
+            .field("images", &self.file.manifest.entries.len())
+            .field("labels", &self.log.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Project {
+    /// Makes a project folder `dir` (which must not exist or be empty) from a folder of
+    /// images: scans and decodes them (and the examples and held-out images), writes the
+    /// settings, the manifests, the decoded arrays, the configuration and an empty label
+    /// log. `progress(what, done, total)` reports decoding.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for bad options (no class, a repeated class, a class named like
+    /// the "other" class, a budget outside the pool, GALAXY, which asks labels one at a
+    /// time inside a batch) or a folder without readable images; I/O errors.
+    pub fn init(
+        dir: &Path,
+        opts: &InitOptions,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> Result<InitReport> {
+        let settings = check_options(opts)?;
+        if dir.exists() {
+            let mut contents =
+                std::fs::read_dir(dir).map_err(|e| Error::io("cannot read", dir, e))?;
+            if contents.next().is_some() {
+                return Err(Error::Invalid(format!(
+                    "{} already exists and is not empty; choose another --project",
+                    dir.display()
+                )));
+            }
+        }
+        let geometry = Geometry {
+            side: settings.side,
+            channels: settings.channels,
+        };
+        let root = canonical_folder(&opts.images, "--images")?;
+        let (manifest, pool) =
+            manifest::scan(&root, geometry, &mut |d, t| progress("images", d, t))?;
+        let n = manifest.entries.len();
+        let budget = opts.config.active.budget;
+        if budget > n || budget <= settings.initial {
+            return Err(Error::Invalid(format!(
+                "the budget ({budget} labels) must be above the first batch ({} images) and at \
+                 most the {n} readable images; set --budget",
+                settings.initial
+            )));
+        }
+        let examples = match &opts.examples {
+            Some(path) => {
+                let root = canonical_folder(path, "--examples")?;
+                Some(manifest::scan(&root, geometry, &mut |d, t| progress("examples", d, t))?.1)
+            }
+            None => None,
+        };
+        let heldout = match &opts.heldout {
+            Some(path) => {
+                let root = canonical_folder(path, "--heldout")?;
+                let (manifest, images) =
+                    manifest::scan(&root, geometry, &mut |d, t| progress("held-out", d, t))?;
+                Some((HeldOut { root, manifest }, images))
+            }
+            None => None,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        write_npy(&dir.join(files::POOL), &pool)?;
+        let mut settings = settings;
+        if let Some(images) = &examples {
+            settings.examples = images.len_of(Axis(0));
+            write_npy(&dir.join(files::EXAMPLES), images)?;
+        }
+        if let Some((_, images)) = &heldout {
+            write_npy(&dir.join(files::HELDOUT), images)?;
+        }
+        let toml = opts.config.to_toml()?;
+        tdal_loop::record::write_atomic(&dir.join(files::CONFIG), toml.as_bytes())?;
+        drop(LabelLog::open(&dir.join(files::LABELS))?);
+        let report = InitReport {
+            images: n,
+            skipped: manifest
+                .skipped
+                .iter()
+                .map(|s| (s.path.clone(), s.reason.clone()))
+                .collect(),
+            examples: settings.examples,
+        };
+        // project.json last: its presence marks a complete project.
+        let file = ProjectFile {
+            format: FORMAT,
+            images: root,
+            settings,
+            manifest,
+            heldout: heldout.map(|(h, _)| h),
+        };
+        tdal_loop::record::write_json(&dir.join(files::PROJECT), &file)?;
+        Ok(report)
+    }
+
+    /// Opens project `dir` and takes its lock (released when the project is dropped).
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process has the project open; [`Error::Damaged`]
+    /// for unreadable project files; I/O errors.
+    pub fn open(dir: &Path, device: DeviceChoice) -> Result<Self> {
+        let file = read_project_file(dir)?;
+        let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
+        let log = match LabelLog::open(&dir.join(files::LABELS)) {
+            Err(Error::Locked(_)) => return Err(Error::Locked(dir.to_path_buf())),
+            other => other?,
+        };
+        let n = file.manifest.entries.len();
+        let initial = initial_batch(n, file.settings.initial, file.settings.seed);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            file,
+            cfg,
+            log,
+            device,
+            initial,
+            session: None,
+        })
+    }
+
+    /// The project's settings.
+    #[must_use]
+    pub const fn settings(&self) -> &Settings {
+        &self.file.settings
+    }
+
+    /// The loop's configuration.
+    #[must_use]
+    pub const fn config(&self) -> &RunConfig {
+        &self.cfg
+    }
+
+    /// The pool's manifest.
+    #[must_use]
+    pub const fn manifest(&self) -> &Manifest {
+        &self.file.manifest
+    }
+
+    /// The label log.
+    #[must_use]
+    pub const fn labels(&self) -> &LabelLog {
+        &self.log
+    }
+
+    /// The pool's images by manifest index, for any thread.
+    #[must_use]
+    pub fn images(&self) -> ImageStore {
+        ImageStore {
+            root: self.file.images.clone(),
+            entries: self.file.manifest.entries.clone().into(),
+        }
+    }
+
+    /// The decoded pool images `[N, C, S, S]` (from `pool.npy`).
+    ///
+    /// # Errors
+    /// I/O errors, a damaged file.
+    pub fn pool_images(&self) -> Result<Array4<u8>> {
+        read_npy(&self.dir.join(files::POOL))
+    }
+
+    /// The batch waiting for labels, computing it when needed (retraining, embedding,
+    /// scoring: seconds to minutes, reported to `observer`). Batches whose labels are all
+    /// in the log are handed to the loop first. `None` once the budget is spent.
+    ///
+    /// # Errors
+    /// Loop errors; I/O errors.
+    pub fn proposal(&mut self, observer: &mut dyn Observer) -> Result<Option<Proposal>> {
+        loop {
+            if self.session.is_none() {
+                let started = self.dir.join(files::SESSION).join("initial.json").exists();
+                if !started && !self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+                    return Ok(Some(self.proposal_of(0, &self.initial, None, None)));
+                }
+                self.open_session(observer)?;
+            }
+            let Some(session) = self.session.as_mut() else {
+                continue;
+            };
+            let Some(batch) = session.next_batch(observer)? else {
+                if session.is_finished() {
+                    session.finish()?;
+                }
+                return Ok(None);
+            };
+            if let Some(answers) = answers(&self.log, &self.file.settings, &batch) {
+                session.submit(&answers, observer)?;
+                continue;
+            }
+            let number = session.history().len() + 1;
+            let (suggestions, scores) = session
+                .pending()
+                .map(|p| (p.suggestions.clone(), p.scores.clone()))
+                .unwrap_or_default();
+            return Ok(Some(self.proposal_of(
+                number,
+                &batch,
+                suggestions.as_deref(),
+                scores.as_deref(),
+            )));
+        }
+    }
+
+    /// Saves labels of the proposed batch number `batch` (all of it or part of it): every
+    /// label is appended to the log and fsync'ed before this returns. The next
+    /// [`Project::proposal`] hands a completely labelled batch to the loop.
+    ///
+    /// Returns how many labels were new (a label already in the log with the same class
+    /// is accepted and not written again).
+    ///
+    /// # Errors
+    /// [`Error::Stale`] when `batch` is not the proposed batch (another tab or process
+    /// submitted it); [`Error::Invalid`] for an image outside the batch, an unknown class,
+    /// an image labelled twice or differently from the log (nothing is saved then); I/O
+    /// errors.
+    pub fn submit(&mut self, batch: usize, labels: &[(usize, String)]) -> Result<usize> {
+        let current = self.current_batch()?;
+        let Some((number, proposed)) = current else {
+            return Err(Error::Stale(format!(
+                "batch {batch} cannot be labelled: the budget is spent"
+            )));
+        };
+        if number != batch {
+            return Err(Error::Stale(format!(
+                "batch {batch} is no longer the proposed batch (batch {number} is); it was \
+                 submitted elsewhere"
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut new = Vec::new();
+        for (index, class) in labels {
+            let path = self
+                .file
+                .manifest
+                .entries
+                .get(*index)
+                .map(|e| e.path.clone());
+            let path = match path {
+                Some(path) if proposed.contains(index) => path,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "image {index} is not in the proposed batch {batch}"
+                    )));
+                }
+            };
+            if self.file.settings.label_of(class).is_none() {
+                return Err(Error::Invalid(format!(
+                    "unknown class \"{class}\" (classes: {})",
+                    self.file.settings.label_names().join(", ")
+                )));
+            }
+            if !seen.insert(*index) {
+                return Err(Error::Invalid(format!(
+                    "image {index} ({path}) is labelled twice"
+                )));
+            }
+            match self.log.get(*index) {
+                Some(old) if old.class == *class => {}
+                Some(old) => {
+                    return Err(Error::Invalid(format!(
+                        "image {index} ({path}) is already labelled \"{}\"",
+                        old.class
+                    )));
+                }
+                None => new.push(LabelEntry {
+                    index: *index,
+                    path,
+                    class: class.clone(),
+                    heldout: false,
+                }),
+            }
+        }
+        self.log.append(&new)?;
+        Ok(new.len())
+    }
+
+    /// Imports labels from a CSV file (columns `path` and `label`; see
+    /// [`crate::import`]): every row is checked and either all are saved or none.
+    /// `heldout` labels the held-out images instead of the pool's.
+    ///
+    /// # Errors
+    /// [`Error::BadRows`] naming every bad row; [`Error::Invalid`] for held-out labels in
+    /// a project without held-out images; I/O errors.
+    pub fn import(&mut self, path: &Path, heldout: bool) -> Result<ImportReport> {
+        let names = self.file.settings.label_names();
+        let manifest = if heldout {
+            &self
+                .file
+                .heldout
+                .as_ref()
+                .ok_or_else(|| {
+                    Error::Invalid(
+                        "this project has no held-out images (tdal label init --heldout DIR)"
+                            .into(),
+                    )
+                })?
+                .manifest
+        } else {
+            &self.file.manifest
+        };
+        let (entries, report) = crate::import::parse(path, manifest, &names, &self.log, heldout)?;
+        self.log.append(&entries)?;
+        if heldout && !entries.is_empty() {
+            // The test set changed: the next proposal reopens the session with it.
+            self.session = None;
+        }
+        Ok(report)
+    }
+
+    /// Where the project stands (counts, yields, the held-out learning curve).
+    ///
+    /// # Errors
+    /// I/O errors, damaged records.
+    pub fn status(&self) -> Result<Status> {
+        status_of(
+            &self.dir,
+            &self.file,
+            &self.cfg,
+            self.log.entries(),
+            &self.initial,
+        )
+    }
+
+    /// Where the project in `dir` stands, without taking its lock (a server may have it
+    /// open).
+    ///
+    /// # Errors
+    /// As [`Project::status`].
+    pub fn status_unlocked(dir: &Path) -> Result<Status> {
+        let file = read_project_file(dir)?;
+        let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
+        let entries = LabelLog::read(&dir.join(files::LABELS))?;
+        let initial = initial_batch(
+            file.manifest.entries.len(),
+            file.settings.initial,
+            file.settings.seed,
+        );
+        status_of(dir, &file, &cfg, &entries, &initial)
+    }
+
+    /// Writes the labelled set into folder `out`: `labels.csv` (path, class),
+    /// `images.npy` (`u8` `[N, C, S, S]`, the images as the encoders saw them),
+    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order), and the
+    /// latest trained representation's checkpoint under `encoder/` when the loop trained
+    /// one. Returns the number of labelled images written.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn export(&self, out: &Path) -> Result<usize> {
+        std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
+        let pool_labels: Vec<&LabelEntry> =
+            self.log.entries().iter().filter(|e| !e.heldout).collect();
+        let mut csv = String::from("path,label\n");
+        for e in &pool_labels {
+            csv.push_str(&csv_field(&e.path));
+            csv.push(',');
+            csv.push_str(&csv_field(&e.class));
+            csv.push('\n');
+        }
+        tdal_loop::record::write_atomic(&out.join("labels.csv"), csv.as_bytes())?;
+        let indices: Vec<usize> = pool_labels.iter().map(|e| e.index).collect();
+        let labels: Vec<u32> = pool_labels
+            .iter()
+            .map(|e| self.file.settings.label_of(&e.class).unwrap_or(0))
+            .collect();
+        let images = self.pool_images()?.select(Axis(0), &indices);
+        write_npy(&out.join("images.npy"), &images)?;
+        write_npy(&out.join("labels.npy"), &ndarray::Array1::from(labels))?;
+        let mut names = self.file.settings.label_names().join("\n");
+        names.push('\n');
+        tdal_loop::record::write_atomic(&out.join("classes.txt"), names.as_bytes())?;
+        if let Some(state) = latest_representation(&self.dir.join(files::SESSION))? {
+            copy_dir(&state, &out.join("encoder"))?;
+        }
+        Ok(indices.len())
+    }
+
+    /// The proposed batch's number and images without computing anything: the first
+    /// batch, or the session's pending one. `None` once the budget is spent.
+    fn current_batch(&mut self) -> Result<Option<(usize, Vec<usize>)>> {
+        if self.session.is_none() {
+            let started = self.dir.join(files::SESSION).join("initial.json").exists();
+            if !started && !self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+                return Ok(Some((0, self.initial.clone())));
+            }
+            self.open_session(&mut tdal_loop::Silent)?;
+        }
+        let Some(session) = &self.session else {
+            return Ok(None);
+        };
+        Ok(session
+            .pending()
+            .map(|p| (session.history().len() + 1, p.proposed.clone())))
+    }
+
+    /// Opens the loop's session on the pool, the examples and the labelled held-out
+    /// images.
+    fn open_session(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        let task = self.task()?;
+        let session_dir = self.dir.join(files::SESSION);
+        std::fs::create_dir_all(&session_dir)
+            .map_err(|e| Error::io("cannot create", &session_dir, e))?;
+        let opts = RunOptions {
+            out: self.dir.clone(),
+            cache_dir: self.dir.join(files::CACHE),
+            resume: true,
+            device: self.device,
+        };
+        let parts = Parts::from_config(&self.cfg, &task, &opts)?;
+        let mut oracle = LogOracle {
+            log: &self.log,
+            settings: &self.file.settings,
+        };
+        let session =
+            Session::open_owned(&self.cfg, &session_dir, task, parts, &mut oracle, observer)?;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// What the loop sees: the pool's images, the example images (EPIG's targets; else
+    /// targets from the labels) and the labelled held-out images as the test set.
+    ///
+    /// # Errors
+    /// I/O errors, damaged arrays.
+    pub fn task(&self) -> Result<Task> {
+        let pool = to_f32(self.pool_images()?.view());
+        let (c, s) = (pool.len_of(Axis(1)), pool.len_of(Axis(2)));
+        let examples = self.file.settings.examples > 0;
+        let target_inputs = if examples {
+            to_f32(read_npy::<u8>(&self.dir.join(files::EXAMPLES))?.view())
+        } else {
+            Array4::zeros((0, c, s, s))
+        };
+        let mut test = LabelledSplit {
+            images: Array4::zeros((0, c, s, s)),
+            labels: Vec::new(),
+            origins: Vec::new(),
+        };
+        if self.file.heldout.is_some() {
+            let labelled: Vec<&LabelEntry> =
+                self.log.entries().iter().filter(|e| e.heldout).collect();
+            if !labelled.is_empty() {
+                let all = read_npy::<u8>(&self.dir.join(files::HELDOUT))?;
+                let rows: Vec<usize> = labelled.iter().map(|e| e.index).collect();
+                test.images = to_f32(all.select(Axis(0), &rows).view());
+                test.labels = labelled
+                    .iter()
+                    .map(|e| self.file.settings.label_of(&e.class).unwrap_or(0))
+                    .collect();
+                test.origins = rows
+                    .iter()
+                    .map(|&i| Origin {
+                        source: 0,
+                        split: SplitKind::Test,
+                        class: 0,
+                        index: u32::try_from(i).unwrap_or(u32::MAX),
+                    })
+                    .collect();
+            }
+        }
+        Ok(Task {
+            pool,
+            target_inputs,
+            test,
+            initial: self.initial.clone(),
+            warm_start: Vec::new(),
+            num_classes: self.file.settings.classes.len() + 1,
+            targets_from_labelled: !examples,
+        })
+    }
+
+    fn proposal_of(
+        &self,
+        number: usize,
+        batch: &[usize],
+        suggestions: Option<&[u32]>,
+        scores: Option<&[f32]>,
+    ) -> Proposal {
+        let names = self.file.settings.label_names();
+        let items = batch
+            .iter()
+            .enumerate()
+            .map(|(k, &index)| ProposedItem {
+                index,
+                path: self.file.manifest.entries[index].path.clone(),
+                score: scores.and_then(|s| s.get(k).copied()),
+                suggestion: suggestions
+                    .and_then(|s| s.get(k))
+                    .and_then(|&c| names.get(c as usize).cloned()),
+                label: self.log.get(index).map(|e| e.class.clone()),
+            })
+            .collect();
+        Proposal {
+            batch: number,
+            items,
+        }
+    }
+}
+
+/// Answers the loop from the label log.
+struct LogOracle<'a> {
+    log: &'a LabelLog,
+    settings: &'a Settings,
+}
+
+impl Oracle for LogOracle<'_> {
+    fn label(&mut self, indices: &[usize]) -> tdal_loop::Result<Vec<Acquired>> {
+        answers(self.log, self.settings, indices).ok_or_else(|| {
+            tdal_loop::Error::Oracle("some images of the batch have no label yet".into())
+        })
+    }
+
+    fn confirm(&mut self, answered: &[Acquired]) -> tdal_loop::Result<()> {
+        for a in answered {
+            let logged = self.log.get(a.index).map(|e| e.class.as_str());
+            if logged != Some(a.class.as_str()) {
+                return Err(tdal_loop::Error::Oracle(format!(
+                    "the loop recorded image {} as \"{}\", the label log says {logged:?}",
+                    a.index, a.class
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The loop's answers for `indices` when the log has a label for every one.
+fn answers(log: &LabelLog, settings: &Settings, indices: &[usize]) -> Option<Vec<Acquired>> {
+    indices
+        .iter()
+        .map(|&index| {
+            let entry = log.get(index)?;
+            Some(Acquired {
+                index,
+                label: settings.label_of(&entry.class)?,
+                source: "project".into(),
+                class: entry.class.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The settings `init` would write, after checking the options.
+fn check_options(opts: &InitOptions) -> Result<Settings> {
+    let other = opts.other_name.trim().to_owned();
+    let classes: Vec<String> = opts.classes.iter().map(|c| c.trim().to_owned()).collect();
+    if classes.is_empty() || classes.iter().any(String::is_empty) || other.is_empty() {
+        return Err(Error::Invalid(
+            "give at least one class (--classes \"cat,dog\"), none of them empty, and a \
+             non-empty --other-name"
+                .into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in classes.iter().chain(std::iter::once(&other)) {
+        if !seen.insert(c.as_str()) {
+            return Err(Error::Invalid(format!(
+                "class \"{c}\" is given twice (the classes and --other-name must differ)"
+            )));
+        }
+    }
+    if classes.len() > 9 {
+        return Err(Error::Invalid(format!(
+            "at most 9 target classes (one key each on the page), got {}",
+            classes.len()
+        )));
+    }
+    if !matches!(opts.channels, 1 | 3) || opts.side < 8 {
+        return Err(Error::Invalid(format!(
+            "images need 1 or 3 channels and a side of at least 8, got {} and {}",
+            opts.channels, opts.side
+        )));
+    }
+    if opts.initial == 0 {
+        return Err(Error::Invalid(
+            "the first batch needs at least one image".into(),
+        ));
+    }
+    let cfg = &opts.config;
+    if matches!(cfg.acquisition, AcquisitionConfig::Galaxy(_)) {
+        return Err(Error::Invalid(
+            "GALAXY asks for labels one at a time inside its batch; a labelling project \
+             labels whole batches: choose another --acquisition"
+                .into(),
+        ));
+    }
+    if cfg.data.warm_start_share.is_some() {
+        return Err(Error::Invalid(
+            "a warm-start set needs the pool's labels to be class-balanced; a labelling \
+             project has none: remove data.warm_start_share"
+                .into(),
+        ));
+    }
+    cfg.check()?;
+    Ok(Settings {
+        classes,
+        other_name: other,
+        side: opts.side,
+        channels: opts.channels,
+        seed: opts.seed,
+        initial: opts.initial,
+        examples: 0,
+    })
+}
+
+/// The first batch: `k` random pool indices.
+fn initial_batch(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut rng = tdal_loop::seeds::rng(seed, "label-initial", 0);
+    rand::seq::index::sample(&mut rng, n, k.min(n)).into_vec()
+}
+
+fn status_of(
+    dir: &Path,
+    file: &ProjectFile,
+    cfg: &RunConfig,
+    entries: &[LabelEntry],
+    initial: &[usize],
+) -> Result<Status> {
+    let settings = &file.settings;
+    let names = settings.label_names();
+    let mut counts: Vec<ClassCount> = names
+        .iter()
+        .map(|c| ClassCount {
+            class: c.clone(),
+            count: 0,
+        })
+        .collect();
+    let mut pool_labels = std::collections::HashMap::new();
+    let mut heldout = 0;
+    for e in entries {
+        if e.heldout {
+            heldout += 1;
+            continue;
+        }
+        if let Some(label) = settings.label_of(&e.class) {
+            counts[label as usize].count += 1;
+            pool_labels.insert(e.index, label);
+        }
+    }
+    let session = dir.join(files::SESSION);
+    let rounds = if session.exists() {
+        tdal_loop::record::read_rounds(&session)?
+    } else {
+        Vec::new()
+    };
+    let first: Vec<u32> = initial
+        .iter()
+        .filter_map(|i| pool_labels.get(i).copied())
+        .collect();
+    let mut batches = Vec::new();
+    if !first.is_empty() {
+        batches.push(BatchYield {
+            batch: 0,
+            labelled: first.len(),
+            targets: first.iter().filter(|&&l| l != 0).count(),
+        });
+    }
+    for r in rounds.iter().filter(|r| !r.acquired.is_empty()) {
+        batches.push(BatchYield {
+            batch: r.round + 1,
+            labelled: r.acquired.len(),
+            targets: r.acquired.iter().filter(|a| a.label != 0).count(),
+        });
+    }
+    let curve = if heldout > 0 {
+        rounds
+            .iter()
+            .map(|r| (r.n_labelled, r.accuracy.primary))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Status {
+        pool: file.manifest.entries.len(),
+        skipped: file.manifest.skipped.len(),
+        labelled: pool_labels.len(),
+        budget: cfg.active.budget,
+        counts,
+        batches,
+        curve,
+        finished: tdal_loop::record::read_summary(&session)?.is_some(),
+    })
+}
+
+fn read_project_file(dir: &Path) -> Result<ProjectFile> {
+    let path = dir.join(files::PROJECT);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Invalid(format!(
+                "{} is not a labelling project (no {}); make one with `tdal label init`",
+                dir.display(),
+                files::PROJECT
+            )));
+        }
+        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    };
+    let file: ProjectFile = serde_json::from_str(&text).map_err(|e| Error::Damaged {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if file.format != FORMAT {
+        return Err(Error::Damaged {
+            path,
+            message: format!("layout {} where this tdal reads {FORMAT}", file.format),
+        });
+    }
+    Ok(file)
+}
+
+fn canonical_folder(path: &Path, flag: &str) -> Result<PathBuf> {
+    let canonical = path
+        .canonicalize()
+        .map_err(|e| Error::Invalid(format!("{flag} {}: {e}", path.display())))?;
+    if !canonical.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{flag} {} is not a folder",
+            path.display()
+        )));
+    }
+    Ok(canonical)
+}
+
+fn write_npy<A, D>(path: &Path, array: &ndarray::Array<A, D>) -> Result<()>
+where
+    A: ndarray_npy::WritableElement,
+    D: ndarray::Dimension,
+{
+    tdal_loop::record::write_atomic_with(path, &mut |w| {
+        array
+            .write_npy(w)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })?;
+    Ok(())
+}
+
+fn read_npy<A: ndarray_npy::ReadableElement>(path: &Path) -> Result<Array4<A>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    Array4::<A>::read_npy(std::io::BufReader::new(file)).map_err(|e| Error::Damaged {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// The checkpoint folder of the last round that updated the representation.
+fn latest_representation(session: &Path) -> Result<Option<PathBuf>> {
+    if !session.exists() {
+        return Ok(None);
+    }
+    let rounds = tdal_loop::record::read_rounds(session)?;
+    Ok(rounds.iter().rev().find(|r| r.retrained).and_then(|r| {
+        let dir = session
+            .join("state")
+            .join(format!("round-{:04}", r.round))
+            .join("representation");
+        dir.is_dir().then_some(dir)
+    }))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create", to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io("cannot read", from, e))? {
+        let entry = entry.map_err(|e| Error::io("cannot read", from, e))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| Error::io("cannot copy to", &target, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
     }
 }

@@ -505,17 +505,22 @@ impl<'t> Session<'t> {
         }
         clock.begin(Stage::Embed);
         let rep = &mut self.parts.representation;
+        let pool = rep.embed(self.task.pool.view())?;
+        // An empty set (no target inputs, no test set) embeds to no rows of the same width.
+        let width = pool.ncols();
         let mut embed = |images: ArrayView4<'_, f32>| -> Result<Array2<f32>> {
             if images.is_empty() {
-                Ok(Array2::zeros((0, 0)))
+                Ok(Array2::zeros((0, width)))
             } else {
                 rep.embed(images)
             }
         };
+        let targets = embed(self.task.target_inputs.view())?;
+        let test = embed(self.task.test.images.view())?;
         self.embeddings = Some(Embeddings {
-            pool: embed(self.task.pool.view())?,
-            targets: embed(self.task.target_inputs.view())?,
-            test: embed(self.task.test.images.view())?,
+            pool,
+            targets,
+            test,
         });
         Ok(())
     }

@@ -81,7 +81,7 @@ pub struct Args {
     pub device: DeviceChoice,
 }
 
-fn parse_device(text: &str) -> Result<DeviceChoice, String> {
+pub(crate) fn parse_device(text: &str) -> Result<DeviceChoice, String> {
     text.parse()
         .map_err(|e: tdal_encoders::Error| e.to_string())
 }
@@ -89,18 +89,12 @@ fn parse_device(text: &str) -> Result<DeviceChoice, String> {
 impl Args {
     /// The resolved configuration: preset, then the TOML file, then the flags.
     fn config(&self) -> Result<RunConfig> {
-        let profile = self.profile;
-        let mut cfg = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-                RunConfig::from_toml(&text, path, profile)?
-            }
-            None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
-        };
-        if self.representation.is_some() || self.acquisition.is_some() {
-            cfg = cfg.with_method(self.representation, self.acquisition);
-        }
+        let mut cfg = method_config(
+            self.config.as_deref(),
+            self.profile,
+            self.representation,
+            self.acquisition,
+        )?;
         if self.strategy.is_some() || self.beta.is_some() {
             cfg.acquisition.try_set_sampling(self.strategy, self.beta)?;
         }
@@ -117,6 +111,31 @@ impl Args {
         cfg.check()?;
         Ok(cfg)
     }
+}
+
+/// A profile's preset (default `quick`), then the keys of a TOML file, then the method
+/// flags (with the settings that go with the method, [`RunConfig::with_method`]).
+///
+/// # Errors
+/// An unreadable or invalid TOML file.
+pub(crate) fn method_config(
+    file: Option<&std::path::Path>,
+    profile: Option<Profile>,
+    representation: Option<RepresentationKind>,
+    acquisition: Option<AcquisitionKind>,
+) -> Result<RunConfig> {
+    let mut cfg = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+            RunConfig::from_toml(&text, path, profile)?
+        }
+        None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
+    };
+    if representation.is_some() || acquisition.is_some() {
+        cfg = cfg.with_method(representation, acquisition);
+    }
+    Ok(cfg)
 }
 
 /// Runs `tdal run`.
@@ -168,12 +187,12 @@ fn spinner_style() -> ProgressStyle {
 }
 
 /// Progress bars: one over rounds (with ETA), one spinner for the current stage.
-struct Progress {
+pub(crate) struct Progress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         if quiet {
             return Self { bars: None };
         }
@@ -192,7 +211,7 @@ impl Progress {
         }
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some((_, rounds, stage)) = self.bars.take() {
             stage.finish_and_clear();
             rounds.finish();

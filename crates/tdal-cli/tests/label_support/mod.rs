@@ -33,22 +33,46 @@ pub fn tdal() -> Command {
 /// `tdal label init` of the fixture's images (classes five and six, smoke profile) into
 /// `parent/project`.
 pub fn init_project(parent: &Path) -> PathBuf {
+    init(parent, false)
+}
+
+/// As [`init_project`], with the fixture's held-out images and their labels imported
+/// (the status then has a learning curve).
+pub fn init_project_with_heldout(parent: &Path) -> PathBuf {
+    init(parent, true)
+}
+
+fn init(parent: &Path, heldout: bool) -> PathBuf {
     let project = parent.join("project");
-    let output = tdal()
-        .args(["label", "init", "--images"])
+    let mut init = tdal();
+    init.args(["label", "init", "--images"])
         .arg(fixture().join("images"))
         .args(["--classes", "five,six", "--project"])
         .arg(&project)
-        .args(["--profile", "smoke"])
-        .output()
-        .unwrap();
+        .args(["--profile", "smoke"]);
+    if heldout {
+        init.arg("--heldout").arg(fixture().join("heldout"));
+    }
+    succeed(&mut init);
+    if heldout {
+        succeed(
+            tdal()
+                .args(["label", "import", "--heldout", "--project"])
+                .arg(&project)
+                .arg(fixture().join("heldout-truth.csv")),
+        );
+    }
+    project
+}
+
+fn succeed(cmd: &mut Command) {
+    let output = cmd.output().unwrap();
     assert!(
         output.status.success(),
-        "tdal label init failed:\n{}\n{}",
+        "{cmd:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    project
 }
 
 /// A free loopback port (for a server that must come back at the same address).

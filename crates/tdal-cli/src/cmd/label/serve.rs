@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use tdal_encoders::DeviceChoice;
 
 mod backend;
 mod router;
@@ -40,6 +41,9 @@ pub struct Args {
     /// digits and `-._~` only, at least 8 of them.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Device for the encoders: cpu or cuda:N (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_parser = crate::cmd::run::parse_device)]
+    pub device: DeviceChoice,
 }
 
 /// Runs the server until interrupted (Ctrl-C or SIGTERM).
@@ -49,8 +53,8 @@ pub struct Args {
 /// is served), the address unavailable.
 pub fn run(args: &Args) -> Result<()> {
     let access = access(args.addr, args.token.as_deref())?;
-    let dir = args.project.clone();
-    let worker = worker::spawn(move || open(&dir))
+    let (dir, device) = (args.project.clone(), args.device);
+    let worker = worker::spawn(move || open(&dir, device))
         .with_context(|| format!("cannot open the project {}", args.project.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,40 +65,9 @@ pub fn run(args: &Args) -> Result<()> {
     runtime.block_on(serve(args.addr, access, worker))
 }
 
-/// Opens the project (on the worker thread).
-// PENDING(project): `tdal_label::Project::open(dir)` once `Project`'s methods are on main.
-fn open(dir: &Path) -> tdal_label::Result<pending::NotYet> {
-    Err(tdal_label::Error::Invalid(format!(
-        "tdal label serve needs tdal_label::Project, not built yet ({})",
-        dir.display()
-    )))
-}
-
-// PENDING(project): removed once `Project`'s methods are on main.
-mod pending {
-    /// No project can be opened yet.
-    pub enum NotYet {}
-
-    impl super::backend::Backend for NotYet {
-        fn class_names(&self) -> Vec<String> {
-            match *self {}
-        }
-        fn images(&self) -> std::sync::Arc<dyn super::backend::ImageSource> {
-            match *self {}
-        }
-        fn proposal(
-            &mut self,
-            _: &mut dyn tdal_loop::Observer,
-        ) -> tdal_label::Result<Option<tdal_label::Proposal>> {
-            match *self {}
-        }
-        fn submit(&mut self, _: usize, _: &[(usize, String)]) -> tdal_label::Result<usize> {
-            match *self {}
-        }
-        fn status(&self) -> tdal_label::Result<tdal_label::Status> {
-            match *self {}
-        }
-    }
+/// Opens the project (on the worker thread: it is not `Send`).
+fn open(dir: &Path, device: DeviceChoice) -> tdal_label::Result<tdal_label::Project> {
+    tdal_label::Project::open(dir, device)
 }
 
 /// Who may connect: loopback without a token, anywhere with one.

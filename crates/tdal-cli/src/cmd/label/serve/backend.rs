@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-#[allow(unused_imports)]
 use tdal_label::{ImageStore, Project, Proposal, Status};
 use tdal_loop::Observer;
 
@@ -26,7 +25,8 @@ pub trait Backend {
     /// The project's errors.
     fn proposal(&mut self, observer: &mut dyn Observer) -> tdal_label::Result<Option<Proposal>>;
 
-    /// Saves the labels of batch `batch` (durably, before returning); the number saved.
+    /// Saves labels of batch `batch`, all of it or part of it (durably, before
+    /// returning); the number of labels new to the log.
     ///
     /// # Errors
     /// [`tdal_label::Error::Stale`] when `batch` is not the proposed batch,
@@ -62,8 +62,6 @@ impl ImageSource for ImageStore {
     }
 }
 
-// PENDING(project): compiled once `Project`'s methods are on main.
-#[cfg(any())]
 impl Backend for Project {
     fn class_names(&self) -> Vec<String> {
         self.settings().label_names()

@@ -171,6 +171,7 @@ impl Backend for Fake {
                 message: "the fake's disk broke".into(),
             });
         }
+        let mut new = Vec::new();
         for (index, class) in labels {
             if !self.items().contains(index) {
                 return Err(tdal_label::Error::Invalid(format!(
@@ -182,16 +183,20 @@ impl Backend for Fake {
                     "unknown class {class:?}"
                 )));
             }
+            if !self.labelled.iter().any(|(i, _)| i == index) {
+                new.push((*index, class.clone()));
+            }
         }
-        if labels.len() != PER_BATCH {
-            return Err(tdal_label::Error::Invalid(format!(
-                "{} of {PER_BATCH} images labelled",
-                labels.len()
-            )));
+        let saved = new.len();
+        self.labelled.extend(new);
+        // Part of a batch is saved; the batch is done once every image has a label.
+        if self
+            .items()
+            .all(|i| self.labelled.iter().any(|(j, _)| *j == i))
+        {
+            self.batch += 1;
         }
-        self.labelled.extend(labels.iter().cloned());
-        self.batch += 1;
-        Ok(labels.len())
+        Ok(saved)
     }
 
     fn status(&self) -> tdal_label::Result<Status> {
@@ -627,12 +632,30 @@ async fn labels_that_do_not_fit_the_batch_are_400() {
         body["error"].as_str().unwrap().contains("unknown class"),
         "{body}"
     );
-    let missing = json!({ "batch": 0, "labels": [{ "index": 0, "class": "five" }] });
-    let (status, _) = server.json(post("/api/submit", missing.to_string())).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
     // Nothing was saved: the batch is still proposed and accepts good labels.
     let (status, _) = server.json(submission(0, "other")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn part_of_a_batch_is_saved_and_the_batch_stays_proposed_until_complete() {
+    let server = fake_ready();
+    let part = json!({ "batch": 0, "labels": [{ "index": 1, "class": "six" }] });
+    let (status, body) = server.json(post("/api/submit", part.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["saved"], 1);
+    let state = server.state().await;
+    assert_eq!(state["proposal"]["batch"], 0, "still proposed");
+    assert_eq!(state["proposal"]["items"][1]["label"], "six", "{state}");
+    assert_eq!(state["proposal"]["items"][0]["label"], Value::Null);
+    assert_eq!(state["computing"], Value::Null);
+    assert_eq!(state["status"]["labelled"], 1);
+    // The rest completes it (the label already saved is not new).
+    let (status, body) = server.json(submission(0, "six")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["saved"], 2);
+    server.wait_for(|l| l.proposal.as_ref().is_some_and(|p| p.batch == 1));
+    assert_eq!(server.calls.proposals.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! publishes what the page shows in a shared [`Live`] state.
 //!
 //! The worker computes the first proposal as soon as the project is open and the next one
-//! right after each successful submission. A submission is answered only once the
+//! right after each submission that completes the batch (part of a batch may be saved:
+//! the batch stays proposed with those labels shown). A submission is answered only once the
 //! project's `submit` returned, i.e. once its labels are fsync'ed in the label log.
 //! Submissions of a batch already submitted (a second tab) are answered at once, without
 //! the project, so they never wait for the next proposal's retraining.
@@ -214,21 +215,25 @@ impl<B: Backend> State<'_, B> {
                         continue;
                     }
                     let result = self.backend.submit(batch, &labels);
-                    let saved = result.is_ok();
-                    if saved {
+                    // A batch is done when every image has a label; part of a batch (a
+                    // script may send one) leaves it proposed, its labels shown.
+                    let complete = result.is_ok() && self.record_labels(batch, &labels);
+                    if result.is_ok() {
                         let status = self.backend.status();
                         let mut live = lock(self.live);
-                        live.last_submitted = Some(batch);
-                        live.proposal = None;
-                        live.computing = Some(Computing::new());
-                        live.error = None;
+                        if complete {
+                            live.last_submitted = Some(batch);
+                            live.proposal = None;
+                            live.computing = Some(Computing::new());
+                            live.error = None;
+                        }
                         match status {
                             Ok(status) => live.status = Some(status),
                             Err(err) => live.error = Some(format!("cannot read the status: {err}")),
                         }
                     }
                     let _ = reply.send(result);
-                    if saved {
+                    if complete {
                         // Submissions of the same batch that queued behind this one (a second
                         // tab) are told now, not after the next proposal's retraining.
                         while let Ok(command) = commands.try_recv() {
@@ -255,6 +260,21 @@ impl<B: Backend> State<'_, B> {
                 }
             }
         }
+    }
+
+    /// Marks `labels` in the shown proposal of batch `batch`; whether every image of it
+    /// now has a label (also when the proposal shown is another: then it is recomputed).
+    fn record_labels(&self, batch: usize, labels: &[(usize, String)]) -> bool {
+        let mut live = lock(self.live);
+        let Some(proposal) = live.proposal.as_mut().filter(|p| p.batch == batch) else {
+            return true;
+        };
+        for item in &mut proposal.items {
+            if let Some((_, class)) = labels.iter().find(|(index, _)| *index == item.index) {
+                item.label = Some(class.clone());
+            }
+        }
+        proposal.items.iter().all(|item| item.label.is_some())
     }
 
     fn was_submitted(&self, batch: usize) -> bool {

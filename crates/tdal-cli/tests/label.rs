@@ -1,0 +1,267 @@
+//! `tdal label init / next / import / status / export` on the `label-mini` fixture (smoke
+//! profile): the files each writes, a CSV filled in and imported back, and the failure
+//! contract for bad input (one `error:` line, nothing applied).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::{error_line, path_str, tdal};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/label-mini")
+}
+
+fn init(project: &Path) -> String {
+    let images = fixture().join("images");
+    let examples = fixture().join("examples");
+    let output = tdal()
+        .args([
+            "label",
+            "init",
+            "--images",
+            path_str(&images),
+            "--classes",
+            "five,six",
+            "--color",
+            "gray",
+            "--side",
+            "28",
+            "--examples",
+            path_str(&examples),
+            "--profile",
+            "smoke",
+            "--budget",
+            "30",
+            "--batch-size",
+            "10",
+            "--first-batch",
+            "10",
+            "--project",
+            path_str(project),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn truth() -> HashMap<String, String> {
+    let text = std::fs::read_to_string(fixture().join("truth.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let (p, c) = l.split_once(',').unwrap();
+            (p.to_owned(), c.to_owned())
+        })
+        .collect()
+}
+
+/// `next`, then the CSV it wrote with the label column filled in from the truth.
+fn next_filled(project: &Path) -> (String, Vec<String>) {
+    let output = tdal()
+        .args(["label", "next", "--quiet", "--project", path_str(project)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let csv = std::fs::read_to_string(project.join("next.csv")).unwrap();
+    let truth = truth();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("path,score,suggestion,label"));
+    let rows: Vec<String> = lines
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            assert_eq!(fields.len(), 4, "{l}");
+            format!(
+                "{},{},{},{}",
+                fields[0], fields[1], fields[2], truth[fields[0]]
+            )
+        })
+        .collect();
+    (stdout, rows)
+}
+
+fn status_json(project: &Path) -> serde_json::Value {
+    let output = tdal()
+        .args(["label", "status", "--json", "--project", path_str(project)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn init_next_import_status_export_label_a_whole_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    let stdout = init(&project);
+    assert!(stdout.contains("400 images, 10 example images"), "{stdout}");
+    assert!(stdout.contains("skipped 2 files"), "{stdout}");
+    assert!(
+        stdout.contains("broken.png") && stdout.contains("notes.txt"),
+        "{stdout}"
+    );
+
+    for batch in 0..3 {
+        let (stdout, rows) = next_filled(&project);
+        assert!(
+            stdout.starts_with(&format!("batch {batch}: 10 images")),
+            "{stdout}"
+        );
+        let png = std::fs::read(project.join("next.png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let filled = tmp.path().join(format!("batch{batch}.csv"));
+        std::fs::write(
+            &filled,
+            format!("path,score,suggestion,label\n{}\n", rows.join("\n")),
+        )
+        .unwrap();
+        let output = tdal()
+            .args([
+                "label",
+                "import",
+                "--project",
+                path_str(&project),
+                path_str(&filled),
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("imported 10 new labels"), "{stdout}");
+        // Importing the same file again adds nothing.
+        let output = tdal()
+            .args([
+                "label",
+                "import",
+                "--project",
+                path_str(&project),
+                path_str(&filled),
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.contains("imported 0 new labels (10 were already there"),
+            "{stdout}"
+        );
+    }
+    let output = tdal()
+        .args(["label", "next", "--quiet", "--project", path_str(&project)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("the budget is spent: 30 images labelled"),
+        "{stdout}"
+    );
+    let status = status_json(&project);
+    assert_eq!(status["labelled"], 30);
+    assert_eq!(status["finished"], true);
+    assert_eq!(status["batches"].as_array().unwrap().len(), 3);
+    let out = tmp.path().join("export");
+    tdal()
+        .args([
+            "label",
+            "export",
+            "--project",
+            path_str(&project),
+            "--out",
+            path_str(&out),
+        ])
+        .assert()
+        .success();
+    for file in ["labels.csv", "images.npy", "labels.npy", "classes.txt"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    assert!(
+        out.join("encoder").is_dir(),
+        "TD-SPLIT was retrained: its checkpoint is exported"
+    );
+}
+
+#[test]
+fn a_csv_with_bad_rows_is_refused_whole_naming_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    init(&project);
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "path,label\nimg-000.png,five\nnope.png,six\nimg-001.png,seven\nimg-000.png,five\n\
+         img-002.png\n",
+    )
+    .unwrap();
+    let line = error_line(
+        tdal().args([
+            "label",
+            "import",
+            "--project",
+            path_str(&project),
+            path_str(&bad),
+        ]),
+        "nothing imported",
+    );
+    for needle in ["row 3", "row 4", "row 5", "row 6", "nope.png", "seven"] {
+        assert!(line.contains(needle), "{line} lacks {needle}");
+    }
+    assert_eq!(status_json(&project)["labelled"], 0, "nothing was applied");
+    let labels = std::fs::read_to_string(project.join("labels.jsonl")).unwrap();
+    assert!(labels.is_empty());
+}
+
+#[test]
+fn bad_input_gives_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    error_line(
+        tdal().args(["label", "next", "--project", path_str(&missing)]),
+        "not a labelling project",
+    );
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    error_line(
+        tdal().args([
+            "label",
+            "init",
+            "--images",
+            path_str(&empty),
+            "--classes",
+            "a",
+            "--project",
+            path_str(&tmp.path().join("q")),
+        ]),
+        "no readable images",
+    );
+    let images = fixture().join("images");
+    error_line(
+        tdal().args([
+            "label",
+            "init",
+            "--images",
+            path_str(&images),
+            "--classes",
+            "five,five",
+            "--project",
+            path_str(&tmp.path().join("r")),
+        ]),
+        "given twice",
+    );
+    error_line(
+        tdal().args([
+            "label",
+            "init",
+            "--images",
+            path_str(&images),
+            "--classes",
+            "five",
+            "--acquisition",
+            "galaxy",
+            "--project",
+            path_str(&tmp.path().join("s")),
+        ]),
+        "GALAXY",
+    );
+}

@@ -1,0 +1,320 @@
+//! A labelling project driven by a scripted person on the `label-mini` fixture (smoke
+//! profile): the labels and records equal those of the loop driven by a simulated oracle
+//! on the same task, restarts re-propose the same batch, bad submissions change nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tdal_label::{Error, InitOptions, Project};
+use tdal_loop::{
+    Acquired, DeviceChoice, Oracle, Profile, RunConfig, RunOptions, Silent, parts::Parts,
+};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/label-mini")
+}
+
+/// `path → class` of a truth CSV.
+fn truth(file: &str) -> HashMap<String, String> {
+    let mut reader = csv::Reader::from_path(fixture().join(file)).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_owned(), r[1].to_owned())
+        })
+        .collect()
+}
+
+fn options(heldout: bool) -> InitOptions {
+    let mut config = RunConfig::preset(Profile::Smoke);
+    config.active.budget = 40;
+    config.active.batch_size = 10;
+    InitOptions {
+        images: fixture().join("images"),
+        classes: vec!["five".into(), "six".into()],
+        other_name: "other".into(),
+        examples: Some(fixture().join("examples")),
+        heldout: heldout.then(|| fixture().join("heldout")),
+        side: 28,
+        channels: 1,
+        seed: 3,
+        initial: 10,
+        config,
+    }
+}
+
+fn init(dir: &Path, opts: &InitOptions) -> Project {
+    Project::init(dir, opts, &mut |_, _, _| {}).unwrap();
+    Project::open(dir, DeviceChoice::Cpu).unwrap()
+}
+
+/// Labels every proposed batch from the truth until the budget is spent; returns the
+/// batches as proposed.
+fn label_all(project: &mut Project, truth: &HashMap<String, String>) -> Vec<Vec<usize>> {
+    let mut batches = Vec::new();
+    while let Some(proposal) = project.proposal(&mut Silent).unwrap() {
+        let labels: Vec<(usize, String)> = proposal
+            .items
+            .iter()
+            .map(|item| (item.index, truth[&item.path].clone()))
+            .collect();
+        assert_eq!(
+            project.submit(proposal.batch, &labels).unwrap(),
+            labels.len()
+        );
+        batches.push(proposal.items.iter().map(|i| i.index).collect());
+    }
+    batches
+}
+
+/// An oracle answering from the truth by pool index.
+struct Truth {
+    labels: Vec<(u32, String)>,
+}
+
+impl Oracle for Truth {
+    fn label(&mut self, indices: &[usize]) -> tdal_loop::Result<Vec<Acquired>> {
+        Ok(indices
+            .iter()
+            .map(|&index| Acquired {
+                index,
+                label: self.labels[index].0,
+                source: "project".into(),
+                class: self.labels[index].1.clone(),
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn a_person_labelling_every_batch_gets_the_simulated_loops_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(true);
+    let mut project = init(&tmp.path().join("p"), &opts);
+    let truth_pool = truth("truth.csv");
+    let truth_heldout = truth("heldout-truth.csv");
+    let heldout_csv = fixture().join("heldout-truth.csv");
+    let report = project.import(&heldout_csv, true).unwrap();
+    assert_eq!(report.added, truth_heldout.len());
+    let batches = label_all(&mut project, &truth_pool);
+    assert_eq!(
+        batches.len(),
+        4,
+        "a first batch of 10, then 3 batches of 10"
+    );
+    let status = project.status().unwrap();
+    assert_eq!(status.labelled, 40);
+    assert!(status.finished);
+    assert_eq!(status.counts.iter().map(|c| c.count).sum::<usize>(), 40);
+    assert_eq!(status.curve.len(), 4, "one held-out accuracy per round");
+
+    // The same task driven by a simulated oracle through the loop's own driver.
+    let task = project.task().unwrap();
+    let settings = project.settings().clone();
+    let labels: Vec<(u32, String)> = project
+        .manifest()
+        .entries
+        .iter()
+        .map(|e| {
+            let class = truth_pool[&e.path].clone();
+            (settings.label_of(&class).unwrap(), class)
+        })
+        .collect();
+    let out = tmp.path().join("runs");
+    let run_opts = RunOptions {
+        out: out.clone(),
+        cache_dir: out.join("cache"),
+        resume: false,
+        device: DeviceChoice::Cpu,
+    };
+    let cfg = project.config().clone();
+    let parts = Parts::from_config(&cfg, &task, &run_opts).unwrap();
+    let summary = tdal_loop::run_task(
+        &cfg,
+        &run_opts,
+        &task,
+        parts,
+        &mut Truth { labels },
+        &mut Silent,
+    )
+    .unwrap();
+    let simulated = tdal_loop::record::read_rounds(&out.join(summary.run_id)).unwrap();
+    let labelled = tdal_loop::record::read_rounds(&tmp.path().join("p/session")).unwrap();
+    assert_eq!(simulated.len(), labelled.len());
+    for (a, b) in simulated.iter().zip(&labelled) {
+        assert_eq!(a.acquired, b.acquired, "round {}", a.round);
+        assert_eq!(a.accuracy, b.accuracy, "round {}", a.round);
+        assert_eq!(a.n_labelled, b.n_labelled);
+    }
+    assert_eq!(
+        batches[1..],
+        simulated[..3]
+            .iter()
+            .map(|r| r.acquired.iter().map(|a| a.index).collect::<Vec<_>>())
+            .collect::<Vec<_>>()[..]
+    );
+}
+
+#[test]
+fn a_restarted_project_proposes_the_same_batch_and_keeps_every_label() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    // Without example images: EPIG's targets are the labelled fives and sixes.
+    let opts = InitOptions {
+        examples: None,
+        ..options(false)
+    };
+    let truth_pool = truth("truth.csv");
+    let mut project = init(&dir, &opts);
+    // Label the first batch, then get the second proposal.
+    let first = project.proposal(&mut Silent).unwrap().unwrap();
+    assert_eq!(first.batch, 0);
+    assert!(first.items.iter().all(|i| i.suggestion.is_none()));
+    let labels: Vec<(usize, String)> = first
+        .items
+        .iter()
+        .map(|i| (i.index, truth_pool[&i.path].clone()))
+        .collect();
+    project.submit(0, &labels).unwrap();
+    let second = project.proposal(&mut Silent).unwrap().unwrap();
+    assert_eq!(second.batch, 1);
+    assert!(second.items.iter().all(|i| i.suggestion.is_some()));
+    assert!(
+        second.items.iter().all(|i| i.score.is_some()),
+        "EPIG scores each point"
+    );
+    // Half of it labelled, then the process "dies".
+    let half: Vec<(usize, String)> = second.items[..5]
+        .iter()
+        .map(|i| (i.index, truth_pool[&i.path].clone()))
+        .collect();
+    project.submit(1, &half).unwrap();
+    drop(project);
+
+    let mut reopened = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    assert_eq!(reopened.labels().len(), 15);
+    let again = reopened.proposal(&mut Silent).unwrap().unwrap();
+    assert_eq!(again.batch, 1);
+    let indices = |p: &tdal_label::Proposal| p.items.iter().map(|i| i.index).collect::<Vec<_>>();
+    assert_eq!(indices(&again), indices(&second));
+    assert_eq!(
+        again.items.iter().filter(|i| i.label.is_some()).count(),
+        5,
+        "the saved half shows as labelled"
+    );
+    // Stale, foreign and unknown submissions change nothing.
+    let before = reopened.labels().len();
+    let rest: Vec<(usize, String)> = again.items[5..]
+        .iter()
+        .map(|i| (i.index, truth_pool[&i.path].clone()))
+        .collect();
+    assert!(matches!(reopened.submit(0, &rest), Err(Error::Stale(_))));
+    let outside = (0..400).find(|i| !indices(&again).contains(i)).unwrap();
+    assert!(matches!(
+        reopened.submit(1, &[(outside, "five".into())]),
+        Err(Error::Invalid(_))
+    ));
+    let unknown = vec![(again.items[6].index, "seven".to_owned())];
+    assert!(matches!(
+        reopened.submit(1, &unknown),
+        Err(Error::Invalid(_))
+    ));
+    let conflicting = vec![(again.items[0].index, {
+        let class = &truth_pool[&again.items[0].path];
+        if class == "five" { "six" } else { "five" }.to_owned()
+    })];
+    assert!(matches!(
+        reopened.submit(1, &conflicting),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(reopened.labels().len(), before);
+    assert_eq!(reopened.submit(1, &rest).unwrap(), 5);
+    assert_eq!(reopened.proposal(&mut Silent).unwrap().unwrap().batch, 2);
+}
+
+#[test]
+fn a_second_process_cannot_open_an_open_project_but_can_read_its_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let project = init(&dir, &options(false));
+    assert!(matches!(
+        Project::open(&dir, DeviceChoice::Cpu),
+        Err(Error::Locked(_))
+    ));
+    let status = Project::status_unlocked(&dir).unwrap();
+    assert_eq!(status.pool, 400);
+    assert_eq!(status.skipped, 2, "notes.txt and broken.png");
+    assert_eq!(status.labelled, 0);
+    drop(project);
+}
+
+#[test]
+fn init_rejects_bad_options_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |opts: InitOptions, needle: &str| {
+        let dir = tmp.path().join(format!("p{}", needle.len()));
+        let err = Project::init(&dir, &opts, &mut |_, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
+        assert!(!dir.join("project.json").exists());
+    };
+    let mut o = options(false);
+    o.classes = vec!["five".into(), "five".into()];
+    check(o, "given twice");
+    let mut o = options(false);
+    o.classes = vec!["other".into()];
+    check(o, "given twice");
+    let mut o = options(false);
+    o.config.active.budget = 1000;
+    check(o, "budget");
+    let mut o = options(false);
+    o.config = o
+        .config
+        .with_method(None, Some(tdal_loop::AcquisitionKind::Galaxy));
+    check(o, "GALAXY");
+    let mut o = options(false);
+    o.images = tmp.path().join("missing");
+    check(o, "--images");
+    // A project folder that is not empty.
+    let full = tmp.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    std::fs::write(full.join("x"), b"x").unwrap();
+    let err = Project::init(&full, &options(false), &mut |_, _, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[test]
+fn export_writes_the_labelled_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let truth_pool = truth("truth.csv");
+    let mut project = init(&dir, &options(false));
+    let first = project.proposal(&mut Silent).unwrap().unwrap();
+    let labels: Vec<(usize, String)> = first
+        .items
+        .iter()
+        .map(|i| (i.index, truth_pool[&i.path].clone()))
+        .collect();
+    project.submit(0, &labels).unwrap();
+    let out = tmp.path().join("export");
+    assert_eq!(project.export(&out).unwrap(), 10);
+    let images: ndarray::Array4<u8> = ndarray_npy::read_npy(out.join("images.npy")).unwrap();
+    assert_eq!(images.shape(), &[10, 1, 28, 28]);
+    let pool = project.pool_images().unwrap();
+    assert_eq!(
+        images.index_axis(ndarray::Axis(0), 0),
+        pool.index_axis(ndarray::Axis(0), labels[0].0)
+    );
+    let exported: ndarray::Array1<u32> = ndarray_npy::read_npy(out.join("labels.npy")).unwrap();
+    let expected: Vec<u32> = labels
+        .iter()
+        .map(|(_, c)| project.settings().label_of(c).unwrap())
+        .collect();
+    assert_eq!(exported.to_vec(), expected);
+    let csv = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 11);
+    assert_eq!(
+        std::fs::read_to_string(out.join("classes.txt")).unwrap(),
+        "other\nfive\nsix\n"
+    );
+}
