@@ -29,7 +29,7 @@ use label_support::{
 fn browser() -> Option<(PathBuf, PathBuf)> {
     let find = |var: &str, names: &[&str]| -> Option<PathBuf> {
         if let Some(path) = std::env::var_os(var) {
-            return Some(PathBuf::from(path));
+            return Some(PathBuf::from(path)).filter(|p| p.is_file());
         }
         let dirs: Vec<PathBuf> = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).collect())
