@@ -229,6 +229,8 @@ struct ComputingView {
     done: usize,
     total: usize,
     elapsed: f64,
+    /// Seconds left in the stage at its pace so far (`null` without step counts).
+    eta: Option<f64>,
 }
 
 async fn api_state(State(state): State<AppState>) -> Response {
@@ -243,6 +245,7 @@ async fn api_state(State(state): State<AppState>) -> Response {
             done: c.done,
             total: c.total,
             elapsed: c.started.elapsed().as_secs_f64(),
+            eta: c.eta_seconds(),
         }),
         status: live.status.as_ref(),
         finished: live.finished,

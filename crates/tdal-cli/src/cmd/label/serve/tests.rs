@@ -388,6 +388,10 @@ async fn the_state_shows_the_stage_and_steps_while_a_batch_is_computed() {
     assert_eq!(computing["done"], 2);
     assert_eq!(computing["total"], 5);
     assert!(computing["elapsed"].as_f64().unwrap() >= 0.0);
+    assert!(
+        computing["eta"].as_f64().unwrap() >= 0.0,
+        "2 of 5 steps done: an ETA"
+    );
     open_gate.send(()).unwrap();
     server.wait_for(|l| l.proposal.is_some());
     let state = server.state().await;
@@ -925,5 +929,26 @@ fn an_open_error_is_returned_before_anything_is_served() {
     assert!(
         err.to_string().contains("open in another tdal process"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_eta_extrapolates_the_stages_pace() {
+    let mut computing = super::worker::Computing {
+        done: 2,
+        total: 5,
+        ..super::worker::Computing::default_for_test()
+    };
+    computing.stage_started = std::time::Instant::now()
+        .checked_sub(std::time::Duration::from_secs(4))
+        .unwrap();
+    // 2 s a step, 3 steps left.
+    let eta = computing.eta_seconds().unwrap();
+    assert!((eta - 6.0).abs() < 0.5, "{eta}");
+    computing.done = 0;
+    assert_eq!(
+        computing.eta_seconds(),
+        None,
+        "no pace before the first step"
     );
 }

@@ -74,6 +74,8 @@ pub struct Computing {
     pub done: usize,
     /// Steps in this stage.
     pub total: usize,
+    /// When the current stage (or the current model's training in it) started.
+    pub stage_started: Instant,
 }
 
 impl Computing {
@@ -85,7 +87,24 @@ impl Computing {
             what: None,
             done: 0,
             total: 0,
+            stage_started: Instant::now(),
         }
+    }
+
+    /// A fresh progress record, for tests.
+    #[cfg(test)]
+    pub fn default_for_test() -> Self {
+        Self::new()
+    }
+
+    /// Seconds left in this stage at its pace so far (`None` before its first step).
+    pub fn eta_seconds(&self) -> Option<f64> {
+        if self.done == 0 || self.total < self.done {
+            return None;
+        }
+        let per_step = self.stage_started.elapsed().as_secs_f64() / self.done as f64;
+        #[allow(clippy::cast_precision_loss)]
+        Some(per_step * (self.total - self.done) as f64)
     }
 }
 
@@ -343,6 +362,7 @@ impl Observer for LiveObserver<'_> {
                 computing.what = None;
                 computing.done = 0;
                 computing.total = 0;
+                computing.stage_started = Instant::now();
             }
             Event::Progress {
                 stage,
@@ -353,6 +373,7 @@ impl Observer for LiveObserver<'_> {
                 computing.stage.get_or_insert(stage);
                 if computing.what.as_deref() != Some(what) {
                     computing.what = Some(what.to_owned());
+                    computing.stage_started = Instant::now();
                 }
                 computing.done = done;
                 computing.total = total;
