@@ -127,6 +127,7 @@ pub fn main(args: &LabelLatencyArgs) -> Result<()> {
             kind.as_str(),
             started.elapsed().as_secs_f64()
         );
+        link_cache(&dir, &cache)?;
         let mut project = Project::open(&dir, DeviceChoice::Cpu)?;
         let started = Instant::now();
         let mut proposal = project.proposal(&mut Silent)?;

@@ -118,4 +118,11 @@ pub trait PredictionHead {
         let _ = x;
         None
     }
+
+    /// The fitted head as bytes that its type reads back (the forest:
+    /// [`RandomForest::to_bytes`], read by [`RandomForest::from_bytes`]), for exporting a
+    /// trained model; `None` for heads that cannot be written (the default).
+    fn serialized(&self) -> Option<Vec<u8>> {
+        None
+    }
 }

@@ -619,13 +619,16 @@ impl Project {
 
     /// Writes the labelled set into folder `out`: `labels.csv` (path, class),
     /// `images.npy` (`u8` `[N, C, S, S]`, the images as the encoders saw them),
-    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order), and the
-    /// latest trained representation's checkpoint under `encoder/` when the loop trained
-    /// one. Returns the number of labelled images written.
+    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order); and, once
+    /// the first batch is labelled, the trained model: the representation under
+    /// `encoder/` (`model.safetensors`, `config.json`) and the head fitted on every label
+    /// as `head.bin` (the random forest's own format, `RandomForest::from_bytes`; heads
+    /// that cannot be written are left out). Obtaining the model may load or train the
+    /// representation (progress to `observer`). Returns the number of labelled images.
     ///
     /// # Errors
-    /// I/O errors.
-    pub fn export(&self, out: &Path) -> Result<usize> {
+    /// Loop errors; I/O errors.
+    pub fn export(&mut self, out: &Path, observer: &mut dyn Observer) -> Result<usize> {
         std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
         let pool_labels: Vec<&LabelEntry> =
             self.log.entries().iter().filter(|e| !e.heldout).collect();
@@ -648,8 +651,14 @@ impl Project {
         let mut names = self.file.settings.label_names().join("\n");
         names.push('\n');
         tdal_loop::record::write_atomic(&out.join("classes.txt"), names.as_bytes())?;
-        if let Some(state) = latest_representation(&self.dir.join(files::SESSION))? {
-            copy_dir(&state, &out.join("encoder"))?;
+        let started = self.dir.join(files::SESSION).join("initial.json").exists();
+        if started || self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+            if self.session.is_none() {
+                self.open_session(observer)?;
+            }
+            if let Some(session) = self.session.as_mut() {
+                session.export_model(out, observer)?;
+            }
         }
         Ok(indices.len())
     }
@@ -1019,36 +1028,6 @@ fn read_npy<A: ndarray_npy::ReadableElement>(path: &Path) -> Result<Array4<A>> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
-}
-
-/// The checkpoint folder of the last round that updated the representation.
-fn latest_representation(session: &Path) -> Result<Option<PathBuf>> {
-    if !session.exists() {
-        return Ok(None);
-    }
-    let rounds = tdal_loop::record::read_rounds(session)?;
-    Ok(rounds.iter().rev().find(|r| r.retrained).and_then(|r| {
-        let dir = session
-            .join("state")
-            .join(format!("round-{:04}", r.round))
-            .join("representation");
-        dir.is_dir().then_some(dir)
-    }))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create", to, e))?;
-    for entry in std::fs::read_dir(from).map_err(|e| Error::io("cannot read", from, e))? {
-        let entry = entry.map_err(|e| Error::io("cannot read", from, e))?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .map_err(|e| Error::io("cannot copy to", &target, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break.

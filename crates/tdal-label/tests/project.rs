@@ -297,7 +297,16 @@ fn export_writes_the_labelled_set() {
         .collect();
     project.submit(0, &labels).unwrap();
     let out = tmp.path().join("export");
-    assert_eq!(project.export(&out).unwrap(), 10);
+    assert_eq!(project.export(&out, &mut Silent).unwrap(), 10);
+    // The model: the encoder's weights and the forest fitted on the 10 labels, which
+    // reads back and predicts the three classes.
+    assert!(out.join("encoder/model.safetensors").is_file());
+    assert!(out.join("encoder/config.json").is_file());
+    let forest =
+        tdal_heads::RandomForest::from_bytes(&std::fs::read(out.join("head.bin")).unwrap())
+            .unwrap();
+    assert_eq!(forest.n_classes(), Some(3));
+    assert!(forest.tree_sizes().iter().all(|&nodes| nodes >= 1));
     let images: ndarray::Array4<u8> = ndarray_npy::read_npy(out.join("images.npy")).unwrap();
     assert_eq!(images.shape(), &[10, 1, 28, 28]);
     let pool = project.pool_images().unwrap();

@@ -335,6 +335,43 @@ impl<'t> Session<'t> {
         self.complete(record, observer)
     }
 
+    /// Writes the trained model as it stands: the representation's state into
+    /// `dir/encoder/` (`model.safetensors` and `config.json`) and, when the head can be
+    /// written ([`PredictionHead::serialized`]), the head fitted on every label so far as
+    /// `dir/head.bin`. Initialises (from the cache or the last checkpoint) and embeds
+    /// when this process has not yet. Returns whether the head was written.
+    ///
+    /// # Errors
+    /// Errors of the parts; I/O errors.
+    ///
+    /// [`PredictionHead::serialized`]: tdal_heads::PredictionHead::serialized
+    pub fn export_model(&mut self, dir: &Path, observer: &mut dyn Observer) -> Result<bool> {
+        self.initialise(observer)?;
+        let round = self.history.len();
+        let mut clock = StageClock::new(Some(round), observer);
+        self.embed(&mut clock)?;
+        let z = self
+            .embeddings
+            .as_ref()
+            .ok_or_else(|| Error::Config("no embeddings".into()))?;
+        clock.begin(Stage::Fit);
+        let x = z.pool.select(Axis(0), &self.labelled.indices);
+        let seed = crate::seeds::stream_seed(self.cfg.seed, "head", round);
+        self.parts
+            .head
+            .fit_seeded(x.view(), &self.labelled.labels, seed)?;
+        clock.finish();
+        let encoder = fresh_dir(&dir.join("encoder"))?;
+        self.parts.representation.save_state(&encoder)?;
+        match self.parts.head.serialized() {
+            Some(bytes) => {
+                record::write_atomic(&dir.join("head.bin"), &bytes)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Writes `summary.json` once every round is recorded and returns it.
     ///
     /// # Errors

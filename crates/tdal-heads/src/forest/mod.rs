@@ -430,6 +430,11 @@ fn block_rows(n_features: usize) -> usize {
 }
 
 impl PredictionHead for RandomForest {
+    /// [`RandomForest::to_bytes`].
+    fn serialized(&self) -> Option<Vec<u8>> {
+        Some(Self::to_bytes(self))
+    }
+
     /// As [`RandomForest::fit_seeded`].
     fn fit_seeded(&mut self, x: ArrayView2<'_, f32>, y: &[u32], seed: u64) -> Result<()> {
         Self::fit_seeded(self, x, y, seed)

@@ -85,10 +85,11 @@ pub trait Representation {
     /// Encoder errors; [`Error::Config`] if called before `initialise`.
     fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
 
-    /// Writes the current state into `dir`.
+    /// Writes the current state into `dir` (the loop calls it after an update that
+    /// changed the representation; a fixed one writes its encoder, for exports).
     ///
     /// # Errors
-    /// Checkpoint errors.
+    /// Checkpoint errors; [`Error::Config`] before `initialise` where there is no state.
     fn save_state(&self, dir: &Path) -> Result<()>;
 
     /// Restores a state written by [`Representation::save_state`].
@@ -268,8 +269,9 @@ impl Representation for Fixed {
         embed_through_cache(&self.cache, key, images, model)
     }
 
-    fn save_state(&self, _dir: &Path) -> Result<()> {
-        Ok(())
+    fn save_state(&self, dir: &Path) -> Result<()> {
+        let (model, _) = self.model.as_ref().ok_or_else(not_initialised)?;
+        Ok(model.save(dir)?)
     }
 
     fn load_state(&mut self, _dir: &Path) -> Result<()> {

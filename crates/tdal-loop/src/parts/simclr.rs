@@ -173,8 +173,9 @@ impl Representation for FixedSimclr {
         embed_through_cache(&self.cache, key, images, model)
     }
 
-    fn save_state(&self, _dir: &Path) -> Result<()> {
-        Ok(())
+    fn save_state(&self, dir: &Path) -> Result<()> {
+        let (model, _) = self.model.as_ref().ok_or_else(not_initialised)?;
+        Ok(model.save(dir)?)
     }
 
     fn load_state(&mut self, _dir: &Path) -> Result<()> {

@@ -36,7 +36,8 @@ enum Command {
     Import(ImportArgs),
     /// Counts per class, target-class yield per batch, the held-out learning curve.
     Status(StatusArgs),
-    /// Write the labelled set (CSV, .npy) and the trained encoder.
+    /// Write the labelled set (CSV, .npy) and the trained model (encoder as safetensors,
+    /// the forest head).
     Export(ExportArgs),
     /// Label in the browser: a local page with the proposed batch, one key per class.
     Serve(serve::Args),
@@ -161,6 +162,12 @@ struct ExportArgs {
     /// The folder to write into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Device for the encoders: cpu or cuda:N.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: DeviceChoice,
 }
 
 /// Runs the sub-command.
@@ -328,8 +335,11 @@ fn status(args: &StatusArgs) -> Result<()> {
 }
 
 fn export(args: &ExportArgs) -> Result<()> {
-    let project = open(&args.project, DeviceChoice::Cpu)?;
-    let n = project.export(&args.out)?;
+    let mut project = open(&args.project, args.device)?;
+    let mut progress = Progress::new(args.quiet);
+    let n = project.export(&args.out, &mut progress);
+    progress.finish();
+    let n = n.with_context(|| format!("cannot export to {}", args.out.display()))?;
     #[allow(clippy::print_stdout)]
     {
         println!("wrote {n} labelled images to {}", args.out.display());
