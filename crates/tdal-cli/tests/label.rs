@@ -83,6 +83,22 @@ fn next_filled(project: &Path) -> (String, Vec<String>) {
     (stdout, rows)
 }
 
+/// `tdal label import`, expecting success; its stdout.
+fn import(project: &Path, file: &Path) -> String {
+    let output = tdal()
+        .args([
+            "label",
+            "import",
+            "--project",
+            path_str(project),
+            path_str(file),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn status_json(project: &Path) -> serde_json::Value {
     let output = tdal()
         .args(["label", "status", "--json", "--project", path_str(project)])
@@ -118,31 +134,10 @@ fn init_next_import_status_export_label_a_whole_project() {
             format!("path,score,suggestion,label\n{}\n", rows.join("\n")),
         )
         .unwrap();
-        let output = tdal()
-            .args([
-                "label",
-                "import",
-                "--project",
-                path_str(&project),
-                path_str(&filled),
-            ])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stdout = import(&project, &filled);
         assert!(stdout.contains("imported 10 new labels"), "{stdout}");
         // Importing the same file again adds nothing.
-        let output = tdal()
-            .args([
-                "label",
-                "import",
-                "--project",
-                path_str(&project),
-                path_str(&filled),
-            ])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stdout = import(&project, &filled);
         assert!(
             stdout.contains("imported 0 new labels (10 were already there"),
             "{stdout}"

@@ -39,6 +39,12 @@ pub enum Error {
     /// process submitted it first).
     #[error("{0}")]
     Stale(String),
+    /// An image file differs from the one `init` read (replaced, edited, now a link).
+    #[error(
+        "the image {0} changed since `tdal label init` read it; labels go with the pixels the \
+         model saw, so put the original back or make a new project"
+    )]
+    Changed(String),
     /// Another process holds the project (a running `tdal label serve`, say).
     #[error("the project {0} is open in another tdal process (a running `tdal label serve`?)")]
     Locked(PathBuf),

@@ -191,16 +191,28 @@ impl ImageStore {
     }
 
     /// The file of image `index` and its media type (from its extension). Only manifest
-    /// indices reach the file system: nothing of a request is ever a path.
+    /// indices reach the file system: nothing of a request is ever a path. The file must
+    /// still be the one `init` read (a regular file of the same size and content hash):
+    /// the label goes with the pixels the encoders saw.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for an index outside the pool; I/O errors.
+    /// [`Error::Invalid`] for an index outside the pool; [`Error::Changed`] for a file
+    /// replaced since `init`; I/O errors.
     pub fn read(&self, index: usize) -> Result<(Vec<u8>, &'static str)> {
         let entry = self.entries.get(index).ok_or_else(|| {
             Error::Invalid(format!("no image {index} in a pool of {}", self.len()))
         })?;
         let path = self.root.join(&entry.path);
+        let meta =
+            std::fs::symlink_metadata(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let changed = || Error::Changed(entry.path.clone());
+        if !meta.is_file() || meta.len() != entry.bytes {
+            return Err(changed());
+        }
         let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        if blake3::hash(&bytes).to_hex().as_str() != entry.hash {
+            return Err(changed());
+        }
         Ok((bytes, media_type(&entry.path)))
     }
 }
@@ -245,6 +257,9 @@ struct ProjectFile {
     /// The images folder (absolute).
     images: PathBuf,
     settings: Settings,
+    /// The first batch: random pool indices drawn at `init` (stream
+    /// `(seed, "label-initial", 0)`), kept so it never changes.
+    initial: Vec<usize>,
     manifest: Manifest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     heldout: Option<HeldOut>,
@@ -265,7 +280,7 @@ pub struct Project {
     cfg: RunConfig,
     log: LabelLog,
     device: DeviceChoice,
-    /// The first batch: random pool indices (stream `(seed, "label-initial", 0)`).
+    /// The first batch (from `project.json`).
     initial: Vec<usize>,
     session: Option<Session<'static>>,
 }
@@ -364,6 +379,7 @@ impl Project {
         let file = ProjectFile {
             format: FORMAT,
             images: root,
+            initial: initial_batch(n, settings.initial, settings.seed),
             settings,
             manifest,
             heldout: heldout.map(|(h, _)| h),
@@ -385,7 +401,13 @@ impl Project {
             other => other?,
         };
         let n = file.manifest.entries.len();
-        let initial = initial_batch(n, file.settings.initial, file.settings.seed);
+        if file.initial.is_empty() || file.initial.iter().any(|&i| i >= n) {
+            return Err(Error::Damaged {
+                path: dir.join(files::PROJECT),
+                message: format!("the first batch must be pool indices below {n}"),
+            });
+        }
+        let initial = file.initial.clone();
         Ok(Self {
             dir: dir.to_path_buf(),
             file,
@@ -445,10 +467,19 @@ impl Project {
     /// # Errors
     /// Loop errors; I/O errors.
     pub fn proposal(&mut self, observer: &mut dyn Observer) -> Result<Option<Proposal>> {
+        let outcome = self.propose(observer);
+        if outcome.is_err() {
+            // What the session holds in memory may be ahead of its folder: the next call
+            // reopens it from the records.
+            self.session = None;
+        }
+        outcome
+    }
+
+    fn propose(&mut self, observer: &mut dyn Observer) -> Result<Option<Proposal>> {
         loop {
             if self.session.is_none() {
-                let started = self.dir.join(files::SESSION).join("initial.json").exists();
-                if !started && !self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+                if !self.first_batch_done() {
                     return Ok(Some(self.proposal_of(0, &self.initial, None, None)));
                 }
                 self.open_session(observer)?;
@@ -480,6 +511,12 @@ impl Project {
         }
     }
 
+    /// Whether the loop has the first batch's answers, or the log has them all.
+    fn first_batch_done(&self) -> bool {
+        self.dir.join(files::SESSION).join("initial.json").exists()
+            || self.initial.iter().all(|&i| self.log.get(i).is_some())
+    }
+
     /// Saves labels of the proposed batch number `batch` (all of it or part of it): every
     /// label is appended to the log and fsync'ed before this returns. The next
     /// [`Project::proposal`] hands a completely labelled batch to the loop.
@@ -493,11 +530,17 @@ impl Project {
     /// an image labelled twice or differently from the log (nothing is saved then); I/O
     /// errors.
     pub fn submit(&mut self, batch: usize, labels: &[(usize, String)]) -> Result<usize> {
-        let current = self.current_batch()?;
-        let Some((number, proposed)) = current else {
-            return Err(Error::Stale(format!(
-                "batch {batch} cannot be labelled: the budget is spent"
-            )));
+        let current = self.current_batch();
+        if current.is_err() {
+            self.session = None;
+        }
+        let Some((number, proposed)) = current? else {
+            let finished = self.session.as_ref().is_some_and(Session::is_finished);
+            return Err(Error::Stale(if finished {
+                format!("batch {batch} cannot be labelled: the budget is spent")
+            } else {
+                format!("batch {batch} is not proposed: the next batch is not computed yet")
+            }));
         };
         if number != batch {
             return Err(Error::Stale(format!(
@@ -609,12 +652,7 @@ impl Project {
         let file = read_project_file(dir)?;
         let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
         let entries = LabelLog::read(&dir.join(files::LABELS))?;
-        let initial = initial_batch(
-            file.manifest.entries.len(),
-            file.settings.initial,
-            file.settings.seed,
-        );
-        status_of(dir, &file, &cfg, &entries, &initial)
+        status_of(dir, &file, &cfg, &entries, &file.initial)
     }
 
     /// Writes the labelled set into folder `out`: `labels.csv` (path, class),
@@ -651,13 +689,15 @@ impl Project {
         let mut names = self.file.settings.label_names().join("\n");
         names.push('\n');
         tdal_loop::record::write_atomic(&out.join("classes.txt"), names.as_bytes())?;
-        let started = self.dir.join(files::SESSION).join("initial.json").exists();
-        if started || self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+        if self.first_batch_done() {
             if self.session.is_none() {
                 self.open_session(observer)?;
             }
-            if let Some(session) = self.session.as_mut() {
-                session.export_model(out, observer)?;
+            if let Some(session) = self.session.as_mut()
+                && let Err(e) = session.export_model(out, observer)
+            {
+                self.session = None;
+                return Err(e.into());
             }
         }
         Ok(indices.len())
@@ -667,8 +707,7 @@ impl Project {
     /// batch, or the session's pending one. `None` once the budget is spent.
     fn current_batch(&mut self) -> Result<Option<(usize, Vec<usize>)>> {
         if self.session.is_none() {
-            let started = self.dir.join(files::SESSION).join("initial.json").exists();
-            if !started && !self.initial.iter().all(|&i| self.log.get(i).is_some()) {
+            if !self.first_batch_done() {
                 return Ok(Some((0, self.initial.clone())));
             }
             self.open_session(&mut tdal_loop::Silent)?;

@@ -50,10 +50,21 @@ fn init(dir: &Path, opts: &InitOptions) -> Project {
 }
 
 /// Labels every proposed batch from the truth until the budget is spent; returns the
-/// batches as proposed.
-fn label_all(project: &mut Project, truth: &HashMap<String, String>) -> Vec<Vec<usize>> {
+/// project and the batches as proposed. With `restart`, the project is closed and
+/// reopened while every other batch waits for its labels (a person stopping the server
+/// mid-batch: the reopened project must go on exactly as if nothing happened).
+fn label_all(
+    mut project: Project,
+    dir: &Path,
+    truth: &HashMap<String, String>,
+    restart: bool,
+) -> (Project, Vec<Vec<usize>>) {
     let mut batches = Vec::new();
     while let Some(proposal) = project.proposal(&mut Silent).unwrap() {
+        if restart && batches.len() % 2 == 1 {
+            drop(project);
+            project = Project::open(dir, DeviceChoice::Cpu).unwrap();
+        }
         let labels: Vec<(usize, String)> = proposal
             .items
             .iter()
@@ -65,7 +76,7 @@ fn label_all(project: &mut Project, truth: &HashMap<String, String>) -> Vec<Vec<
         );
         batches.push(proposal.items.iter().map(|i| i.index).collect());
     }
-    batches
+    (project, batches)
 }
 
 /// An oracle answering from the truth by pool index.
@@ -88,16 +99,19 @@ impl Oracle for Truth {
 }
 
 #[test]
-fn a_person_labelling_every_batch_gets_the_simulated_loops_records() {
+fn a_person_labelling_every_batch_with_restarts_gets_the_simulated_loops_records() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(true);
-    let mut project = init(&tmp.path().join("p"), &opts);
+    let dir = tmp.path().join("p");
+    let mut project = init(&dir, &opts);
     let truth_pool = truth("truth.csv");
     let truth_heldout = truth("heldout-truth.csv");
     let heldout_csv = fixture().join("heldout-truth.csv");
     let report = project.import(&heldout_csv, true).unwrap();
     assert_eq!(report.added, truth_heldout.len());
-    let batches = label_all(&mut project, &truth_pool);
+    // Rounds 0 and 2 retrain TD-SPLIT: a restart while their batches wait must go on
+    // from the retrained encoder.
+    let (project, batches) = label_all(project, &dir, &truth_pool, true);
     assert_eq!(
         batches.len(),
         4,
@@ -281,6 +295,68 @@ fn init_rejects_bad_options_with_a_clear_message() {
     std::fs::write(full.join("x"), b"x").unwrap();
     let err = Project::init(&full, &options(false), &mut |_, _, _| {}).unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[test]
+fn an_image_replaced_after_init_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for entry in std::fs::read_dir(fixture().join("images")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), images.join(entry.file_name())).unwrap();
+    }
+    let opts = InitOptions {
+        images: images.clone(),
+        ..options(false)
+    };
+    let project = init(&tmp.path().join("p"), &opts);
+    let store = project.images();
+    let (first, second) = (
+        &project.manifest().entries[0],
+        &project.manifest().entries[1],
+    );
+    let (bytes, media) = store.read(0).unwrap();
+    assert_eq!(media, "image/png");
+    assert_eq!(bytes, std::fs::read(images.join(&first.path)).unwrap());
+    // Same size, other content; then a link in place of a file.
+    let mut other = bytes.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    std::fs::write(images.join(&first.path), &other).unwrap();
+    assert!(matches!(store.read(0), Err(Error::Changed(_))));
+    std::fs::remove_file(images.join(&second.path)).unwrap();
+    std::os::unix::fs::symlink(images.join(&first.path), images.join(&second.path)).unwrap();
+    assert!(matches!(store.read(1), Err(Error::Changed(_))));
+    assert!(matches!(store.read(400), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn an_export_while_a_batch_waits_writes_the_encoder_that_proposed_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let truth_pool = truth("truth.csv");
+    let mut project = init(&dir, &options(false));
+    let first = project.proposal(&mut Silent).unwrap().unwrap();
+    let labels: Vec<(usize, String)> = first
+        .items
+        .iter()
+        .map(|i| (i.index, truth_pool[&i.path].clone()))
+        .collect();
+    project.submit(0, &labels).unwrap();
+    // Round 0 retrains TD-SPLIT, then proposes batch 1, which waits for its labels
+    // while the server restarts.
+    assert_eq!(project.proposal(&mut Silent).unwrap().unwrap().batch, 1);
+    drop(project);
+    let mut project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    let out = tmp.path().join("export");
+    project.export(&out, &mut Silent).unwrap();
+    let checkpoint = dir.join("session/state/round-0000/representation/model.safetensors");
+    let exported = std::fs::read(out.join("encoder/model.safetensors")).unwrap();
+    assert!(
+        exported == std::fs::read(checkpoint).unwrap(),
+        "the retrained encoder of the waiting round, not the pretrained one"
+    );
 }
 
 #[test]

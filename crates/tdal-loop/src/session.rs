@@ -355,11 +355,7 @@ impl<'t> Session<'t> {
             .as_ref()
             .ok_or_else(|| Error::Config("no embeddings".into()))?;
         clock.begin(Stage::Fit);
-        let x = z.pool.select(Axis(0), &self.labelled.indices);
-        let seed = crate::seeds::stream_seed(self.cfg.seed, "head", round);
-        self.parts
-            .head
-            .fit_seeded(x.view(), &self.labelled.labels, seed)?;
+        fit_head(&mut self.parts, &self.cfg, &self.labelled, round, z)?;
         clock.finish();
         let encoder = fresh_dir(&dir.join("encoder"))?;
         self.parts.representation.save_state(&encoder)?;
@@ -497,14 +493,25 @@ impl<'t> Session<'t> {
             clock.progress(name, done, total);
         })?;
         clock.finish();
-        let rounds = self.history.len();
-        if let Some(last) = self.history.iter().rposition(|r| r.retrained) {
+        // A pending round's checkpoints were written before its proposal: the parts
+        // that proposed the pending batch are the ones to go on from.
+        let pending = self.pending.as_ref().map(|p| &p.record);
+        let last_retrained = pending
+            .filter(|r| r.retrained)
+            .map(|r| r.round)
+            .or_else(|| self.history.iter().rposition(|r| r.retrained));
+        if let Some(last) = last_retrained {
             rep.load_state(&state_dir(&self.dir, last).join(REPRESENTATION))?;
         }
-        if self.parts.selector.is_stateful() && rounds > 0 {
+        let last_selection = pending
+            .map(|r| r.round)
+            .or_else(|| self.history.len().checked_sub(1));
+        if self.parts.selector.is_stateful()
+            && let Some(last) = last_selection
+        {
             self.parts
                 .selector
-                .load_state(&state_dir(&self.dir, rounds - 1).join(SELECTOR))?;
+                .load_state(&state_dir(&self.dir, last).join(SELECTOR))?;
         }
         self.initialised = Some(info);
         Ok(())
@@ -590,11 +597,7 @@ impl<'t> Session<'t> {
         clock: &mut StageClock<'_>,
     ) -> Result<record::Accuracies> {
         clock.begin(Stage::Fit);
-        let x = z.pool.select(Axis(0), &self.labelled.indices);
-        let seed = crate::seeds::stream_seed(self.cfg.seed, "head", round);
-        self.parts
-            .head
-            .fit_seeded(x.view(), &self.labelled.labels, seed)?;
+        fit_head(&mut self.parts, &self.cfg, &self.labelled, round, z)?;
         clock.begin(Stage::Evaluate);
         let mean = self.parts.head.predict_mean(z.test.view())?;
         Ok(accuracies(mean.view(), &self.task.test.labels))
@@ -644,6 +647,19 @@ impl<'t> Session<'t> {
         }
         Ok(batch)
     }
+}
+
+/// Fits the head on the labelled points' embeddings, from the round's `head` stream.
+fn fit_head(
+    parts: &mut Parts,
+    cfg: &RunConfig,
+    labelled: &LabelledSet,
+    round: usize,
+    z: &Embeddings,
+) -> Result<()> {
+    let x = z.pool.select(Axis(0), &labelled.indices);
+    let seed = crate::seeds::stream_seed(cfg.seed, "head", round);
+    Ok(parts.head.fit_seeded(x.view(), &labelled.labels, seed)?)
 }
 
 const REPRESENTATION: &str = "representation";

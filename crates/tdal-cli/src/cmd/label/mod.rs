@@ -33,6 +33,8 @@ enum Command {
     /// Compute (or show again) the batch to label: a CSV to fill in and a contact sheet.
     Next(NextArgs),
     /// Import labels from a CSV (columns path,label): every row is checked, all or nothing.
+    /// Labels of images outside the proposed batch are kept and used when the loop
+    /// proposes those images.
     Import(ImportArgs),
     /// Counts per class, target-class yield per batch, the held-out learning curve.
     Status(StatusArgs),

@@ -276,6 +276,9 @@ async fn image(State(state): State<AppState>, Path(raw): Path<String>) -> Respon
             bytes,
         )
             .into_response(),
+        Ok(Err(err @ tdal_label::Error::Changed(_))) => {
+            error(StatusCode::CONFLICT, err.to_string())
+        }
         Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         Err(err) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
