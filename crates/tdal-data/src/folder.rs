@@ -76,20 +76,23 @@ pub fn load_image(
     let (h, w) = (resized.height(), resized.width());
     let bytes = match channels {
         Channels::Gray => resized.into_luma8().into_raw(),
-        Channels::Rgb => {
-            // Interleaved RGB -> planar [3, H, W].
-            let rgb = resized.into_rgb8().into_raw();
-            let plane = rgb.len() / 3;
-            let mut planar = vec![0u8; rgb.len()];
-            for (i, px) in rgb.chunks_exact(3).enumerate() {
-                planar[i] = px[0];
-                planar[plane + i] = px[1];
-                planar[2 * plane + i] = px[2];
-            }
-            planar
-        }
+        Channels::Rgb => planar_rgb(resized.into_rgb8().as_raw()),
     };
     Ok((bytes, (h, w)))
+}
+
+/// Interleaved RGB bytes (`[H, W, 3]`, as the `image` crate stores them) as planar
+/// `[3, H, W]`.
+#[must_use]
+pub fn planar_rgb(interleaved: &[u8]) -> Vec<u8> {
+    let plane = interleaved.len() / 3;
+    let mut planar = vec![0u8; interleaved.len()];
+    for (i, px) in interleaved.chunks_exact(3).enumerate() {
+        planar[i] = px[0];
+        planar[plane + i] = px[1];
+        planar[2 * plane + i] = px[2];
+    }
+    planar
 }
 
 /// Decodes many files in parallel (rayon) into one `[N, C, H, W]` byte buffer.

@@ -371,15 +371,7 @@ fn decode(bytes: &[u8], geometry: Geometry) -> std::result::Result<Vec<u8>, Stri
         square(&DynamicImage::into_luma8(image), geometry.side).into_raw()
     } else {
         let rgb = square(&DynamicImage::into_rgb8(image), geometry.side);
-        // Interleaved RGB -> planar [3, side, side].
-        let area = rgb.as_raw().len() / 3;
-        let mut planar = vec![0; rgb.as_raw().len()];
-        for (i, pixel) in rgb.as_raw().chunks_exact(3).enumerate() {
-            for (channel, &value) in pixel.iter().enumerate() {
-                planar[channel * area + i] = value;
-            }
-        }
-        planar
+        tdal_data::folder::planar_rgb(rgb.as_raw())
     })
 }
 

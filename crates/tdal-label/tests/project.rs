@@ -79,6 +79,22 @@ fn label_all(
     (project, batches)
 }
 
+/// Labels the first (random) batch from the truth; returns its labels.
+fn label_first_batch(
+    project: &mut Project,
+    truth: &HashMap<String, String>,
+) -> Vec<(usize, String)> {
+    let first = project.proposal(&mut Silent).unwrap().unwrap();
+    assert_eq!(first.batch, 0);
+    let labels: Vec<(usize, String)> = first
+        .items
+        .iter()
+        .map(|i| (i.index, truth[&i.path].clone()))
+        .collect();
+    project.submit(0, &labels).unwrap();
+    labels
+}
+
 /// An oracle answering from the truth by pool index.
 struct Truth {
     labels: Vec<(u32, String)>,
@@ -337,13 +353,7 @@ fn an_export_while_a_batch_waits_writes_the_encoder_that_proposed_it() {
     let dir = tmp.path().join("p");
     let truth_pool = truth("truth.csv");
     let mut project = init(&dir, &options(false));
-    let first = project.proposal(&mut Silent).unwrap().unwrap();
-    let labels: Vec<(usize, String)> = first
-        .items
-        .iter()
-        .map(|i| (i.index, truth_pool[&i.path].clone()))
-        .collect();
-    project.submit(0, &labels).unwrap();
+    label_first_batch(&mut project, &truth_pool);
     // Round 0 retrains TD-SPLIT, then proposes batch 1, which waits for its labels
     // while the server restarts.
     assert_eq!(project.proposal(&mut Silent).unwrap().unwrap().batch, 1);
@@ -365,13 +375,7 @@ fn export_writes_the_labelled_set() {
     let dir = tmp.path().join("p");
     let truth_pool = truth("truth.csv");
     let mut project = init(&dir, &options(false));
-    let first = project.proposal(&mut Silent).unwrap().unwrap();
-    let labels: Vec<(usize, String)> = first
-        .items
-        .iter()
-        .map(|i| (i.index, truth_pool[&i.path].clone()))
-        .collect();
-    project.submit(0, &labels).unwrap();
+    let labels = label_first_batch(&mut project, &truth_pool);
     let out = tmp.path().join("export");
     assert_eq!(project.export(&out, &mut Silent).unwrap(), 10);
     // The model: the encoder's weights and the forest fitted on the 10 labels, which
