@@ -179,14 +179,19 @@ fn drive<B: Backend>(backend: B, live: &Shared, commands: &Receiver<Command>) {
     let mut state = State { backend, live };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| state.run(commands)));
     if let Err(panic) = outcome {
-        let mut live = lock(live);
-        live.computing = None;
-        live.stopped = true;
-        live.error = Some(format!(
-            "the project's worker stopped ({}); restart `tdal label serve`",
-            panic_message(&*panic)
-        ));
+        mark_stopped(live, &*panic);
     }
+}
+
+/// Shows on the page that the worker stopped because of `panic`.
+fn mark_stopped(live: &Shared, panic: &(dyn std::any::Any + Send)) {
+    let mut live = lock(live);
+    live.computing = None;
+    live.stopped = true;
+    live.error = Some(format!(
+        "the project's worker stopped ({}); restart `tdal label serve`",
+        panic_message(panic)
+    ));
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -233,7 +238,19 @@ impl<B: Backend> State<'_, B> {
                         let _ = reply.send(Err(already_submitted(batch)));
                         continue;
                     }
-                    let result = self.backend.submit(batch, &labels);
+                    // A panic is caught here, while `reply` lives: the page must see the
+                    // worker stopped before the submission is answered with an error.
+                    let submitted = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.backend.submit(batch, &labels)
+                    }));
+                    let result = match submitted {
+                        Ok(result) => result,
+                        Err(panic) => {
+                            mark_stopped(self.live, &*panic);
+                            drop(reply);
+                            return;
+                        }
+                    };
                     // A batch is done when every image has a label; part of a batch (a
                     // script may send one) leaves it proposed, its labels shown.
                     let complete = result.is_ok() && self.record_labels(batch, &labels);
