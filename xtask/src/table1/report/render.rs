@@ -205,7 +205,7 @@ pub(crate) fn table5(report: &Report) -> Result<String> {
         random,
     ) {
         (Some(s), Some(g), Some(c), Some(r)) => format!(
-            "SIMILAR {s:.1}, GALAXY {g:.1}, Cluster-Margin {c:.1}, Random {r:.1} (mean of the              random rows): SIMILAR > GALAXY {}, GALAXY > Cluster-Margin {}",
+            "SIMILAR {s:.1}, GALAXY {g:.1}, Cluster-Margin {c:.1}, Random {r:.1} (mean of the random rows): SIMILAR > GALAXY {}, GALAXY > Cluster-Margin {}",
             if s > g { "holds" } else { "does not hold" },
             if g > c { "holds" } else { "does not hold" },
         ),
