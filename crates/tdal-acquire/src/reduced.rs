@@ -407,20 +407,224 @@ fn scalar_sums(
     }
 }
 
+/// One register of f32 lanes and the operations the micro-kernel does on it, so that one
+/// body ([`tile_sums`]) serves AVX2 + FMA and AVX-512F; each instruction set's `sums` entry
+/// point compiles that body for its registers.
+///
+/// A value of an implementing type is the proof that the CPU has the instruction set: it is
+/// made (unsafely) only inside the entry point compiled for it, into which the body and
+/// these operations are inlined. So the operations are safe to call.
+#[cfg(target_arch = "x86_64")]
+trait Lanes: Copy {
+    /// A register of [`Lanes::WIDTH`] floats.
+    type V: Copy;
+    /// Floats per register: target inputs per panel.
+    const WIDTH: usize;
+    /// All lanes 0.
+    fn zero(self) -> Self::V;
+    /// All lanes `x`.
+    fn splat(self, x: f32) -> Self::V;
+    /// The [`Lanes::WIDTH`] floats at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to [`Lanes::WIDTH`] readable floats.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a · b`.
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a · b + c`, rounded once.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a · b − c`, rounded once.
+    fn mul_sub(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `x ln x` per lane, 0 below the smallest normal float.
+    fn xlogx(self, x: Self::V) -> Self::V;
+    /// The sum of the lanes, in f64.
+    fn hsum(self, v: Self::V) -> f64;
+}
+
+/// The micro-kernel (see the module docs) on the registers of `S`: writes `Σ x ln x` of the
+/// joints of every packed pool input into `sums`. `ACC` bounds the tile's `U · W · D²`
+/// accumulators.
+///
+/// Inlined into each instruction set's entry point, which compiles it for its registers.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tile_sums<S: Lanes, const U: usize, const W: usize, const D: usize, const ACC: usize>(
+    lanes: S,
+    pool: &PackedPool,
+    targets: &PackedTargets,
+    k: usize,
+    scale: f32,
+    sums: &mut [f64],
+) {
+    let width = S::WIDTH;
+    let c = D + 1;
+    let in_panels = pool.inputs.div_ceil(U);
+    let groups = targets.panels / W;
+    assert!(
+        U * W * D * D <= ACC
+            && W * D <= 4
+            && pool.alpha.len() >= in_panels * k * U * D
+            && pool.means.len() >= in_panels * U * c
+            && targets.beta.len() >= groups * W * k * D * width
+            && targets.means.len() >= groups * W * c * width,
+        "reduced EPIG kernel: buffers do not match the tile shape"
+    );
+    let scale = lanes.splat(scale);
+    let mut acc_rows = vec![lanes.zero(); in_panels * U];
+    for g in 0..groups {
+        for ip in 0..in_panels {
+            let a_panel = pool.alpha[ip * k * U * D..].as_ptr();
+            let mut acc = [lanes.zero(); ACC];
+            for kk in 0..k {
+                // SAFETY: kk < k, w < W, t < D, u < U, y < D: every offset lies inside
+                // the panels whose lengths were asserted above (B panels of one group
+                // are consecutive: panel g·W + w starts at (g·W + w)·k·D·WIDTH).
+                unsafe {
+                    let mut b = [lanes.zero(); 4];
+                    for w in 0..W {
+                        for t in 0..D {
+                            let offset = (((g * W + w) * k + kk) * D + t) * width;
+                            b[w * D + t] = lanes.load(targets.beta.as_ptr().add(offset));
+                        }
+                    }
+                    let ak = a_panel.add(kk * U * D);
+                    for u in 0..U {
+                        for y in 0..D {
+                            let a = lanes.splat(*ak.add(u * D + y));
+                            for w in 0..W {
+                                for t in 0..D {
+                                    let i = ((u * W + w) * D + y) * D + t;
+                                    acc[i] = lanes.mul_add(a, b[w * D + t], acc[i]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for u in 0..U {
+                let am = &pool.means[(ip * U + u) * c..(ip * U + u + 1) * c];
+                let mut total = lanes.zero();
+                for w in 0..W {
+                    let tp = g * W + w;
+                    let tm = |t: usize| {
+                        // SAFETY: tp < panels and t < c, within `targets.means`.
+                        unsafe { lanes.load(targets.means.as_ptr().add((tp * c + t) * width)) }
+                    };
+                    let mut col = [lanes.zero(); 3];
+                    let mut corner = lanes.zero();
+                    for (y, &ay) in am.iter().enumerate().take(D) {
+                        let ay = lanes.splat(ay);
+                        let mut row = lanes.zero();
+                        for (t, col_t) in col.iter_mut().enumerate().take(D) {
+                            let cov = lanes.mul(acc[((u * W + w) * D + y) * D + t], scale);
+                            row = lanes.add(row, cov);
+                            *col_t = lanes.add(*col_t, cov);
+                            total = lanes.add(total, lanes.xlogx(lanes.mul_add(ay, tm(t), cov)));
+                        }
+                        // J(y, C−1) = ā_y b̄_{C−1} − Σ_t Cov(y, t)
+                        total = lanes.add(total, lanes.xlogx(lanes.mul_sub(ay, tm(D), row)));
+                        corner = lanes.add(corner, row);
+                    }
+                    let alast = lanes.splat(am[D]);
+                    for (t, &col_t) in col.iter().enumerate().take(D) {
+                        // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
+                        total = lanes.add(total, lanes.xlogx(lanes.mul_sub(alast, tm(t), col_t)));
+                    }
+                    // J(C−1, C−1) = ā_{C−1} b̄_{C−1} + Σ_{y,t} Cov(y, t)
+                    total = lanes.add(total, lanes.xlogx(lanes.mul_add(alast, tm(D), corner)));
+                }
+                let r = &mut acc_rows[ip * U + u];
+                *r = lanes.add(*r, total);
+            }
+        }
+        if (g + 1) % FLUSH_PANELS == 0 || g + 1 == groups {
+            for (i, r) in acc_rows.iter_mut().enumerate() {
+                if i < sums.len() {
+                    sums[i] += lanes.hsum(*r);
+                }
+                *r = lanes.zero();
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_fmsub_ps, _mm256_loadu_ps,
-        _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps,
+        __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_fmsub_ps, _mm256_loadu_ps, _mm256_mul_ps,
+        _mm256_set1_ps, _mm256_setzero_ps,
     };
 
-    use super::{FLUSH_PANELS, PackedPool, PackedTargets};
+    use super::{Lanes, PackedPool, PackedTargets, tile_sums};
     use crate::kernel::{hsum, xlogx8};
-
-    const LANES: usize = 8;
 
     /// Most accumulators of a tile (`U · W · D²`).
     const MAX_ACC: usize = 12;
+
+    /// AVX2 + FMA registers; a value exists only where the CPU has both.
+    #[derive(Clone, Copy)]
+    struct Avx2(());
+
+    impl Avx2 {
+        /// # Safety
+        /// AVX2 and FMA must be available.
+        const unsafe fn new() -> Self {
+            Self(())
+        }
+    }
+
+    // SAFETY (every block below): an `Avx2` exists only where AVX2 and FMA are available.
+    impl Lanes for Avx2 {
+        type V = __m256;
+        const WIDTH: usize = 8;
+
+        #[inline(always)]
+        fn zero(self) -> __m256 {
+            unsafe { _mm256_setzero_ps() }
+        }
+
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m256 {
+            unsafe { _mm256_set1_ps(x) }
+        }
+
+        #[inline(always)]
+        unsafe fn load(self, p: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+
+        #[inline(always)]
+        fn add(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+
+        #[inline(always)]
+        fn mul(self, a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_mul_ps(a, b) }
+        }
+
+        #[inline(always)]
+        fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+
+        #[inline(always)]
+        fn mul_sub(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmsub_ps(a, b, c) }
+        }
+
+        #[inline(always)]
+        fn xlogx(self, x: __m256) -> __m256 {
+            unsafe { xlogx8(x) }
+        }
+
+        #[inline(always)]
+        fn hsum(self, v: __m256) -> f64 {
+            unsafe { hsum(v) }
+        }
+    }
 
     /// # Safety
     /// AVX2 and FMA must be available; `pool` and `targets` packed for this `k` and
@@ -434,99 +638,9 @@ mod avx2 {
         scale: f32,
         sums: &mut [f64],
     ) {
-        let c = D + 1;
-        let in_panels = pool.inputs.div_ceil(U);
-        let groups = targets.panels / W;
-        assert!(
-            U * W * D * D <= MAX_ACC
-                && W * D <= 4
-                && pool.alpha.len() >= in_panels * k * U * D
-                && pool.means.len() >= in_panels * U * c
-                && targets.beta.len() >= groups * W * k * D * LANES
-                && targets.means.len() >= groups * W * c * LANES,
-            "reduced EPIG kernel: buffers do not match the tile shape"
-        );
-        let scale = _mm256_set1_ps(scale);
-        let mut acc_rows = vec![_mm256_setzero_ps(); in_panels * U];
-        for g in 0..groups {
-            for ip in 0..in_panels {
-                let a_panel = pool.alpha[ip * k * U * D..].as_ptr();
-                let mut acc = [_mm256_setzero_ps(); MAX_ACC];
-                for kk in 0..k {
-                    // SAFETY: kk < k, w < W, t < D, u < U, y < D: every offset lies inside
-                    // the panels whose lengths were asserted above (B panels of one group
-                    // are consecutive: panel g·W + w starts at (g·W + w)·k·D·LANES).
-                    unsafe {
-                        let mut b = [_mm256_setzero_ps(); 4];
-                        for w in 0..W {
-                            for t in 0..D {
-                                let offset = (((g * W + w) * k + kk) * D + t) * LANES;
-                                b[w * D + t] = _mm256_loadu_ps(targets.beta.as_ptr().add(offset));
-                            }
-                        }
-                        let ak = a_panel.add(kk * U * D);
-                        for u in 0..U {
-                            for y in 0..D {
-                                let a = _mm256_broadcast_ss(&*ak.add(u * D + y));
-                                for w in 0..W {
-                                    for t in 0..D {
-                                        let i = ((u * W + w) * D + y) * D + t;
-                                        acc[i] = _mm256_fmadd_ps(a, b[w * D + t], acc[i]);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                for u in 0..U {
-                    let am = &pool.means[(ip * U + u) * c..(ip * U + u + 1) * c];
-                    let mut total = _mm256_setzero_ps();
-                    for w in 0..W {
-                        let tp = g * W + w;
-                        let tm = |t: usize| {
-                            // SAFETY: tp < panels and t < c, within `targets.means`.
-                            unsafe {
-                                _mm256_loadu_ps(targets.means.as_ptr().add((tp * c + t) * LANES))
-                            }
-                        };
-                        let mut col = [_mm256_setzero_ps(); 3];
-                        let mut corner = _mm256_setzero_ps();
-                        for (y, &ay) in am.iter().enumerate().take(D) {
-                            let ay = _mm256_set1_ps(ay);
-                            let mut row = _mm256_setzero_ps();
-                            for (t, col_t) in col.iter_mut().enumerate().take(D) {
-                                let cov = _mm256_mul_ps(acc[((u * W + w) * D + y) * D + t], scale);
-                                row = _mm256_add_ps(row, cov);
-                                *col_t = _mm256_add_ps(*col_t, cov);
-                                total =
-                                    _mm256_add_ps(total, xlogx8(_mm256_fmadd_ps(ay, tm(t), cov)));
-                            }
-                            // J(y, C−1) = ā_y b̄_{C−1} − Σ_t Cov(y, t)
-                            total = _mm256_add_ps(total, xlogx8(_mm256_fmsub_ps(ay, tm(D), row)));
-                            corner = _mm256_add_ps(corner, row);
-                        }
-                        let alast = _mm256_set1_ps(am[D]);
-                        for (t, &col_t) in col.iter().enumerate().take(D) {
-                            // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
-                            total =
-                                _mm256_add_ps(total, xlogx8(_mm256_fmsub_ps(alast, tm(t), col_t)));
-                        }
-                        // J(C−1, C−1) = ā_{C−1} b̄_{C−1} + Σ_{y,t} Cov(y, t)
-                        total = _mm256_add_ps(total, xlogx8(_mm256_fmadd_ps(alast, tm(D), corner)));
-                    }
-                    let r = &mut acc_rows[ip * U + u];
-                    *r = _mm256_add_ps(*r, total);
-                }
-            }
-            if (g + 1) % FLUSH_PANELS == 0 || g + 1 == groups {
-                for (i, r) in acc_rows.iter_mut().enumerate() {
-                    if i < sums.len() {
-                        sums[i] += hsum(*r);
-                    }
-                    *r = _mm256_setzero_ps();
-                }
-            }
-        }
+        // SAFETY: the caller guarantees AVX2 and FMA.
+        let lanes = unsafe { Avx2::new() };
+        tile_sums::<_, U, W, D, MAX_ACC>(lanes, pool, targets, k, scale, sums);
     }
 }
 
@@ -539,7 +653,7 @@ mod avx512 {
         _mm512_setzero_ps, _mm512_sub_ps,
     };
 
-    use super::{FLUSH_PANELS, PackedPool, PackedTargets};
+    use super::{Lanes, PackedPool, PackedTargets, tile_sums};
 
     const LANES: usize = 16;
     /// Most accumulators of a tile (`U · W · D²`).
@@ -602,6 +716,69 @@ mod avx512 {
         }
     }
 
+    /// AVX-512F registers; a value exists only where the CPU has AVX-512F.
+    #[derive(Clone, Copy)]
+    struct Avx512(());
+
+    impl Avx512 {
+        /// # Safety
+        /// AVX-512F must be available.
+        const unsafe fn new() -> Self {
+            Self(())
+        }
+    }
+
+    // SAFETY (every block below): an `Avx512` exists only where AVX-512F is available.
+    impl Lanes for Avx512 {
+        type V = __m512;
+        const WIDTH: usize = LANES;
+
+        #[inline(always)]
+        fn zero(self) -> __m512 {
+            unsafe { _mm512_setzero_ps() }
+        }
+
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+
+        #[inline(always)]
+        unsafe fn load(self, p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+
+        #[inline(always)]
+        fn add(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+
+        #[inline(always)]
+        fn mul(self, a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+
+        #[inline(always)]
+        fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+
+        #[inline(always)]
+        fn mul_sub(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmsub_ps(a, b, c) }
+        }
+
+        #[inline(always)]
+        fn xlogx(self, x: __m512) -> __m512 {
+            unsafe { xlogx16(x) }
+        }
+
+        #[inline(always)]
+        fn hsum(self, v: __m512) -> f64 {
+            unsafe { hsum(v) }
+        }
+    }
+
     /// # Safety
     /// AVX-512F must be available; `pool` and `targets` packed for this `k` and
     /// `C = D + 1` with the AVX-512 tile shape `(U, W)`; `sums.len() == pool.inputs`.
@@ -613,99 +790,9 @@ mod avx512 {
         scale: f32,
         sums: &mut [f64],
     ) {
-        let c = D + 1;
-        let in_panels = pool.inputs.div_ceil(U);
-        let groups = targets.panels / W;
-        assert!(
-            U * W * D * D <= MAX_ACC
-                && W * D <= 4
-                && pool.alpha.len() >= in_panels * k * U * D
-                && pool.means.len() >= in_panels * U * c
-                && targets.beta.len() >= groups * W * k * D * LANES
-                && targets.means.len() >= groups * W * c * LANES,
-            "reduced EPIG kernel: buffers do not match the tile shape"
-        );
-        let scale = _mm512_set1_ps(scale);
-        let mut acc_rows = vec![_mm512_setzero_ps(); in_panels * U];
-        for g in 0..groups {
-            for ip in 0..in_panels {
-                let a_panel = pool.alpha[ip * k * U * D..].as_ptr();
-                let mut acc = [_mm512_setzero_ps(); MAX_ACC];
-                for kk in 0..k {
-                    // SAFETY: kk < k, w < W, t < D, u < U, y < D: every offset lies inside
-                    // the panels whose lengths were asserted above.
-                    unsafe {
-                        let mut b = [_mm512_setzero_ps(); 4];
-                        for w in 0..W {
-                            for t in 0..D {
-                                let offset = (((g * W + w) * k + kk) * D + t) * LANES;
-                                b[w * D + t] = _mm512_loadu_ps(targets.beta.as_ptr().add(offset));
-                            }
-                        }
-                        let ak = a_panel.add(kk * U * D);
-                        for u in 0..U {
-                            for y in 0..D {
-                                let a = _mm512_set1_ps(*ak.add(u * D + y));
-                                for w in 0..W {
-                                    for t in 0..D {
-                                        let i = ((u * W + w) * D + y) * D + t;
-                                        acc[i] = _mm512_fmadd_ps(a, b[w * D + t], acc[i]);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                for u in 0..U {
-                    let am = &pool.means[(ip * U + u) * c..(ip * U + u + 1) * c];
-                    let mut total = _mm512_setzero_ps();
-                    for w in 0..W {
-                        let tp = g * W + w;
-                        let tm = |t: usize| {
-                            // SAFETY: tp < panels and t < c, within `targets.means`.
-                            unsafe {
-                                _mm512_loadu_ps(targets.means.as_ptr().add((tp * c + t) * LANES))
-                            }
-                        };
-                        let mut col = [_mm512_setzero_ps(); 3];
-                        let mut corner = _mm512_setzero_ps();
-                        for (y, &ay) in am.iter().enumerate().take(D) {
-                            let ay = _mm512_set1_ps(ay);
-                            let mut row = _mm512_setzero_ps();
-                            for (t, col_t) in col.iter_mut().enumerate().take(D) {
-                                let cov = _mm512_mul_ps(acc[((u * W + w) * D + y) * D + t], scale);
-                                row = _mm512_add_ps(row, cov);
-                                *col_t = _mm512_add_ps(*col_t, cov);
-                                total =
-                                    _mm512_add_ps(total, xlogx16(_mm512_fmadd_ps(ay, tm(t), cov)));
-                            }
-                            // J(y, C−1) = ā_y b̄_{C−1} − Σ_t Cov(y, t)
-                            total = _mm512_add_ps(total, xlogx16(_mm512_fmsub_ps(ay, tm(D), row)));
-                            corner = _mm512_add_ps(corner, row);
-                        }
-                        let alast = _mm512_set1_ps(am[D]);
-                        for (t, &col_t) in col.iter().enumerate().take(D) {
-                            // J(C−1, t) = ā_{C−1} b̄_t − Σ_y Cov(y, t)
-                            total =
-                                _mm512_add_ps(total, xlogx16(_mm512_fmsub_ps(alast, tm(t), col_t)));
-                        }
-                        // J(C−1, C−1) = ā_{C−1} b̄_{C−1} + Σ_{y,t} Cov(y, t)
-                        total =
-                            _mm512_add_ps(total, xlogx16(_mm512_fmadd_ps(alast, tm(D), corner)));
-                    }
-                    let r = &mut acc_rows[ip * U + u];
-                    *r = _mm512_add_ps(*r, total);
-                }
-            }
-            if (g + 1) % FLUSH_PANELS == 0 || g + 1 == groups {
-                for (i, r) in acc_rows.iter_mut().enumerate() {
-                    if i < sums.len() {
-                        sums[i] += hsum(*r);
-                    }
-                    *r = _mm512_setzero_ps();
-                }
-            }
-        }
+        // SAFETY: the caller guarantees AVX-512F.
+        let lanes = unsafe { Avx512::new() };
+        tile_sums::<_, U, W, D, MAX_ACC>(lanes, pool, targets, k, scale, sums);
     }
 
     #[inline]

@@ -99,9 +99,14 @@ impl<L: FusedLayer, T: Real> Applied<L, T> {
         input_grad: bool,
         grads: &mut ParamGrads<T>,
     ) -> Option<Vec<T>> {
-        let (dx, dw, db) = self
-            .op
-            .backward(input, &self.params.weight, output, grad, input_grad);
+        let (dx, dw, db) = self.op.backward(
+            input,
+            &self.params.weight,
+            &self.params.bias,
+            output,
+            grad,
+            input_grad,
+        );
         self.params.store(grads, (dw, db));
         dx
     }

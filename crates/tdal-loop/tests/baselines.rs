@@ -4,54 +4,19 @@
 //! selectors resume exactly after a crash; GALAXY asks the oracle once per point, inside
 //! its batch, and only for points of that batch; and the selectors also run on TD-FT.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use common::{crash_after, options, outcome, run_error, run_into, smoke};
 use ndarray::{Array1, Array2};
 use tdal_loop::record::{self, files};
 use tdal_loop::{
     Acquired, AcquisitionKind, Error, HeadConfig, LaplaceSettings, Oracle, Parts, Profile,
-    RepresentationKind, RoundRecord, RunConfig, RunOptions, RunSummary, Session, Silent,
+    RepresentationKind, RoundRecord, RunConfig, RunSummary, Session, Silent,
 };
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fmnist-mini")
-}
-
-fn smoke(representation: RepresentationKind, acquisition: AcquisitionKind) -> RunConfig {
-    let mut cfg = RunConfig::method(Profile::Smoke, representation, acquisition);
-    cfg.data.dir = Some(fixture());
-    cfg
-}
-
-fn options(out: &Path, cache: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        cache_dir: cache.to_path_buf(),
-        resume: true,
-        device: tdal_encoders::DeviceChoice::Cpu,
-    }
-}
-
-/// Records without the timings and memory (which differ from run to run).
-fn outcome(records: &[RoundRecord]) -> Vec<RoundRecord> {
-    records
-        .iter()
-        .map(|r| RoundRecord {
-            seconds: tdal_loop::StageSeconds::default(),
-            peak_rss_bytes: 0,
-            ..r.clone()
-        })
-        .collect()
-}
-
-/// Runs (or resumes) `cfg` under `out` and returns its summary and records.
-fn run_into(cfg: &RunConfig, out: &Path, cache: &Path) -> (RunSummary, Vec<RoundRecord>) {
-    let summary = tdal_loop::run(cfg, &options(out, cache), &mut Silent).unwrap();
-    let rounds = record::read_rounds(&out.join(&summary.run_id)).unwrap();
-    (summary, rounds)
-}
 
 /// What every smoke run must give: budget 36 from 6 initial labels in batches of 10,
 /// so three full batches and the evaluation-only last round, 30 distinct points never
@@ -103,14 +68,7 @@ const EVERY_ROUND: [usize; 4] = [0, 1, 2, 3];
 /// Makes the finished run in `dir` look killed right after its second round: two lines
 /// of `rounds.jsonl`, no summary, no checkpoints of the rounds after.
 fn crash_after_two_rounds(dir: &Path) {
-    let text: String = std::fs::read_to_string(dir.join(files::ROUNDS))
-        .unwrap()
-        .lines()
-        .take(2)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join(files::ROUNDS), text).unwrap();
-    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+    crash_after(dir, 2);
     for round in ["round-0002", "round-0003"] {
         let state = dir.join(files::STATE).join(round);
         if state.exists() {
@@ -350,7 +308,7 @@ fn td_ft_similar_on_the_forest_is_a_config_error_before_any_training() {
     let cfg = smoke(RepresentationKind::TdFt, AcquisitionKind::Similar);
     assert!(matches!(cfg.head, HeadConfig::Forest(_)));
     let (out, cache) = (tmp.path().join("runs"), tmp.path().join("cache"));
-    let err = tdal_loop::run(&cfg, &options(&out, &cache), &mut Silent).unwrap_err();
+    let err = run_error(&cfg, &out, &cache);
     assert!(matches!(err, Error::Config(_)), "{err}");
     assert!(err.to_string().contains("head.kind"), "{err}");
     assert!(

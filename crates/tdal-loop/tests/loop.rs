@@ -2,63 +2,32 @@
 //! encoder cache, resume after a crash (never asking the oracle twice), that pool labels
 //! only reach the loop through the oracle, and parts of a test's own through the seams.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+use common::{crash_after, fixture, options, outcome, run_error, run_into, smoke};
 use tdal_data::{LabelledSplit, PoolOptions};
 use tdal_loop::record::{self, files};
 use tdal_loop::{
-    Acquired, AcquisitionKind, BatchSelector, Error, Oracle, Parts, Profile, RepresentationKind,
-    RoundInputs, RoundRecord, RunConfig, RunOptions, Session, Silent, SimulatedOracle, Stage,
-    StageClock, Task,
+    Acquired, AcquisitionKind, BatchSelector, Error, Oracle, Parts, RepresentationKind,
+    RoundInputs, RunConfig, RunOptions, Session, Silent, SimulatedOracle, Stage, StageClock, Task,
 };
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/fmnist-mini")
-}
-
-fn smoke(representation: RepresentationKind, acquisition: AcquisitionKind) -> RunConfig {
-    let mut cfg = RunConfig::method(Profile::Smoke, representation, acquisition);
-    cfg.data.dir = Some(fixture());
-    cfg
-}
-
-fn options(out: &Path, cache: &Path) -> RunOptions {
-    RunOptions {
-        out: out.to_path_buf(),
-        cache_dir: cache.to_path_buf(),
-        resume: true,
-        device: tdal_encoders::DeviceChoice::Cpu,
-    }
-}
-
-/// Records without the timings and memory (which differ from run to run).
-fn outcome(records: &[RoundRecord]) -> Vec<RoundRecord> {
-    records
-        .iter()
-        .map(|r| RoundRecord {
-            seconds: tdal_loop::StageSeconds::default(),
-            peak_rss_bytes: 0,
-            ..r.clone()
-        })
-        .collect()
-}
 
 #[test]
 fn a_run_is_reproducible_and_a_second_run_reuses_the_encoder() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let cfg = smoke(RepresentationKind::TdSplit, AcquisitionKind::Epig);
-    let first = tdal_loop::run(&cfg, &options(&tmp.path().join("a"), &cache), &mut Silent).unwrap();
-    let second =
-        tdal_loop::run(&cfg, &options(&tmp.path().join("b"), &cache), &mut Silent).unwrap();
+    let (first, a) = run_into(&cfg, &tmp.path().join("a"), &cache);
+    let (second, b) = run_into(&cfg, &tmp.path().join("b"), &cache);
     assert!(!first.encoder_cached);
     assert!(
         second.encoder_cached,
         "the second run retrained an identical US VAE"
     );
-    let a = record::read_rounds(&tmp.path().join("a").join(&first.run_id)).unwrap();
-    let b = record::read_rounds(&tmp.path().join("b").join(&second.run_id)).unwrap();
     assert_eq!(outcome(&a), outcome(&b));
     // Budget 36 from 6 initial labels in batches of 10: 3 acquisitions + the final round.
     assert_eq!(a.len(), 4);
@@ -89,41 +58,22 @@ fn resuming_after_a_crash_gives_the_uninterrupted_result() {
     let cache = tmp.path().join("cache");
     let mut cfg = smoke(RepresentationKind::TdSplit, AcquisitionKind::Epig);
     cfg.active.retrain_every = 1;
-    let whole = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("whole"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    let whole_rounds = record::read_rounds(&tmp.path().join("whole").join(&whole.run_id)).unwrap();
+    let (whole, whole_rounds) = run_into(&cfg, &tmp.path().join("whole"), &cache);
 
     // A "crashed" copy: two completed rounds, half a third line, no summary, and the
     // checkpoint of the unfinished round 2 already written.
     let dir = tmp.path().join("crashed").join(&whole.run_id);
-    tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("crashed"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    let mut text: String = std::fs::read_to_string(dir.join(files::ROUNDS))
+    run_into(&cfg, &tmp.path().join("crashed"), &cache);
+    crash_after(&dir, 2);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(files::ROUNDS))
         .unwrap()
-        .lines()
-        .take(2)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text.push_str("{\"round\":2,\"n_labelled\":2");
-    std::fs::write(dir.join(files::ROUNDS), text).unwrap();
-    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+        .write_all(b"{\"round\":2,\"n_labelled\":2")
+        .unwrap();
     std::fs::remove_dir_all(dir.join(files::STATE).join("round-0003")).unwrap();
 
-    let resumed = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("crashed"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    let resumed_rounds = record::read_rounds(&dir).unwrap();
+    let (resumed, resumed_rounds) = run_into(&cfg, &tmp.path().join("crashed"), &cache);
     assert_eq!(outcome(&resumed_rounds), outcome(&whole_rounds));
     assert_eq!(resumed.final_accuracy, whole.final_accuracy);
 
@@ -134,12 +84,8 @@ fn resuming_after_a_crash_gives_the_uninterrupted_result() {
         .replace("beta = 4.0", "beta = 2.0");
     std::fs::write(&config, edited).unwrap();
     std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
-    let err = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("crashed"), &cache),
-        &mut Silent,
-    );
-    assert!(matches!(err, Err(Error::Resume { .. })), "{err:?}");
+    let err = run_error(&cfg, &tmp.path().join("crashed"), &cache);
+    assert!(matches!(err, Error::Resume { .. }), "{err:?}");
 }
 
 #[test]
@@ -148,14 +94,8 @@ fn td_ft_resumes_exactly_and_shares_the_pretrained_encoder_with_us_simclr() {
     let cache = tmp.path().join("cache");
     let mut cfg = smoke(RepresentationKind::TdFt, AcquisitionKind::Epig);
     cfg.active.retrain_every = 1;
-    let whole = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("whole"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
+    let (whole, whole_rounds) = run_into(&cfg, &tmp.path().join("whole"), &cache);
     assert!(!whole.encoder_cached);
-    let whole_rounds = record::read_rounds(&tmp.path().join("whole").join(&whole.run_id)).unwrap();
     let retrained: Vec<usize> = whole_rounds
         .iter()
         .filter(|r| r.retrained)
@@ -166,37 +106,16 @@ fn td_ft_resumes_exactly_and_shares_the_pretrained_encoder_with_us_simclr() {
     // Crash after two rounds, with the checkpoint of round 3 gone: the fine-tune of round
     // 2 is restored and the next ones start again from the pretrained weights.
     let dir = tmp.path().join("crashed").join(&whole.run_id);
-    tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("crashed"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    let text: String = std::fs::read_to_string(dir.join(files::ROUNDS))
-        .unwrap()
-        .lines()
-        .take(2)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join(files::ROUNDS), text).unwrap();
-    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+    run_into(&cfg, &tmp.path().join("crashed"), &cache);
+    crash_after(&dir, 2);
     std::fs::remove_dir_all(dir.join(files::STATE).join("round-0003")).unwrap();
-    let resumed = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("crashed"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    assert_eq!(
-        outcome(&record::read_rounds(&dir).unwrap()),
-        outcome(&whole_rounds)
-    );
+    let (resumed, resumed_rounds) = run_into(&cfg, &tmp.path().join("crashed"), &cache);
+    assert_eq!(outcome(&resumed_rounds), outcome(&whole_rounds));
     assert_eq!(resumed.final_accuracy, whole.final_accuracy);
 
     // The US SimCLR rows of the seed reuse TD-FT's pretrained encoder.
     let us = smoke(RepresentationKind::UsSimclr, AcquisitionKind::Random);
-    let summary =
-        tdal_loop::run(&us, &options(&tmp.path().join("us"), &cache), &mut Silent).unwrap();
+    let (summary, _) = run_into(&us, &tmp.path().join("us"), &cache);
     assert!(
         summary.encoder_cached,
         "US SimCLR pretrained its encoder again"
@@ -293,21 +212,11 @@ fn bad_budgets_and_missing_data_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Random);
     cfg.active.budget = 6; // equal to the initial labels
-    let err = tdal_loop::run(
-        &cfg,
-        &options(tmp.path(), &tmp.path().join("c")),
-        &mut Silent,
-    )
-    .unwrap_err();
+    let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));
     assert!(err.to_string().contains("budget"), "{err}");
     let mut cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Random);
     cfg.data.dir = Some(tmp.path().join("nowhere"));
-    let err = tdal_loop::run(
-        &cfg,
-        &options(tmp.path(), &tmp.path().join("c")),
-        &mut Silent,
-    )
-    .unwrap_err();
+    let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));
     assert!(matches!(err, Error::Data(_)), "{err}");
 }
 
@@ -317,13 +226,7 @@ fn resume_never_asks_the_oracle_again_and_checks_what_it_recorded() {
     let cache = tmp.path().join("cache");
     let cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Epig);
     let opts = options(&tmp.path().join("runs"), &cache);
-    let whole = tdal_loop::run(
-        &cfg,
-        &options(&tmp.path().join("whole"), &cache),
-        &mut Silent,
-    )
-    .unwrap();
-    let whole_rounds = record::read_rounds(&tmp.path().join("whole").join(&whole.run_id)).unwrap();
+    let (_, whole_rounds) = run_into(&cfg, &tmp.path().join("whole"), &cache);
 
     // First session: stop after two answered batches and a third proposed, unanswered.
     let (task, oracle) = smoke_task(&cfg);
@@ -597,14 +500,7 @@ fn a_stateful_selector_is_restored_on_resume() {
     let whole = run("whole");
     let crashed = run("crashed");
     let dir = tmp.path().join("crashed").join(cfg.run_id());
-    let text: String = std::fs::read_to_string(dir.join(files::ROUNDS))
-        .unwrap()
-        .lines()
-        .take(2)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join(files::ROUNDS), text).unwrap();
-    std::fs::remove_file(dir.join(files::SUMMARY)).unwrap();
+    crash_after(&dir, 2);
     assert!(dir.join("state/round-0001/selector/calls").is_file());
     let resumed = run("crashed");
     assert_eq!(outcome(&crashed), outcome(&whole));

@@ -2,8 +2,8 @@
 //! defaults, every tree one posterior sample) with a scikit-learn-like interface and
 //! pickling through `RandomForest::to_bytes` / `from_bytes`.
 
-use ndarray::Ix2;
-use numpy::{IntoPyArray, PyArray2, PyArray3, PyArrayDescrMethods, PyUntypedArrayMethods};
+use ndarray::{ArrayView2, Ix2};
+use numpy::{IntoPyArray, PyArray, PyArray2, PyArray3, PyArrayDescrMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
@@ -66,6 +66,21 @@ pub(crate) struct PyRandomForest {
 impl PyRandomForest {
     fn params(&self) -> &ForestParams {
         self.forest.params()
+    }
+
+    /// `predict(forest, X)` with the GIL released, for features `X` `[N, features]` read
+    /// as in fit, as a NumPy array.
+    fn predict_with<'py, A: IntoPyArray + Send>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        predict: impl FnOnce(&RandomForest, ArrayView2<'_, f32>) -> tdal_heads::Result<A> + Send,
+    ) -> PyResult<Bound<'py, PyArray<A::Item, A::Dim>>> {
+        let x = float32_array::<Ix2>(x, "X", &["N", "features"])?;
+        let x = x.as_array();
+        let forest = &self.forest;
+        let probs = py.detach(|| predict(forest, x)).map_err(value_error)?;
+        Ok(probs.into_pyarray(py))
     }
 }
 
@@ -198,12 +213,7 @@ impl PyRandomForest {
         py: Python<'py>,
         X: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let x = float32_array::<Ix2>(X, "X", &["N", "features"])?;
-        let x = x.as_array();
-        let probs = py
-            .detach(|| self.forest.predict_mean(x))
-            .map_err(value_error)?;
-        Ok(probs.into_pyarray(py))
+        self.predict_with(py, X, RandomForest::predict_mean)
     }
 
     /// Every tree's class probabilities: n_trees posterior samples per input.
@@ -224,12 +234,7 @@ impl PyRandomForest {
         py: Python<'py>,
         X: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let x = float32_array::<Ix2>(X, "X", &["N", "features"])?;
-        let x = x.as_array();
-        let probs = py
-            .detach(|| self.forest.predict_per_tree(x))
-            .map_err(value_error)?;
-        Ok(probs.into_pyarray(py))
+        self.predict_with(py, X, RandomForest::predict_per_tree)
     }
 
     /// The first posterior_samples trees' class probabilities: the posterior samples
@@ -250,13 +255,8 @@ impl PyRandomForest {
         py: Python<'py>,
         X: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let x = float32_array::<Ix2>(X, "X", &["N", "features"])?;
-        let x = x.as_array();
         let k = self.params().posterior_samples;
-        let probs = py
-            .detach(|| self.forest.predict_first_trees(x, k))
-            .map_err(value_error)?;
-        Ok(probs.into_pyarray(py))
+        self.predict_with(py, X, |forest, x| forest.predict_first_trees(x, k))
     }
 
     /// The forest (parameters, and trees once fitted) as bytes; `from_bytes` restores it.

@@ -13,10 +13,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{Activation, FusedLayer, Grads, Real, float_dtype, layer_bwd, layer_fwd};
+use super::{Activation, FusedLayer, Grads, Real, apply, float_dtype};
 
 /// Rows (pixels) per block of the reductions and element-wise passes.
 const BLOCK_ROWS: usize = 1024;
@@ -76,22 +76,18 @@ pub fn batch_norm_nhwc(
         }
         let _ = stats.set(given);
     }
-    let out = x.contiguous()?.apply_op3_arc(
-        &gamma.contiguous()?,
-        &beta.contiguous()?,
-        Arc::new(Box::new(BnOp {
-            core: BnCore {
-                rows,
-                channels,
-                eps,
-                activation,
-            },
-            frozen: is_frozen,
-            shape: x.shape().clone(),
-            stats: Arc::clone(&stats),
-        })),
-    )?;
-    Ok((out, stats))
+    let op = BnOp {
+        core: BnCore {
+            rows,
+            channels,
+            eps,
+            activation,
+        },
+        frozen: is_frozen,
+        shape: x.shape().clone(),
+        stats: Arc::clone(&stats),
+    };
+    Ok((apply(op, x, gamma, beta)?, stats))
 }
 
 pub(crate) struct BnOp {
@@ -374,7 +370,9 @@ pub(crate) struct BnGradTerms<T> {
 }
 
 impl FusedLayer for BnOp {
-    const NAME: &'static str = "batch_norm_nhwc";
+    fn name(&self) -> &'static str {
+        "batch_norm_nhwc"
+    }
 
     fn forward<T: Real>(&self, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
         let stats = self.stats.get_or_init(|| self.core.batch_stats(x));
@@ -385,6 +383,7 @@ impl FusedLayer for BnOp {
         &self,
         x: &[T],
         gamma: &[T],
+        _beta: &[T],
         out: &[T],
         grad: &[T],
         input_grad: bool,
@@ -400,34 +399,5 @@ impl FusedLayer for BnOp {
 
     fn output_shape(&self) -> Shape {
         self.shape.clone()
-    }
-}
-
-impl CustomOp3 for BnOp {
-    fn name(&self) -> &'static str {
-        "batch_norm_nhwc"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        layer_fwd(self, (s1, l1), (s2, l2), (s3, l3))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        gamma: &Tensor,
-        beta: &Tensor,
-        out: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        layer_bwd(self, [x, gamma, beta, out, grad])
     }
 }

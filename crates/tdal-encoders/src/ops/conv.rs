@@ -15,15 +15,13 @@
 //! Work is split into blocks of whole images of ≈ [`BLOCK_ROWS`] small-side pixels: a
 //! block's patch matrix stays in L2 and its slice of the big-side image is contiguous.
 
-use std::sync::Arc;
-
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{Mat, matmul};
 use super::{
-    Activation, FusedLayer, Grads, Real, Scratch, activation_grad, add_column_sums,
-    bias_activation, float_dtype, layer_bwd, layer_fwd, sum_partials,
+    Activation, FusedLayer, Grads, Real, Scratch, activation_grad, add_column_sums, apply,
+    bias_activation, float_dtype, sum_partials,
 };
 
 /// Target number of patch rows (small-side pixels) per block: a 256 × 512 f32 patch matrix
@@ -253,11 +251,7 @@ pub fn conv2d_nhwc(
     activation: Activation,
 ) -> candle_core::Result<Tensor> {
     let op = conv2d_op(x, weight, bias, stride, padding, activation)?;
-    x.contiguous()?.apply_op3_arc(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
-        Arc::new(Box::new(op)),
-    )
+    apply(op, x, weight, bias)
 }
 
 /// The checked op of [`conv2d_nhwc`] (for ops that fuse a convolution with more).
@@ -341,15 +335,12 @@ pub fn conv_transpose2d_nhwc(
             "{OP}: unsupported geometry {h}×{w} → {ho}×{wo} (stride {stride}, padding {padding})"
         );
     }
-    x.contiguous()?.apply_op3_arc(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
-        Arc::new(Box::new(ConvOp {
-            geometry: g,
-            activation,
-            transposed: true,
-        })),
-    )
+    let op = ConvOp {
+        geometry: g,
+        activation,
+        transposed: true,
+    };
+    apply(op, x, weight, bias)
 }
 
 fn scratch_pair<T: Real>() -> (Scratch<T>, Scratch<T>) {
@@ -410,7 +401,13 @@ impl ConvOp {
 }
 
 impl FusedLayer for ConvOp {
-    const NAME: &'static str = "conv2d_nhwc / conv_transpose2d_nhwc";
+    fn name(&self) -> &'static str {
+        if self.transposed {
+            "conv_transpose2d_nhwc"
+        } else {
+            "conv2d_nhwc"
+        }
+    }
 
     fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T]) -> Vec<T> {
         let g = &self.geometry;
@@ -469,6 +466,7 @@ impl FusedLayer for ConvOp {
         &self,
         x: &[T],
         weight: &[T],
+        _bias: &[T],
         out: &[T],
         grad: &[T],
         input_grad: bool,
@@ -579,38 +577,5 @@ impl ConvOp {
         };
         let (weight_grad, bias_grad) = sum_partials(partials, len * g.small_c, bias_len);
         (dx, g.unpatch_weights(&weight_grad), bias_grad)
-    }
-}
-
-impl CustomOp3 for ConvOp {
-    fn name(&self) -> &'static str {
-        if self.transposed {
-            "conv_transpose2d_nhwc"
-        } else {
-            "conv2d_nhwc"
-        }
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        layer_fwd(self, (s1, l1), (s2, l2), (s3, l3))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        bias: &Tensor,
-        out: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        layer_bwd(self, [x, weight, bias, out, grad])
     }
 }

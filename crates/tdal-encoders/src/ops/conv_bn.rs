@@ -8,12 +8,11 @@
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{Shape, Tensor};
 
 use super::bn::{BnCore, BnStats, StatsCell};
 use super::conv::{ConvOp, conv2d_op};
-use super::{Activation, FusedLayer, Real, float_dtype, input_slice, with_slice};
+use super::{Activation, FusedLayer, Grads, Real, apply, float_dtype};
 
 /// `activation(batch_norm(conv2d(x, weight)))` of channels-last images: a bias-free
 /// convolution (stride, padding), then the normalisation of [`super::batch_norm_nhwc`]
@@ -80,12 +79,7 @@ pub fn conv_bn_nhwc(
     };
     // γ and β travel as one `[2·C_out]` input (a custom op has at most three).
     let scale_shift = Tensor::cat(&[gamma, beta], 0)?;
-    let out = x.contiguous()?.apply_op3_arc(
-        &weight.contiguous()?,
-        &scale_shift,
-        Arc::new(Box::new(op)),
-    )?;
-    Ok((out, stats))
+    Ok((apply(op, x, weight, &scale_shift)?, stats))
 }
 
 struct ConvBnOp {
@@ -97,7 +91,11 @@ struct ConvBnOp {
     conv_out: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-impl ConvBnOp {
+impl FusedLayer for ConvBnOp {
+    fn name(&self) -> &'static str {
+        "conv_bn_nhwc"
+    }
+
     fn forward<T: Real>(&self, x: &[T], weight: &[T], scale_shift: &[T]) -> Vec<T> {
         let c = self.core.channels;
         let zero_bias = vec![T::zero(); c];
@@ -112,9 +110,13 @@ impl ConvBnOp {
 
     fn backward<T: Real>(
         &self,
-        [x, weight, scale_shift, out, grad]: [&[T]; 5],
+        x: &[T],
+        weight: &[T],
+        scale_shift: &[T],
+        out: &[T],
+        grad: &[T],
         input_grad: bool,
-    ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
+    ) -> Grads<T> {
         let c = self.core.channels;
         let recomputed;
         let z: &Vec<T> = match self.conv_out.get().and_then(|b| b.downcast_ref::<Vec<T>>()) {
@@ -144,75 +146,8 @@ impl ConvBnOp {
         scale_shift_grad.extend(terms.beta_grad);
         (dx, weight_grad, scale_shift_grad)
     }
-}
 
-impl CustomOp3 for ConvBnOp {
-    fn name(&self) -> &'static str {
-        "conv_bn_nhwc"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let storage = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(
-                input_slice(s1, l1)?,
-                input_slice(s2, l2)?,
-                input_slice(s3, l3)?,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(
-                input_slice(s1, l1)?,
-                input_slice(s2, l2)?,
-                input_slice(s3, l3)?,
-            )),
-            other => candle_core::bail!("conv_bn_nhwc: unsupported dtype {:?}", other.dtype()),
-        };
-        Ok((storage, self.conv.output_shape()))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        scale_shift: &Tensor,
-        out: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        fn run<T: Real>(
-            op: &ConvBnOp,
-            [x, weight, scale_shift, out, grad]: [&Tensor; 5],
-        ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-            // The input gradient is skipped for the images (no variable upstream).
-            let input_grad = x.track_op();
-            let (dx, dw, dss) = with_slice::<T, _>(x, |xs| {
-                with_slice::<T, _>(weight, |ws| {
-                    with_slice::<T, _>(scale_shift, |ss| {
-                        with_slice::<T, _>(out, |os| {
-                            with_slice::<T, _>(grad, |gs| {
-                                Ok(op.backward([xs, ws, ss, os, gs], input_grad))
-                            })
-                        })
-                    })
-                })
-            })?;
-            let device = x.device();
-            Ok((
-                dx.map(|v| Tensor::from_vec(v, x.shape(), device))
-                    .transpose()?,
-                Some(Tensor::from_vec(dw, weight.shape(), device)?),
-                Some(Tensor::from_vec(dss, scale_shift.shape(), device)?),
-            ))
-        }
-        match x.dtype() {
-            DType::F32 => run::<f32>(self, [x, weight, scale_shift, out, grad]),
-            DType::F64 => run::<f64>(self, [x, weight, scale_shift, out, grad]),
-            other => candle_core::bail!("conv_bn_nhwc: unsupported dtype {other:?}"),
-        }
+    fn output_shape(&self) -> Shape {
+        self.conv.output_shape()
     }
 }

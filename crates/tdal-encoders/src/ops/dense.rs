@@ -2,14 +2,12 @@
 //! direction (the output is split over threads by `gemm`, never the inner dimension) and the
 //! bias, activation and their gradients fused into the passes around them.
 
-use std::sync::Arc;
-
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{Shape, Tensor};
 
 use super::gemm::{Mat, matmul};
 use super::{
-    Activation, FusedLayer, Grads, Real, activation_grad, add_column_sums, bias_activation,
-    float_dtype, layer_bwd, layer_fwd,
+    Activation, FusedLayer, Grads, Real, activation_grad, add_column_sums, apply, bias_activation,
+    float_dtype,
 };
 
 /// `activation(x · weightᵀ + bias)` with candle-nn's `Linear` weight layout.
@@ -35,16 +33,13 @@ pub fn linear(
             bias.dims()
         );
     }
-    x.contiguous()?.apply_op3_arc(
-        &weight.contiguous()?,
-        &bias.contiguous()?,
-        Arc::new(Box::new(DenseOp {
-            batch,
-            inputs,
-            outputs,
-            activation,
-        })),
-    )
+    let op = DenseOp {
+        batch,
+        inputs,
+        outputs,
+        activation,
+    };
+    apply(op, x, weight, bias)
 }
 
 pub(crate) struct DenseOp {
@@ -55,7 +50,9 @@ pub(crate) struct DenseOp {
 }
 
 impl FusedLayer for DenseOp {
-    const NAME: &'static str = "linear";
+    fn name(&self) -> &'static str {
+        "linear"
+    }
 
     fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T]) -> Vec<T> {
         let mut y = vec![T::zero(); self.batch * self.outputs];
@@ -74,6 +71,7 @@ impl FusedLayer for DenseOp {
         &self,
         x: &[T],
         weight: &[T],
+        _bias: &[T],
         out: &[T],
         grad: &[T],
         input_grad: bool,
@@ -107,34 +105,5 @@ impl FusedLayer for DenseOp {
 
     fn output_shape(&self) -> Shape {
         (self.batch, self.outputs).into()
-    }
-}
-
-impl CustomOp3 for DenseOp {
-    fn name(&self) -> &'static str {
-        "linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        layer_fwd(self, (s1, l1), (s2, l2), (s3, l3))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        bias: &Tensor,
-        out: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        layer_bwd(self, [x, weight, bias, out, grad])
     }
 }

@@ -29,8 +29,10 @@ pub(crate) use bce::{bce_backward, bce_forward};
 pub(crate) use conv::ConvOp;
 pub(crate) use dense::DenseOp;
 
+use std::sync::Arc;
+
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, WithDType};
 
 pub use bce::bce_with_logits_sum;
 pub use bn::{BnStats, StatsCell, batch_norm_nhwc};
@@ -135,14 +137,18 @@ impl Real for f64 {
 pub(crate) type Grads<T> = (Option<Vec<T>>, Vec<T>, Vec<T>);
 
 /// A layer `y = f(x, weight, bias)` computed on slices, generic over the float type;
-/// [`layer_fwd`] and [`layer_bwd`] adapt it to candle's `CustomOp3`.
+/// [`apply`] runs it as a candle op (through [`AsCustomOp`]).
 pub(crate) trait FusedLayer {
-    const NAME: &'static str;
+    /// The op's name, for candle and for error messages.
+    fn name(&self) -> &'static str;
     fn forward<T: Real>(&self, x: &[T], weight: &[T], bias: &[T]) -> Vec<T>;
+    /// Gradients of `(x, weight, bias)` given the forward pass's `out` and the output
+    /// gradient `grad`; the input's only if `input_grad`.
     fn backward<T: Real>(
         &self,
         x: &[T],
         weight: &[T],
+        bias: &[T],
         out: &[T],
         grad: &[T],
         input_grad: bool,
@@ -150,59 +156,97 @@ pub(crate) trait FusedLayer {
     fn output_shape(&self) -> Shape;
 }
 
-fn layer_fwd<L: FusedLayer>(
-    layer: &L,
-    (s1, l1): (&CpuStorage, &Layout),
-    (s2, l2): (&CpuStorage, &Layout),
-    (s3, l3): (&CpuStorage, &Layout),
-) -> candle_core::Result<(CpuStorage, Shape)> {
-    let storage = match s1.dtype() {
-        DType::F32 => CpuStorage::F32(layer.forward::<f32>(
-            input_slice(s1, l1)?,
-            input_slice(s2, l2)?,
-            input_slice(s3, l3)?,
-        )),
-        DType::F64 => CpuStorage::F64(layer.forward::<f64>(
-            input_slice(s1, l1)?,
-            input_slice(s2, l2)?,
-            input_slice(s3, l3)?,
-        )),
-        other => candle_core::bail!("{}: unsupported dtype {other:?}", L::NAME),
-    };
-    Ok((storage, layer.output_shape()))
+/// `layer(x, weight, bias)` as a candle op (on contiguous copies of strided inputs), with
+/// [`FusedLayer::backward`] as its backward pass.
+fn apply<L: FusedLayer + Send + Sync + 'static>(
+    layer: L,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3_arc(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        Arc::new(Box::new(AsCustomOp(layer))),
+    )
 }
+
+/// A [`FusedLayer`] as candle's `CustomOp3` (a foreign trait, so it cannot be implemented
+/// for every `FusedLayer` directly).
+struct AsCustomOp<L>(L);
 
 type TensorGrads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
-fn layer_bwd<L: FusedLayer>(
-    layer: &L,
-    [x, weight, bias, out, grad]: [&Tensor; 5],
-) -> candle_core::Result<TensorGrads> {
-    fn run<L: FusedLayer, T: Real>(
-        layer: &L,
-        [x, weight, bias, out, grad]: [&Tensor; 5],
-    ) -> candle_core::Result<TensorGrads> {
-        // The input gradient is skipped for the images (no variable upstream).
-        let input_grad = x.track_op();
-        let (dx, dw, db) = with_slice::<T, _>(x, |xs| {
-            with_slice::<T, _>(weight, |ws| {
-                with_slice::<T, _>(out, |os| {
-                    with_slice::<T, _>(grad, |gs| Ok(layer.backward(xs, ws, os, gs, input_grad)))
-                })
-            })
-        })?;
-        let device = x.device();
-        Ok((
-            dx.map(|v| Tensor::from_vec(v, x.shape(), device))
-                .transpose()?,
-            Some(Tensor::from_vec(dw, weight.shape(), device)?),
-            Some(Tensor::from_vec(db, bias.shape(), device)?),
-        ))
+impl<L: FusedLayer> CustomOp3 for AsCustomOp<L> {
+    fn name(&self) -> &'static str {
+        self.0.name()
     }
-    match x.dtype() {
-        DType::F32 => run::<L, f32>(layer, [x, weight, bias, out, grad]),
-        DType::F64 => run::<L, f64>(layer, [x, weight, bias, out, grad]),
-        other => candle_core::bail!("{}: unsupported dtype {other:?}", L::NAME),
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let layer = &self.0;
+        let storage = match s1.dtype() {
+            DType::F32 => CpuStorage::F32(layer.forward::<f32>(
+                input_slice(s1, l1)?,
+                input_slice(s2, l2)?,
+                input_slice(s3, l3)?,
+            )),
+            DType::F64 => CpuStorage::F64(layer.forward::<f64>(
+                input_slice(s1, l1)?,
+                input_slice(s2, l2)?,
+                input_slice(s3, l3)?,
+            )),
+            other => candle_core::bail!("{}: unsupported dtype {other:?}", layer.name()),
+        };
+        Ok((storage, layer.output_shape()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<TensorGrads> {
+        fn run<L: FusedLayer, T: Real>(
+            layer: &L,
+            [x, weight, bias, out, grad]: [&Tensor; 5],
+        ) -> candle_core::Result<TensorGrads> {
+            // The input gradient is skipped for the images (no variable upstream).
+            let input_grad = x.track_op();
+            let (dx, dw, db) = with_slice::<T, _>(x, |xs| {
+                with_slice::<T, _>(weight, |ws| {
+                    with_slice::<T, _>(bias, |bs| {
+                        with_slice::<T, _>(out, |os| {
+                            with_slice::<T, _>(grad, |gs| {
+                                Ok(layer.backward(xs, ws, bs, os, gs, input_grad))
+                            })
+                        })
+                    })
+                })
+            })?;
+            let device = x.device();
+            Ok((
+                dx.map(|v| Tensor::from_vec(v, x.shape(), device))
+                    .transpose()?,
+                Some(Tensor::from_vec(dw, weight.shape(), device)?),
+                Some(Tensor::from_vec(db, bias.shape(), device)?),
+            ))
+        }
+        let layer = &self.0;
+        match x.dtype() {
+            DType::F32 => run::<L, f32>(layer, [x, weight, bias, out, grad]),
+            DType::F64 => run::<L, f64>(layer, [x, weight, bias, out, grad]),
+            other => candle_core::bail!("{}: unsupported dtype {other:?}", layer.name()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! variant, and a library user can hand [`crate::run_task`] parts of their own.
 
 pub mod baselines;
+pub mod fixed;
 pub mod representation;
 pub mod selector;
 pub mod simclr;
@@ -14,6 +15,7 @@ pub mod supervised;
 use tdal_heads::{ForestParams, LaplaceHead, LaplaceParams, PredictionHead, RandomForest};
 
 pub use baselines::{ClusterMargin, Galaxy, Similar};
+pub use fixed::{FixedEncoder, Pretraining};
 pub use representation::{Fixed, Initialised, Representation, SplitVae};
 pub use selector::{
     BatchSelector, Embeddings, LabelledSet, RoundInputs, Score, ScoreThenSample, Streams,

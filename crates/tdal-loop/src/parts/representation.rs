@@ -1,7 +1,8 @@
 //! Representations: what the head sees.
 //!
 //! - [`Fixed`]: the US VAE, trained once on the pool (or loaded from the [`Cache`]) and never
-//!   updated; the head sees the posterior mean of the whole z.
+//!   updated ([`FixedEncoder`] with the [`UsVaeRecipe`]); the head sees the posterior mean
+//!   of the whole z.
 //! - [`SplitVae`]: TD-SPLIT, started from the cached US VAE's weights with a fresh guidance
 //!   classifier and updated (warm-started) with the labels so far; the head sees z_c.
 //! - The SimCLR representations (US SimCLR, TD-FT) live in [`super::simclr`].
@@ -23,7 +24,8 @@ use tdal_encoders::{
     VaeModel, VaeTrainConfig, train_split_with_progress, train_vae_with_progress,
 };
 
-use crate::cache::{Cache, hash_parts, images_hash};
+use super::fixed::{FixedEncoder, Pretraining, load_or_train};
+use crate::cache::{Cache, hash_parts};
 use crate::config::{ScheduleKind, SplitSettings, VaeSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
@@ -101,7 +103,7 @@ pub trait Representation {
 
 /// The US VAE's architecture and training, derived from the run's settings.
 #[derive(Debug, Clone)]
-struct UsVaeRecipe {
+pub struct UsVaeRecipe {
     vae: VaeConfig,
     train: VaeTrainConfig,
     init_seed: u64,
@@ -126,8 +128,13 @@ impl UsVaeRecipe {
             init_seed: stream_seed(seed, "us-vae-init", 0),
         }
     }
+}
 
-    /// Cache key: the pool's pixels, the architecture, the training and the seeds.
+impl Pretraining for UsVaeRecipe {
+    type Model = VaeModel;
+
+    const KIND: &'static str = "us-vae";
+
     fn key(&self, pool_hash: &str) -> String {
         let vae = serde_json::to_string(&self.vae).unwrap_or_default();
         let train = serde_json::to_string(&self.train).unwrap_or_default();
@@ -135,60 +142,29 @@ impl UsVaeRecipe {
         hash_parts(&["us-vae/1", pool_hash, &vae, &train, &init])
     }
 
-    /// Loads the cached encoder or trains and stores it.
-    fn load_or_train(
+    fn train(
         &self,
-        cache: &Cache,
         device: DeviceChoice,
         pool: ArrayView4<'_, f32>,
-        pool_hash: &str,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(VaeModel, String, Initialised)> {
-        let start = Instant::now();
-        let key = self.key(pool_hash);
-        if cache.has_encoder("us-vae", &key) {
-            let model = VaeModel::load(&cache.encoder_dir("us-vae", &key), device)?;
-            let seconds = start.elapsed().as_secs_f64();
-            return Ok((
-                model,
-                key,
-                Initialised {
-                    seconds,
-                    cached: true,
-                },
-            ));
-        }
+    ) -> Result<(VaeModel, serde_json::Value)> {
         let mut model = VaeModel::new(&self.vae, self.init_seed, device)?;
         let report = train_vae_with_progress(&mut model, pool, &self.train, progress)?;
-        let seconds = start.elapsed().as_secs_f64();
-        cache.store_encoder("us-vae", &key, |dir| {
-            model.save(dir)?;
-            let info = serde_json::json!({
-                "train_seconds": seconds,
-                "epoch_neg_elbo": report.epoch_neg_elbo,
-            });
-            std::fs::write(dir.join("train.json"), info.to_string())
-                .map_err(|e| Error::io("cannot write", dir, e))
-        })?;
-        Ok((
-            model,
-            key,
-            Initialised {
-                seconds,
-                cached: false,
-            },
-        ))
+        let info = serde_json::json!({ "epoch_neg_elbo": report.epoch_neg_elbo });
+        Ok((model, info))
+    }
+
+    fn save(model: &VaeModel, dir: &Path) -> Result<()> {
+        Ok(model.save(dir)?)
+    }
+
+    fn load(dir: &Path, device: DeviceChoice) -> Result<VaeModel> {
+        Ok(VaeModel::load(dir, device)?)
     }
 }
 
 /// The fixed unsupervised VAE (US).
-#[derive(Debug)]
-pub struct Fixed {
-    recipe: UsVaeRecipe,
-    cache: Cache,
-    device: DeviceChoice,
-    model: Option<(VaeModel, String)>,
-}
+pub type Fixed = FixedEncoder<UsVaeRecipe>;
 
 impl Fixed {
     /// A US VAE for images with `channels` channels, trained with the run's `seed`.
@@ -200,82 +176,30 @@ impl Fixed {
         cache: Cache,
         device: DeviceChoice,
     ) -> Self {
-        Self {
-            recipe: UsVaeRecipe::new(cfg, channels, seed),
-            cache,
-            device,
-            model: None,
-        }
+        Self::with_recipe(UsVaeRecipe::new(cfg, channels, seed), cache, device)
     }
-}
-
-/// A fixed encoder's embedding of `images`, from the cache when an entry for this encoder
-/// (`encoder_key`) and these pixels exists, else computed and stored.
-///
-/// # Errors
-/// Encoder and cache errors.
-pub(crate) fn embed_through_cache(
-    cache: &Cache,
-    encoder_key: &str,
-    images: ArrayView4<'_, f32>,
-    model: &dyn Embedder,
-) -> Result<Array2<f32>> {
-    let embed_key = hash_parts(&["embedding/1", encoder_key, &images_hash(images)]);
-    if let Some(cached) = cache.load_embedding(&embed_key)
-        && cached.dim() == (images.len_of(Axis(0)), model.embedding_dim())
-    {
-        return Ok(cached);
-    }
-    let z = model.embed(images)?;
-    cache.store_embedding(&embed_key, &z)?;
-    Ok(z)
 }
 
 pub(crate) fn not_initialised() -> Error {
     Error::Config("the representation was used before initialise".to_owned())
 }
 
-impl Representation for Fixed {
-    fn name(&self) -> &'static str {
-        "us-vae"
-    }
-
-    fn initialise(
-        &mut self,
-        pool: ArrayView4<'_, f32>,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Initialised> {
-        let pool_hash = images_hash(pool);
-        let (model, key, info) =
-            self.recipe
-                .load_or_train(&self.cache, self.device, pool, &pool_hash, progress)?;
-        self.model = Some((model, key));
-        Ok(info)
-    }
-
-    fn update(
-        &mut self,
-        _pool: ArrayView4<'_, f32>,
-        _labelled: ArrayView4<'_, f32>,
-        _labels: &[u32],
-        _round: usize,
-        _progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<bool> {
-        Ok(false)
-    }
-
-    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
-        embed_through_cache(&self.cache, key, images, model)
-    }
-
-    fn save_state(&self, dir: &Path) -> Result<()> {
-        let (model, _) = self.model.as_ref().ok_or_else(not_initialised)?;
-        Ok(model.save(dir)?)
-    }
-
-    fn load_state(&mut self, _dir: &Path) -> Result<()> {
+/// Refuses a checkpoint in `dir` whose architecture (`found`) is not the configured one.
+///
+/// # Errors
+/// [`Error::Resume`] when they differ.
+pub(crate) fn check_architecture<C: PartialEq>(
+    found: &C,
+    configured: &C,
+    dir: &Path,
+) -> Result<()> {
+    if found == configured {
         Ok(())
+    } else {
+        Err(Error::Resume {
+            path: dir.to_path_buf(),
+            message: "the checkpoint's architecture differs from the configuration".into(),
+        })
     }
 }
 
@@ -365,10 +289,7 @@ impl Representation for SplitVae {
                 cached: false,
             });
         }
-        let pool_hash = images_hash(pool);
-        let (vae, _, info) =
-            self.recipe
-                .load_or_train(&self.cache, self.device, pool, &pool_hash, progress)?;
+        let (vae, _, info) = load_or_train(&self.recipe, &self.cache, self.device, pool, progress)?;
         self.model = Some(SplitModel::from_vae(&vae, &self.split, classifier_seed)?);
         Ok(info)
     }
@@ -418,12 +339,7 @@ impl Representation for SplitVae {
 
     fn load_state(&mut self, dir: &Path) -> Result<()> {
         let model = SplitModel::load(dir, self.device)?;
-        if model.model().config() != &self.split {
-            return Err(Error::Resume {
-                path: dir.to_path_buf(),
-                message: "the checkpoint's architecture differs from the configuration".into(),
-            });
-        }
+        check_architecture(model.model().config(), &self.split, dir)?;
         self.model = Some(model);
         Ok(())
     }

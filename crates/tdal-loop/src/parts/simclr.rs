@@ -1,8 +1,8 @@
 //! The SimCLR representations.
 //!
 //! - [`FixedSimclr`] (US SimCLR): a SimCLR encoder contrastively pretrained once on the
-//!   pool (or loaded from the [`Cache`]) and never updated; the head sees the backbone's
-//!   pooled features.
+//!   pool (or loaded from the [`Cache`]) and never updated ([`FixedEncoder`] with the
+//!   [`SimclrRecipe`]); the head sees the backbone's pooled features.
 //! - [`FineTune`] (TD-FT): before round 0 and every `loop.retrain_every` rounds, the cached
 //!   pretrained encoder and projection layer with a fresh guidance classifier, fine-tuned
 //!   on the labels so far; the head sees the projection layer's output. Every update
@@ -10,7 +10,6 @@
 //!   a function of the labels and the round alone.
 
 use std::path::Path;
-use std::time::Instant;
 
 use ndarray::{Array2, ArrayView4};
 use tdal_encoders::simclr::RunReport;
@@ -19,18 +18,16 @@ use tdal_encoders::{
     SimclrConfig, SimclrModel, fine_tune, pretrain,
 };
 
-use super::representation::{Initialised, Representation, embed_through_cache, not_initialised};
-use crate::cache::{Cache, hash_parts, images_hash};
+use super::fixed::{FixedEncoder, Pretraining, load_or_train};
+use super::representation::{Initialised, Representation, check_architecture, not_initialised};
+use crate::cache::{Cache, hash_parts};
 use crate::config::{FineTuneSettings, SimclrSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
 
-/// Cache folder of pretrained SimCLR encoders.
-const CACHE_KIND: &str = "us-simclr";
-
 /// The SimCLR encoder's architecture and pretraining, derived from the run's settings.
 #[derive(Debug, Clone)]
-struct SimclrRecipe {
+pub struct SimclrRecipe {
     network: SimclrConfig,
     train: PretrainConfig,
     init_seed: u64,
@@ -57,8 +54,13 @@ impl SimclrRecipe {
             init_seed: stream_seed(seed, "us-simclr-init", 0),
         }
     }
+}
 
-    /// Cache key: the pool's pixels, the architecture, the training and the seeds.
+impl Pretraining for SimclrRecipe {
+    type Model = SimclrModel;
+
+    const KIND: &'static str = "us-simclr";
+
     fn key(&self, pool_hash: &str) -> String {
         let network = serde_json::to_string(&self.network).unwrap_or_default();
         let train = format!("{:?}", self.train);
@@ -66,59 +68,32 @@ impl SimclrRecipe {
         hash_parts(&["us-simclr/1", pool_hash, &network, &train, &init])
     }
 
-    /// Loads the cached encoder or pretrains and stores it.
-    fn load_or_train(
+    fn train(
         &self,
-        cache: &Cache,
         device: DeviceChoice,
         pool: ArrayView4<'_, f32>,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(SimclrModel, String, Initialised)> {
-        let start = Instant::now();
-        let key = self.key(&images_hash(pool));
-        if cache.has_encoder(CACHE_KIND, &key) {
-            let model = SimclrModel::load(&cache.encoder_dir(CACHE_KIND, &key), device)?;
-            return Ok((
-                model,
-                key,
-                Initialised {
-                    seconds: start.elapsed().as_secs_f64(),
-                    cached: true,
-                },
-            ));
-        }
+    ) -> Result<(SimclrModel, serde_json::Value)> {
         let mut model = SimclrModel::new(&self.network, self.init_seed, device)?;
         let report: RunReport = pretrain(&mut model, pool, &self.train, Some(progress))?;
-        let seconds = start.elapsed().as_secs_f64();
-        cache.store_encoder(CACHE_KIND, &key, |dir| {
-            model.save(dir)?;
-            let info = serde_json::json!({
-                "train_seconds": seconds,
-                "steps": report.steps,
-                "epoch_losses": report.epoch_losses,
-            });
-            std::fs::write(dir.join("train.json"), info.to_string())
-                .map_err(|e| Error::io("cannot write", dir, e))
-        })?;
-        Ok((
-            model,
-            key,
-            Initialised {
-                seconds,
-                cached: false,
-            },
-        ))
+        let info = serde_json::json!({
+            "steps": report.steps,
+            "epoch_losses": report.epoch_losses,
+        });
+        Ok((model, info))
+    }
+
+    fn save(model: &SimclrModel, dir: &Path) -> Result<()> {
+        Ok(model.save(dir)?)
+    }
+
+    fn load(dir: &Path, device: DeviceChoice) -> Result<SimclrModel> {
+        Ok(SimclrModel::load(dir, device)?)
     }
 }
 
 /// The fixed contrastively pretrained encoder (US SimCLR).
-#[derive(Debug)]
-pub struct FixedSimclr {
-    recipe: SimclrRecipe,
-    cache: Cache,
-    device: DeviceChoice,
-    model: Option<(SimclrModel, String)>,
-}
+pub type FixedSimclr = FixedEncoder<SimclrRecipe>;
 
 impl FixedSimclr {
     /// A US SimCLR encoder for images with `channels` channels, pretrained with the run's
@@ -131,55 +106,7 @@ impl FixedSimclr {
         cache: Cache,
         device: DeviceChoice,
     ) -> Self {
-        Self {
-            recipe: SimclrRecipe::new(cfg, channels, seed),
-            cache,
-            device,
-            model: None,
-        }
-    }
-}
-
-impl Representation for FixedSimclr {
-    fn name(&self) -> &'static str {
-        "us-simclr"
-    }
-
-    fn initialise(
-        &mut self,
-        pool: ArrayView4<'_, f32>,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Initialised> {
-        let (model, key, info) =
-            self.recipe
-                .load_or_train(&self.cache, self.device, pool, progress)?;
-        self.model = Some((model, key));
-        Ok(info)
-    }
-
-    fn update(
-        &mut self,
-        _pool: ArrayView4<'_, f32>,
-        _labelled: ArrayView4<'_, f32>,
-        _labels: &[u32],
-        _round: usize,
-        _progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<bool> {
-        Ok(false)
-    }
-
-    fn embed(&mut self, images: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        let (model, key) = self.model.as_ref().ok_or_else(not_initialised)?;
-        embed_through_cache(&self.cache, key, images, model)
-    }
-
-    fn save_state(&self, dir: &Path) -> Result<()> {
-        let (model, _) = self.model.as_ref().ok_or_else(not_initialised)?;
-        Ok(model.save(dir)?)
-    }
-
-    fn load_state(&mut self, _dir: &Path) -> Result<()> {
-        Ok(())
+        Self::with_recipe(SimclrRecipe::new(cfg, channels, seed), cache, device)
     }
 }
 
@@ -246,8 +173,7 @@ impl Representation for FineTune {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Initialised> {
         let (model, _, info) =
-            self.recipe
-                .load_or_train(&self.cache, self.device, pool, progress)?;
+            load_or_train(&self.recipe, &self.cache, self.device, pool, progress)?;
         self.pretrained = Some(model);
         Ok(info)
     }
@@ -288,12 +214,7 @@ impl Representation for FineTune {
 
     fn load_state(&mut self, dir: &Path) -> Result<()> {
         let model = FineTuneModel::load(dir, self.device)?;
-        if model.config() != &self.network {
-            return Err(Error::Resume {
-                path: dir.to_path_buf(),
-                message: "the checkpoint's architecture differs from the configuration".into(),
-            });
-        }
+        check_architecture(model.config(), &self.network, dir)?;
         self.model = Some(model);
         Ok(())
     }
