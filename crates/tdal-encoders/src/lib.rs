@@ -50,6 +50,7 @@ pub mod layers;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod pretrained;
 pub mod simclr;
 pub mod split;
 mod step;
@@ -61,12 +62,13 @@ pub mod vae;
 pub use backbone::Backbone;
 pub use contrastive_loss::nt_xent;
 pub use device::DeviceChoice;
-pub use error::{Error, Result};
+pub use error::{Error, Result, WeightsProblem};
 pub use init::{Init, InitPolicy, seeded_init, seeded_init_with};
 pub use lars::{Lars, LarsConfig, WarmupCosine};
 pub use layers::{BatchNorm, ConvBnRelu, batch_norm};
 pub use model::{EMBED_BATCH, Embedder, SplitModel, VaeModel, prepare_images};
 pub use optim::Adam;
+pub use pretrained::{BackboneWeights, LoadReport, Naming};
 pub use simclr::{
     FineTuneConfig, FineTuneModel, FineTuneTrainConfig, PretrainConfig, SimclrConfig, SimclrModel,
     fine_tune, pretrain,

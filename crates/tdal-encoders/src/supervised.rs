@@ -1,7 +1,9 @@
 //! The messy-pool baselines' own network (SIMILAR, GALAXY, Cluster-Margin): a
 //! [`Backbone`], a fully connected layer of `hidden_dim` units with ReLU (the paper's
 //! "plus 128-unit FC") and a linear output layer, trained **from scratch** on the labels
-//! acquired so far in every round.
+//! acquired so far in every round, or with its backbone started from weights in a
+//! safetensors file ([`SupervisedModel::load_backbone`], [`crate::pretrained`]; the paper
+//! starts GALAXY's from ImageNet).
 //!
 //! [`SupervisedModel`] splits at the last layer: [`Embedder::embed`] gives the hidden
 //! layer's activations `h` (`[N, hidden_dim]`, eval mode), and
@@ -43,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::backbone::{Backbone, Network};
 use crate::init::seeded_init;
 use crate::model::{load_weights, read_config, save_checkpoint};
+use crate::pretrained::{BackboneWeights, LoadReport};
 use crate::simclr::{Dense, check_labelled, embed_batches, epoch_means, images_tensor, padded};
 use crate::trainable::{Batches, FitConfig, Loss, Position, Trainable, fit_until};
 use crate::{DeviceChoice, Embedder, Error, Result};
@@ -207,6 +210,27 @@ impl SupervisedModel {
             .count();
         #[allow(clippy::cast_precision_loss)]
         Ok(correct as f64 / labels.len().max(1) as f64)
+    }
+
+    /// Copies a safetensors file's weights into the backbone (tdal's or torchvision's
+    /// names; the input convolution adapted or kept as [`crate::pretrained`] says); the
+    /// fully connected and output layers keep their values.
+    ///
+    /// # Errors
+    /// As [`BackboneWeights::read`]; candle errors.
+    pub fn load_backbone(&mut self, path: &Path) -> Result<LoadReport> {
+        let weights = BackboneWeights::read(path, self)?;
+        self.set_backbone(&weights)?;
+        Ok(weights.report().clone())
+    }
+
+    /// Copies weights resolved for this network (by [`BackboneWeights::read`] on a network
+    /// of the same configuration) into the backbone.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when they were resolved for another architecture; candle errors.
+    pub fn set_backbone(&mut self, weights: &BackboneWeights) -> Result<()> {
+        crate::pretrained::copy_into(&self.varmap, weights)
     }
 
     /// Writes `model.safetensors` and `config.json` into `dir`.

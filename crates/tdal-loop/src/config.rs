@@ -250,6 +250,78 @@ pub struct SupervisedSettings {
     pub max_epochs: usize,
     /// Training stops once the training accuracy reaches this.
     pub target_accuracy: f64,
+    /// A safetensors file every round's backbone starts from instead of its seeded
+    /// initialisation (the paper: ImageNet weights for GALAXY); the fully connected and
+    /// output layers keep theirs. Absent: the seeded initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_weights: Option<InitWeights>,
+}
+
+/// `[encoder.init_weights]`: the file of the supervised network's initial backbone
+/// weights (tdal's or torchvision's names; `tdal_encoders::pretrained`) and the hash that
+/// pins its content.
+///
+/// The hash, not the path, is part of the run's identity: the same file elsewhere is the
+/// same run, a changed file another one, and a run refuses to go on from a file whose
+/// content changed since it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitWeights {
+    /// The safetensors file (relative to the working directory).
+    pub file: PathBuf,
+    /// Hex blake3 of the file's bytes; empty in a hand-written configuration until
+    /// [`RunConfig::pin_init_weights`] (which `tdal run` calls) records it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub blake3: String,
+}
+
+impl InitWeights {
+    /// The file with the hash of its current content.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read.
+    pub fn pin(file: impl Into<PathBuf>) -> Result<Self> {
+        let file = file.into();
+        let blake3 = hash_file(&file)?;
+        Ok(Self { file, blake3 })
+    }
+
+    /// The file's bytes, checked against the recorded hash.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; [`Error::Config`] when no hash is
+    /// recorded or the content changed since it was.
+    pub fn read_pinned(&self) -> Result<Vec<u8>> {
+        if self.blake3.is_empty() {
+            return Err(Error::Config(format!(
+                "encoder.init_weights.blake3 of {} is not recorded: pin the file first \
+                 (RunConfig::pin_init_weights; `tdal run` and `cargo xtask table1` do it)",
+                self.file.display()
+            )));
+        }
+        let bytes =
+            std::fs::read(&self.file).map_err(|e| Error::io("cannot read", &self.file, e))?;
+        let found = blake3::hash(&bytes).to_hex().to_string();
+        if found != self.blake3 {
+            return Err(changed(&self.file, &found, &self.blake3));
+        }
+        Ok(bytes)
+    }
+}
+
+fn hash_file(file: &Path) -> Result<String> {
+    let bytes = std::fs::read(file).map_err(|e| Error::io("cannot read", file, e))?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+fn changed(file: &Path, found: &str, recorded: &str) -> Error {
+    Error::Config(format!(
+        "the initial weights {} changed since the run recorded them (blake3 {}…, recorded \
+         {}…): restore the file, or start a new run with --init-weights",
+        file.display(),
+        &found[..found.len().min(12)],
+        &recorded[..recorded.len().min(12)]
+    ))
 }
 
 /// The SimCLR encoder and its contrastive pretraining (LARS, warm-up + cosine).
@@ -394,6 +466,7 @@ impl EncoderConfig {
                     Profile::Paper => 500,
                 },
                 target_accuracy: 0.99,
+                init_weights: None,
             }),
             RepresentationKind::UsVae => Self::UsVae(vae),
             RepresentationKind::UsSimclr => Self::UsSimclr(simclr),
@@ -510,6 +583,18 @@ impl EncoderConfig {
                     "encoder needs learning_rate > 0 and 0 < target_accuracy ≤ 1, got {} and {}",
                     s.learning_rate, s.target_accuracy
                 ));
+            }
+            if let Some(w) = &s.init_weights {
+                if w.file.as_os_str().is_empty() {
+                    return bad("encoder.init_weights.file is empty".into());
+                }
+                let hex = w.blake3.len() == 64 && w.blake3.bytes().all(|b| b.is_ascii_hexdigit());
+                if !(w.blake3.is_empty() || hex) {
+                    return bad(format!(
+                        "encoder.init_weights.blake3 must be 64 hex digits (or absent), got {:?}",
+                        w.blake3
+                    ));
+                }
             }
         }
         if let Self::TdFt(ft) = self {
@@ -1224,11 +1309,49 @@ impl RunConfig {
         )
     }
 
-    /// Hex blake3 of the configuration without the data directory.
+    /// The supervised network's initial weights, if it has any.
+    #[must_use]
+    pub const fn init_weights(&self) -> Option<&InitWeights> {
+        match &self.encoder {
+            EncoderConfig::Supervised(net) => net.init_weights.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Records the hash of the supervised network's initial-weights file when the
+    /// configuration has none yet, or checks it when it has one. Nothing to do without
+    /// initial weights.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; [`Error::Config`] when its content is
+    /// not the recorded one.
+    pub fn pin_init_weights(&mut self) -> Result<()> {
+        let EncoderConfig::Supervised(net) = &mut self.encoder else {
+            return Ok(());
+        };
+        let Some(weights) = &mut net.init_weights else {
+            return Ok(());
+        };
+        let found = hash_file(&weights.file)?;
+        if weights.blake3.is_empty() {
+            weights.blake3 = found;
+        } else if weights.blake3 != found {
+            return Err(changed(&weights.file, &found, &weights.blake3));
+        }
+        Ok(())
+    }
+
+    /// Hex blake3 of the configuration without the data directory and the path of the
+    /// initial weights (their content hash stays).
     #[must_use]
     pub fn identity_hash(&self) -> String {
         let mut canonical = self.clone();
         canonical.data.dir = None;
+        if let EncoderConfig::Supervised(net) = &mut canonical.encoder
+            && let Some(weights) = &mut net.init_weights
+        {
+            weights.file = PathBuf::new();
+        }
         let text = serde_json::to_string(&canonical).unwrap_or_default();
         blake3::hash(text.as_bytes()).to_hex().to_string()
     }
@@ -1567,6 +1690,102 @@ mod tests {
         ] {
             assert_eq!(RunConfig::method(profile, rep, acq).run_id(), id);
         }
+    }
+
+    #[test]
+    fn initial_weights_are_optional_pinned_by_content_and_named_by_hash_in_the_run_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("w.safetensors");
+        std::fs::write(&file, b"some weights").unwrap();
+        let plain = RunConfig::method(
+            Profile::Quick,
+            RepresentationKind::Supervised,
+            AcquisitionKind::Galaxy,
+        );
+        // Configurations written before the key existed still parse, to the same run.
+        let old = plain.to_toml().unwrap();
+        assert!(!old.contains("init_weights"), "{old}");
+        let back = RunConfig::from_toml(&old, x(), None).unwrap();
+        assert_eq!(back, plain);
+        assert_eq!(back.run_id(), plain.run_id());
+        assert!(plain.init_weights().is_none());
+
+        // A hand-written file names the weights; pinning records their blake3.
+        let text = format!(
+            "[encoder]\nkind = \"supervised\"\n[encoder.init_weights]\nfile = {:?}\n[acquisition]\nkind = \"galaxy\"\n",
+            file.display().to_string()
+        );
+        let mut cfg = RunConfig::from_toml(&text, x(), Some(Profile::Quick)).unwrap();
+        assert_eq!(cfg.init_weights().unwrap().blake3, "");
+        cfg.pin_init_weights().unwrap();
+        let expected = blake3::hash(b"some weights").to_hex().to_string();
+        assert_eq!(cfg.init_weights().unwrap().blake3, expected);
+        assert_eq!(cfg.init_weights(), Some(&InitWeights::pin(&file).unwrap()));
+        cfg.pin_init_weights().unwrap(); // unchanged: nothing to say
+        let toml = cfg.to_toml().unwrap();
+        assert!(
+            toml.contains("[encoder.init_weights]") && toml.contains(&expected),
+            "{toml}"
+        );
+        assert_eq!(RunConfig::from_toml(&toml, x(), None).unwrap(), cfg);
+        assert_eq!(
+            InitWeights::pin(&file).unwrap().read_pinned().unwrap(),
+            b"some weights"
+        );
+
+        // The run id: another than without weights, the same for the file elsewhere,
+        // another for other content.
+        assert_ne!(cfg.run_id(), plain.run_id());
+        let with = |file: &str, hash: &str| {
+            let mut c = cfg.clone();
+            let EncoderConfig::Supervised(net) = &mut c.encoder else {
+                unreachable!()
+            };
+            net.init_weights = Some(InitWeights {
+                file: file.into(),
+                blake3: hash.to_owned(),
+            });
+            c
+        };
+        assert_eq!(with("moved.safetensors", &expected).run_id(), cfg.run_id());
+        assert_ne!(
+            with("w.safetensors", &"0".repeat(64)).run_id(),
+            cfg.run_id()
+        );
+
+        // A changed file is refused, by the configuration and by the reader.
+        std::fs::write(&file, b"other weights").unwrap();
+        for err in [
+            cfg.clone().pin_init_weights().unwrap_err(),
+            cfg.init_weights().unwrap().read_pinned().unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::Config(m) if m.contains("changed")),
+                "{err}"
+            );
+        }
+        // Unpinned weights are not read; a malformed hash or an unknown key is an error.
+        let unpinned = with(&file.display().to_string(), "");
+        assert!(unpinned.init_weights().unwrap().read_pinned().is_err());
+        assert!(
+            with("w.safetensors", "xyz")
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("blake3")
+        );
+        let err = RunConfig::from_toml(
+            &text.replace("[acquisition]", "sha = 1\n[acquisition]"),
+            x(),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sha"), "{err}");
+        assert!(
+            RunConfig::from_toml(&text.replace("file =", "path ="), x(), None).is_err(),
+            "the file is required"
+        );
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub mod stage;
 
 pub use config::{
     AcquisitionConfig, AcquisitionKind, ClusterMarginSettings, DataConfig, Dataset, EncoderConfig,
-    EpigSettings, ForestSettings, HeadConfig, LaplaceSettings, LoopConfig, NoSettings, Profile,
-    RepresentationKind, RunConfig, Sampling, ScheduleKind, SimilarSettings, SplitSettings,
+    EpigSettings, ForestSettings, HeadConfig, InitWeights, LaplaceSettings, LoopConfig, NoSettings,
+    Profile, RepresentationKind, RunConfig, Sampling, ScheduleKind, SimilarSettings, SplitSettings,
     StrategyKind, SupervisedSettings, VaeSettings,
 };
 pub use error::{Error, Result};

@@ -24,8 +24,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tdal_loop::{
-    AcquisitionKind, EncoderConfig, HeadConfig, LaplaceSettings, Profile, RepresentationKind,
-    RunConfig,
+    AcquisitionKind, EncoderConfig, HeadConfig, InitWeights, LaplaceSettings, Profile,
+    RepresentationKind, RunConfig,
 };
 
 pub(crate) mod clock;
@@ -91,6 +91,12 @@ pub struct Table1Args {
     /// No progress bars or per-run lines (errors are still printed).
     #[arg(long)]
     quiet: bool,
+    /// Safetensors file GALAXY's network starts its backbone from in every round, as the
+    /// paper starts it from ImageNet weights (the GALAXY row only; the file's names and
+    /// adaptations as `tdal run --init-weights`). With --report-only: report the GALAXY
+    /// runs made with this file (without it, those made from scratch).
+    #[arg(long, value_name = "FILE")]
+    init_weights: Option<PathBuf>,
 }
 
 /// Options of `cargo xtask table5` (a report from the runs already made).
@@ -114,6 +120,10 @@ pub struct ReportArgs {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
+    /// Count the GALAXY runs made with `--init-weights FILE` (default: those made from
+    /// scratch).
+    #[arg(long, value_name = "FILE")]
+    init_weights: Option<PathBuf>,
 }
 
 impl From<ReportArgs> for Table1Args {
@@ -129,6 +139,7 @@ impl From<ReportArgs> for Table1Args {
             out: r.out,
             report_only: true,
             quiet: r.quiet,
+            init_weights: r.init_weights,
         }
     }
 }
@@ -172,8 +183,8 @@ pub enum Row {
     /// SIMILAR: the baselines' network trained from scratch every round, SIMILAR (FLQMI)
     /// against the labelled target-class points (paper row 1).
     Similar,
-    /// GALAXY: the baselines' network, GALAXY's graph search (paper row 2; without the
-    /// paper's ImageNet initialisation).
+    /// GALAXY: the baselines' network, GALAXY's graph search (paper row 2; the paper's
+    /// ImageNet initialisation only with `--init-weights`).
     Galaxy,
     /// Cluster-Margin: the baselines' network, Cluster-Margin (paper row 3).
     ClusterMargin,
@@ -312,7 +323,7 @@ impl Row {
 }
 
 /// What every run of one table shares: the profile and the pool's target share.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Setting {
     /// The preset.
     pub profile: Profile,
@@ -324,6 +335,9 @@ pub struct Setting {
     /// pool size); the other rows (US VAE, US SimCLR, TD-FT) have no such setting and are
     /// shared by every value.
     pub min_update_steps: Option<usize>,
+    /// The initial weights of GALAXY's network (`None`: trained from scratch); the other
+    /// rows have no such setting.
+    pub galaxy_init: Option<InitWeights>,
 }
 
 impl Setting {
@@ -341,6 +355,16 @@ impl Setting {
             target_share,
             max_pool: max_pool.filter(|&cap| Some(cap) != preset),
             min_update_steps,
+            galaxy_init: None,
+        }
+    }
+
+    /// This setting with GALAXY's network started from `weights`.
+    #[must_use]
+    pub fn with_galaxy_init(self, weights: Option<InitWeights>) -> Self {
+        Self {
+            galaxy_init: weights,
+            ..self
         }
     }
 
@@ -359,6 +383,12 @@ impl Setting {
         if row == Row::TdSimilar {
             // SIMILAR needs a head with a last layer: Table 4's 128-unit network head.
             cfg.head = HeadConfig::Laplace(LaplaceSettings::preset(self.profile));
+        }
+        if row == Row::Galaxy
+            && let EncoderConfig::Supervised(net) = &mut cfg.encoder
+        {
+            // Only GALAXY: the paper initialises no other row from ImageNet.
+            net.init_weights.clone_from(&self.galaxy_init);
         }
         cfg.data.dir = data_dir.map(Path::to_path_buf);
         cfg
@@ -391,12 +421,17 @@ impl Setting {
             | EncoderConfig::TdFt(_)
             | EncoderConfig::Supervised(_) => None,
         };
+        let galaxy_init = match Row::of(cfg) {
+            Some(Row::Galaxy) => cfg.init_weights().cloned(),
+            _ => None,
+        };
         Self::new(
             cfg.profile,
             cfg.data.target_share,
             cfg.data.max_pool,
             min_update_steps,
         )
+        .with_galaxy_init(galaxy_init)
     }
 
     /// `quick`, `quick, target share 0.06, pool cap 20000`.
@@ -412,8 +447,29 @@ impl Setting {
         if let Some(steps) = self.min_update_steps {
             text.push_str(&format!(", ≥ {steps} steps per TD-SPLIT update"));
         }
+        if let Some(weights) = &self.galaxy_init {
+            text.push_str(&format!(
+                ", GALAXY from {} (blake3 {})",
+                weights.file.display(),
+                short_hash(&weights.blake3)
+            ));
+        }
         text
     }
+}
+
+/// The first 8 hex digits of a hash.
+pub(crate) fn short_hash(hex: &str) -> &str {
+    &hex[..hex.len().min(8)]
+}
+
+/// `--init-weights FILE` pinned to the file's current content (`None` without the flag).
+///
+/// # Errors
+/// The file cannot be read.
+fn pinned(file: Option<&Path>) -> Result<Option<InitWeights>> {
+    file.map(|f| InitWeights::pin(f).with_context(|| format!("--init-weights {}", f.display())))
+        .transpose()
 }
 
 /// The command line as typed (`cargo xtask table1 …`).
@@ -446,6 +502,7 @@ pub fn main(args: &Table1Args, default_rows: &[Row]) -> Result<ExitCode> {
                 target_share: args.target_share,
                 max_pool: args.max_pool.map(NonZeroUsize::get),
                 min_update_steps: args.min_update_steps.map(NonZeroUsize::get),
+                galaxy_init: pinned(args.init_weights.as_deref())?,
             }),
             &report::Context {
                 command,
@@ -465,7 +522,8 @@ pub fn main(args: &Table1Args, default_rows: &[Row]) -> Result<ExitCode> {
         args.target_share,
         args.max_pool.map(NonZeroUsize::get),
         args.min_update_steps.map(NonZeroUsize::get),
-    );
+    )
+    .with_galaxy_init(pinned(args.init_weights.as_deref())?);
     let rows: Vec<Row> = if args.rows.is_empty() {
         default_rows.to_vec()
     } else {
@@ -510,9 +568,12 @@ pub fn main(args: &Table1Args, default_rows: &[Row]) -> Result<ExitCode> {
             Ok(summary) => {
                 progress.finish(row, seed, &summary, finished_before, started.elapsed());
                 // Keep the report current, so a long run can be read while it goes on.
-                if let Err(e) =
-                    report::build(&args.out, report::Selection::Exact(setting), &context)
-                        .and_then(|(_, r)| report::write(&args.out, &r))
+                if let Err(e) = report::build(
+                    &args.out,
+                    report::Selection::Exact(setting.clone()),
+                    &context,
+                )
+                .and_then(|(_, r)| report::write(&args.out, &r))
                 {
                     progress.warn(&format!("cannot update the report yet: {e:#}"));
                 }
@@ -525,7 +586,11 @@ pub fn main(args: &Table1Args, default_rows: &[Row]) -> Result<ExitCode> {
     }
     progress.done();
 
-    let written = match report::build(&args.out, report::Selection::Exact(setting), &context) {
+    let written = match report::build(
+        &args.out,
+        report::Selection::Exact(setting.clone()),
+        &context,
+    ) {
         Ok((_, report)) => report::write(&args.out, &report)?,
         Err(e) if failures.is_empty() => return Err(e),
         Err(e) => {
@@ -577,14 +642,26 @@ mod tests {
 
     use super::*;
 
-    /// The settings a table can have: the presets, a target share, a pool cap and
-    /// TD-SPLIT's steps per update.
+    /// Initial weights as a pinned configuration holds them.
+    fn weights(file: &str, digit: char) -> InitWeights {
+        InitWeights {
+            file: PathBuf::from(file),
+            blake3: digit.to_string().repeat(64),
+        }
+    }
+
+    /// The settings a table can have: the presets, a target share, a pool cap,
+    /// TD-SPLIT's steps per update and GALAXY's initial weights.
     fn settings() -> Vec<Setting> {
         let mut all = Vec::new();
         for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
             all.push(Setting::new(profile, None, None, None));
             all.push(Setting::new(profile, Some(0.06), Some(20_000), None));
             all.push(Setting::new(profile, Some(0.06), Some(20_000), Some(300)));
+            all.push(
+                Setting::new(profile, None, None, None)
+                    .with_galaxy_init(Some(weights("imagenet.safetensors", 'a'))),
+            );
         }
         all
     }
@@ -599,18 +676,23 @@ mod tests {
                     assert_eq!(cfg.acquisition_kind(), row.acquisition(), "{row:?}");
                     assert_eq!(Row::of(&cfg), Some(row), "{row:?} {setting:?}");
                     assert!(setting.owns(&cfg.run_id(), &cfg), "{row:?} {setting:?}");
-                    // Only TD-SPLIT carries `min_update_steps`; the other rows' runs
-                    // belong to the setting without it (and so to every value of it).
+                    // Only TD-SPLIT carries `min_update_steps` and only GALAXY initial
+                    // weights; the other rows' runs belong to the setting without them
+                    // (and so to every value of them).
                     let split = row.representation() == RepresentationKind::TdSplit;
+                    let galaxy = row == Row::Galaxy;
                     let expected = Setting {
                         min_update_steps: setting.min_update_steps.filter(|_| split),
-                        ..setting
+                        galaxy_init: setting.galaxy_init.clone().filter(|_| galaxy),
+                        ..setting.clone()
                     };
                     assert_eq!(Setting::of(&cfg), expected, "{row:?}");
-                    if !split {
+                    assert_eq!(cfg.init_weights(), expected.galaxy_init.as_ref(), "{row:?}");
+                    if !split && !galaxy {
                         let without = Setting {
                             min_update_steps: None,
-                            ..setting
+                            galaxy_init: None,
+                            ..setting.clone()
                         };
                         assert_eq!(cfg, without.config(row, seed, None), "{row:?}");
                     }
@@ -757,42 +839,74 @@ mod tests {
         let quick = Setting::new(Profile::Quick, None, None, None);
         for (setting, row, id) in [
             (
-                smoke,
+                &smoke,
                 Row::TdSplit,
                 "fmnist-td-split-epig-smoke-s0-b17801cc",
             ),
             (
-                smoke,
+                &smoke,
                 Row::TdSplitRandom,
                 "fmnist-td-split-random-smoke-s0-ae2b67be",
             ),
-            (smoke, Row::UsEpig, "fmnist-us-vae-epig-smoke-s0-cddeb8c7"),
+            (&smoke, Row::UsEpig, "fmnist-us-vae-epig-smoke-s0-cddeb8c7"),
             (
-                smoke,
+                &smoke,
                 Row::UsRandom,
                 "fmnist-us-vae-random-smoke-s0-e40d2319",
             ),
             (
-                quick,
+                &quick,
                 Row::TdSplit,
                 "fmnist-td-split-epig-quick-s0-3f96e01b",
             ),
             (
-                quick,
+                &quick,
                 Row::TdSplitRandom,
                 "fmnist-td-split-random-quick-s0-293f307d",
             ),
-            (quick, Row::UsEpig, "fmnist-us-vae-epig-quick-s0-83edccd4"),
+            (&quick, Row::UsEpig, "fmnist-us-vae-epig-quick-s0-83edccd4"),
             (
-                quick,
+                &quick,
                 Row::UsRandom,
                 "fmnist-us-vae-random-quick-s0-877d43b4",
+            ),
+            // The baselines' committed runs, made before initial weights existed.
+            (
+                &quick,
+                Row::Galaxy,
+                "fmnist-supervised-galaxy-quick-s0-1a3936b5",
+            ),
+            (
+                &quick,
+                Row::Similar,
+                "fmnist-supervised-similar-quick-s0-d557c2dd",
             ),
         ] {
             assert_eq!(setting.config(row, 0, None).run_id(), id, "{row:?}");
         }
+        // GALAXY's initial weights give its runs other ids (by content, not path) and
+        // leave every other row's run id alone.
+        let with = |w| quick.clone().with_galaxy_init(Some(w));
+        let a = with(weights("a.safetensors", 'a'));
+        let moved = with(weights("elsewhere/a.safetensors", 'a'));
+        let b = with(weights("a.safetensors", 'b'));
+        let galaxy = |s: &Setting| s.config(Row::Galaxy, 0, None).run_id();
+        assert_ne!(galaxy(&a), galaxy(&quick));
+        assert_eq!(galaxy(&a), galaxy(&moved));
+        assert_ne!(galaxy(&a), galaxy(&b));
+        for row in Row::EVERY.into_iter().filter(|&r| r != Row::Galaxy) {
+            assert_eq!(
+                a.config(row, 0, None).run_id(),
+                quick.config(row, 0, None).run_id(),
+                "{row:?}"
+            );
+        }
+        assert!(
+            a.describe()
+                .contains("GALAXY from a.safetensors (blake3 aaaaaaaa)")
+        );
         // Every row's runs have their own ids.
-        for setting in [smoke, quick] {
+        for setting in [&smoke, &quick] {
             let mut ids: Vec<String> = Row::ALL
                 .map(|row| setting.config(row, 0, None).run_id())
                 .to_vec();

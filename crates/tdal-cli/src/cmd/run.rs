@@ -9,14 +9,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use ndarray::Axis;
 
 use super::pool::PoolFlags;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tdal_encoders::DeviceChoice;
 use tdal_loop::{
-    AcquisitionKind, Event, Observer, Profile, RepresentationKind, RunConfig, RunOptions, Stage,
-    StrategyKind,
+    AcquisitionKind, EncoderConfig, Event, InitWeights, Observer, Parts, Profile, Representation,
+    RepresentationKind, RunConfig, RunOptions, RunSummary, Stage, StrategyKind, SupervisedNet,
 };
 
 /// Arguments of `tdal run`.
@@ -25,6 +26,7 @@ use tdal_loop::{
     tdal run --profile smoke --data-dir fixtures/fmnist-mini\n  \
     tdal run --dataset fmnist --representation td-split --acquisition epig --data-dir DIR --seed 0\n  \
     tdal run --representation supervised --acquisition galaxy --data-dir DIR\n  \
+    tdal run --representation supervised --acquisition galaxy --init-weights resnet18.safetensors --data-dir DIR\n  \
     tdal run --config run.toml --resume")]
 pub struct Args {
     /// TOML configuration laid over the profile's preset (flags override it in turn);
@@ -79,6 +81,17 @@ pub struct Args {
     /// Device for the encoders: cpu or cuda:N (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceChoice,
+    /// Safetensors file every round's network starts its backbone from, instead of its
+    /// seeded initialisation (the paper starts GALAXY from ImageNet weights); only for
+    /// `--representation supervised` (SIMILAR, GALAXY, Cluster-Margin). Names: tdal's own
+    /// (a tdal model's `model.safetensors`) or torchvision's ResNet state dict
+    /// (`resnet18().state_dict()` saved with `safetensors.torch.save_file`; `fc.*`
+    /// ignored, an ImageNet 7×7 stem keeps its seeded 3×3 one, a 3×3 RGB stem is summed
+    /// for grey images). The file's blake3 is part of the run id: a changed file is
+    /// another run, and resuming from a run's `config.toml` refuses it. What was loaded
+    /// is printed on stderr.
+    #[arg(long, value_name = "FILE")]
+    pub init_weights: Option<PathBuf>,
 }
 
 pub(crate) fn parse_device(text: &str) -> Result<DeviceChoice, String> {
@@ -108,16 +121,34 @@ impl Args {
         if let Some(v) = self.batch_size {
             cfg.active.batch_size = v;
         }
+        if let Some(file) = &self.init_weights {
+            let EncoderConfig::Supervised(net) = &mut cfg.encoder else {
+                bail!(
+                    "--init-weights starts the baselines' supervised network from a file: it \
+                     needs --representation supervised (with --acquisition similar, galaxy or \
+                     cluster-margin), and this run's representation is {}",
+                    cfg.representation().as_str()
+                );
+            };
+            net.init_weights = Some(InitWeights {
+                file: file.clone(),
+                blake3: String::new(),
+            });
+        }
+        // Records the file's hash (a --config file's too), or checks a recorded one.
+        cfg.pin_init_weights()?;
         cfg.check()?;
         Ok(cfg)
     }
 }
 
 /// A profile's preset (default `quick`), then the keys of a TOML file, then the method
-/// flags (with the settings that go with the method, [`RunConfig::with_method`]).
+/// flags (with the settings that go with the method, [`RunConfig::with_method`]); the
+/// hash of initial weights the file names is recorded ([`RunConfig::pin_init_weights`]).
 ///
 /// # Errors
-/// An unreadable or invalid TOML file.
+/// An unreadable or invalid TOML file; initial weights that cannot be read or whose
+/// content is not the hash the file records.
 pub(crate) fn method_config(
     file: Option<&std::path::Path>,
     profile: Option<Profile>,
@@ -135,6 +166,7 @@ pub(crate) fn method_config(
     if representation.is_some() || acquisition.is_some() {
         cfg = cfg.with_method(representation, acquisition);
     }
+    cfg.pin_init_weights()?;
     Ok(cfg)
 }
 
@@ -162,7 +194,7 @@ pub fn run(args: &Args) -> Result<()> {
         device: args.device,
     };
     let mut progress = Progress::new(args.quiet);
-    let summary = tdal_loop::run(&cfg, &opts, &mut progress)
+    let summary = run_reporting_init(&cfg, &opts, &mut progress)
         .with_context(|| format!("run {} failed", cfg.run_id()))?;
     progress.finish();
     #[allow(clippy::print_stdout)]
@@ -179,6 +211,43 @@ pub fn run(args: &Args) -> Result<()> {
         println!("run folder {}", opts.out.join(&summary.run_id).display());
     }
     Ok(())
+}
+
+/// [`tdal_loop::run`], first saying on stderr what the initial weights (if any) load
+/// into the backbone: copied, adapted and kept tensors (each at `TDAL_LOG=debug`).
+fn run_reporting_init(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary> {
+    cfg.check()?;
+    opts.device.open()?;
+    let (task, mut oracle) = tdal_loop::build_task(cfg)?;
+    if let EncoderConfig::Supervised(net) = &cfg.encoder
+        && net.init_weights.is_some()
+    {
+        let channels = task.pool.len_of(Axis(1));
+        let mut probe = SupervisedNet::new(net, channels, task.num_classes, cfg.seed, opts.device);
+        probe.initialise(task.pool.view(), &mut |_, _| {})?;
+        if let Some(report) = probe.init_report() {
+            for c in &report.copied {
+                tracing::debug!(variable = %c.variable, tensor = %c.tensor, "initial weight copied");
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("initial weights {report}");
+            }
+        }
+    }
+    let parts = Parts::from_config(cfg, &task, opts)?;
+    Ok(tdal_loop::run_task(
+        cfg,
+        opts,
+        &task,
+        parts,
+        &mut oracle,
+        observer,
+    )?)
 }
 
 fn spinner_style() -> ProgressStyle {

@@ -8,7 +8,11 @@
 //!
 //! - [`SupervisedNet`] is the [`Representation`]: [`Representation::update`] trains a
 //!   fresh network (its initialisation and shuffling drawn from the round) and
-//!   [`Representation::embed`] gives the fully connected layer's activations `h`;
+//!   [`Representation::embed`] gives the fully connected layer's activations `h`. With
+//!   `encoder.init_weights` every round's network starts its backbone from that file
+//!   instead (read and checked against its recorded hash once, by
+//!   [`Representation::initialise`]; `tdal_encoders::pretrained`), its fully connected
+//!   and output layers still seeded from the round;
 //! - [`NetworkHead`] is the head: it holds the trained network's output layer (handed over
 //!   by [`SupervisedNet`] after each update) and predicts `softmax(W h + b)`, the
 //!   network's own prediction, as one posterior sample. Fitting it does nothing: the
@@ -19,17 +23,18 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayView4, Axis};
 use tdal_encoders::supervised::softmax_affine;
 use tdal_encoders::{
-    DeviceChoice, Embedder, SupervisedConfig, SupervisedModel, SupervisedTrainConfig,
-    train_supervised,
+    BackboneWeights, DeviceChoice, Embedder, LoadReport, SupervisedConfig, SupervisedModel,
+    SupervisedTrainConfig, train_supervised,
 };
 use tdal_heads::{LastLayerOutput, PredictionHead};
 
 use super::representation::{Initialised, Representation, not_initialised};
-use crate::config::SupervisedSettings;
+use crate::config::{InitWeights, SupervisedSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
 
@@ -70,13 +75,17 @@ fn head_error(found: &str) -> tdal_heads::Error {
     }
 }
 
-/// The baselines' network, trained from scratch at every update.
+/// The baselines' network, trained from scratch (or from the initial weights) at every
+/// update.
 #[derive(Debug)]
 pub struct SupervisedNet {
     network: SupervisedConfig,
     train: SupervisedTrainConfig,
     seed: u64,
     device: DeviceChoice,
+    init_weights: Option<InitWeights>,
+    /// The file's weights resolved onto the backbone, once `initialise` has read them.
+    pretrained: Option<BackboneWeights>,
     model: Option<SupervisedModel>,
     last_layer: LastLayer,
 }
@@ -109,9 +118,34 @@ impl SupervisedNet {
             },
             seed,
             device,
+            init_weights: cfg.init_weights.clone(),
+            pretrained: None,
             model: None,
             last_layer: LastLayer::default(),
         }
+    }
+
+    /// What the initial weights initialise (copied, adapted, kept and ignored tensors),
+    /// once [`Representation::initialise`] has read them; `None` without initial weights.
+    #[must_use]
+    pub fn init_report(&self) -> Option<&LoadReport> {
+        self.pretrained.as_ref().map(BackboneWeights::report)
+    }
+
+    /// The untrained network of `round`: every variable seeded from the round, then the
+    /// backbone's overwritten by the initial weights when the configuration has them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there are initial weights and [`Representation::initialise`]
+    /// has not read them; encoder errors.
+    pub fn initial_model(&self, round: usize) -> Result<SupervisedModel> {
+        let init = stream_seed(self.seed, "supervised-init", round);
+        let mut model = SupervisedModel::new(&self.network, init, self.device)?;
+        if self.init_weights.is_some() {
+            let weights = self.pretrained.as_ref().ok_or_else(not_initialised)?;
+            model.set_backbone(weights)?;
+        }
+        Ok(model)
     }
 
     /// The head that predicts with this network's output layer.
@@ -134,14 +168,24 @@ impl Representation for SupervisedNet {
         "supervised"
     }
 
-    /// Nothing to do: the first network is trained by the update before round 0.
+    /// Reads the initial weights, if any, checks their hash and resolves them onto the
+    /// backbone (so a file that does not fit fails before any training); otherwise
+    /// nothing: the first network is trained by the update before round 0.
     fn initialise(
         &mut self,
         _pool: ArrayView4<'_, f32>,
         _progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Initialised> {
+        let started = Instant::now();
+        if let Some(weights) = &self.init_weights
+            && self.pretrained.is_none()
+        {
+            let bytes = weights.read_pinned()?;
+            let probe = SupervisedModel::new(&self.network, 0, self.device)?;
+            self.pretrained = Some(BackboneWeights::from_bytes(&bytes, &weights.file, &probe)?);
+        }
         Ok(Initialised {
-            seconds: 0.0,
+            seconds: started.elapsed().as_secs_f64(),
             cached: false,
         })
     }
@@ -154,8 +198,7 @@ impl Representation for SupervisedNet {
         round: usize,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<bool> {
-        let init = stream_seed(self.seed, "supervised-init", round);
-        let mut model = SupervisedModel::new(&self.network, init, self.device)?;
+        let mut model = self.initial_model(round)?;
         let train = SupervisedTrainConfig {
             seed: stream_seed(self.seed, "supervised-train", round),
             ..self.train

@@ -34,7 +34,9 @@ pub(super) fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> R
     let mut ordered: Vec<&RunFolder> = runs.iter().collect();
     ordered.sort_by_key(|run| !is_split(run));
     for run in ordered {
-        let setting = Setting::of(&run.config);
+        // GALAXY's initial weights are chosen by the flag, not inferred: a GALAXY run made
+        // with other weights than asked is not this setting's run.
+        let setting = Setting::of(&run.config).with_galaxy_init(wanted.galaxy_init.clone());
         let split = is_split(run);
         let known = found
             .iter()
@@ -44,7 +46,7 @@ pub(super) fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> R
         } else {
             wanted.admits(&Setting {
                 min_update_steps: wanted.min_update_steps,
-                ..setting
+                ..setting.clone()
             })
         };
         if setting.owns(&run.id, &run.config) && admitted && !known {
@@ -52,7 +54,7 @@ pub(super) fn infer_setting(out: &Path, runs: &[RunFolder], wanted: Wanted) -> R
         }
     }
     match found.as_slice() {
-        [one] => Ok(*one),
+        [one] => Ok(one.clone()),
         [] => bail!(
             "no runs of the table's rows{} in {}",
             wanted.describe(),
@@ -91,6 +93,23 @@ pub(super) fn report(
                     }
                 }
             }
+            Some(Row::Galaxy)
+                if init_hash(run.config.init_weights())
+                    != init_hash(setting.galaxy_init.as_ref()) =>
+            {
+                ignored.push(match run.config.init_weights() {
+                    Some(w) => format!(
+                        "{}: GALAXY started from {} (blake3 {}): report it with --init-weights on that file",
+                        run.id,
+                        w.file.display(),
+                        super::super::short_hash(&w.blake3)
+                    ),
+                    None => format!(
+                        "{}: GALAXY trained from scratch (this report's GALAXY has --init-weights)",
+                        run.id
+                    ),
+                });
+            }
             Some(_) => ignored.push(format!(
                 "{}: not a run of this setting ({}) as configured today",
                 run.id,
@@ -121,14 +140,19 @@ pub(super) fn report(
     Report {
         command: ctx.command.clone(),
         date: clock::now(),
-        setting,
         budget: setting.config(Row::TdSplit, 0, None).active.budget,
+        setting,
         seeds_requested: ctx.seeds_requested,
         data_dirs,
         rows,
         task_driven,
         ignored,
     }
+}
+
+/// The content hash of initial weights.
+fn init_hash(weights: Option<&tdal_loop::InitWeights>) -> Option<&str> {
+    weights.map(|w| w.blake3.as_str())
 }
 
 /// Our numbers from a row's run folders (finished and partial).
@@ -304,6 +328,73 @@ mod tests {
     }
 
     #[test]
+    fn galaxys_initial_weights_choose_its_runs_and_the_tables_say_which() {
+        let out = tempfile::tempdir().unwrap();
+        let runs = out.path().join("runs");
+        let scratch = smoke();
+        let weights = tdal_loop::InitWeights {
+            file: "imagenet.safetensors".into(),
+            blake3: "c".repeat(64),
+        };
+        let init = scratch.clone().with_galaxy_init(Some(weights.clone()));
+        synthetic_run(&runs, &scratch.config(Row::Galaxy, 0, None), 0.6, 3, true);
+        synthetic_run(&runs, &init.config(Row::Galaxy, 0, None), 0.9, 3, true);
+        // The other rows are shared by both tables.
+        synthetic_run(&runs, &scratch.config(Row::UsRandom, 0, None), 0.5, 3, true);
+        let accuracy =
+            |report: &super::super::Report, row| row_of(report, row).accuracy.unwrap().mean;
+
+        let (_, plain) = build(out.path(), Selection::Exact(scratch.clone()), &ctx()).unwrap();
+        assert!((accuracy(&plain, Row::Galaxy) - 60.0).abs() < 1e-9);
+        assert!((accuracy(&plain, Row::UsRandom) - 50.0).abs() < 1e-9);
+        assert_eq!(plain.ignored.len(), 1, "{:?}", plain.ignored);
+        assert!(
+            plain.ignored[0].contains("--init-weights"),
+            "{:?}",
+            plain.ignored
+        );
+        for text in [
+            super::super::render::markdown(&plain).unwrap(),
+            super::super::render::table4(&plain).unwrap(),
+        ] {
+            assert!(text.contains("no ImageNet init"), "{text}");
+        }
+
+        let (_, started) = build(out.path(), Selection::Exact(init.clone()), &ctx()).unwrap();
+        assert!((accuracy(&started, Row::Galaxy) - 90.0).abs() < 1e-9);
+        assert!((accuracy(&started, Row::UsRandom) - 50.0).abs() < 1e-9);
+        assert_eq!(started.ignored.len(), 1, "{:?}", started.ignored);
+        assert!(
+            started.ignored[0].contains("from scratch"),
+            "{:?}",
+            started.ignored
+        );
+        for text in [
+            super::super::render::markdown(&started).unwrap(),
+            super::super::render::table4(&started).unwrap(),
+        ] {
+            assert!(!text.contains("no ImageNet init"), "{text}");
+            assert!(
+                text.contains("starts every round from `imagenet.safetensors` (blake3 cccccccc"),
+                "{text}"
+            );
+        }
+
+        // --report-only takes GALAXY's weights from its flag, never from the folders.
+        let infer = |galaxy_init| {
+            Selection::Infer(super::super::Wanted {
+                galaxy_init,
+                ..super::super::Wanted::default()
+            })
+        };
+        let (setting, _) = build(out.path(), infer(None), &ctx()).unwrap();
+        assert_eq!(setting, scratch);
+        let (setting, report) = build(out.path(), infer(Some(weights)), &ctx()).unwrap();
+        assert_eq!(setting, init);
+        assert!((accuracy(&report, Row::Galaxy) - 90.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn stage_means_are_field_wise() {
         let fit = Stage::Fit.index();
         let mut a = StageSplit {
@@ -341,11 +432,12 @@ mod tests {
             target_share: None,
             max_pool: None,
             min_update_steps: None,
+            galaxy_init: None,
         };
         synthetic_run(&runs, &quick.config(Row::TdSplit, 0, None), 0.1, 4, true);
         std::fs::create_dir_all(runs.join("junk")).unwrap();
 
-        let (_, report) = build(out.path(), Selection::Exact(s), &ctx()).unwrap();
+        let (_, report) = build(out.path(), Selection::Exact(s.clone()), &ctx()).unwrap();
         let td = row_of(&report, Row::TdSplit);
         assert_eq!(td.seeds, [0]);
         assert!((td.accuracy.unwrap().mean - 90.0).abs() < 1e-9);
@@ -381,6 +473,7 @@ mod tests {
             target_share: Some(0.06),
             max_pool: None,
             min_update_steps: None,
+            galaxy_init: None,
         };
         synthetic_run(&runs, &shared.config(Row::UsRandom, 0, None), 0.7, 3, true);
         let (setting, _) = build(out.path(), infer(None, None), &ctx()).unwrap();
@@ -408,7 +501,7 @@ mod tests {
         );
         let capped = Setting {
             max_pool: Some(1_500),
-            ..shared
+            ..shared.clone()
         };
         let cfg = capped.config(Row::UsRandom, 0, None);
         assert_eq!(cfg.data.max_pool, Some(1_500));
@@ -427,6 +520,7 @@ mod tests {
                 target_share: Some(0.06),
                 max_pool: Some(1_500),
                 min_update_steps,
+                galaxy_init: None,
             })
         };
         let (setting, _) = build(out.path(), pick(None), &ctx()).unwrap();
@@ -438,7 +532,7 @@ mod tests {
         // --min-update-steps picks them out.
         let longer = Setting {
             min_update_steps: Some(300),
-            ..capped
+            ..capped.clone()
         };
         let cfg = longer.config(Row::TdSplit, 0, None);
         let tdal_loop::EncoderConfig::TdSplit(split) = &cfg.encoder else {
@@ -482,7 +576,7 @@ mod tests {
         // Both tables, with and without the steps, hold them.
         for (selection, expected) in [
             (pick(Some(300)), longer),
-            (Selection::Exact(capped), capped),
+            (Selection::Exact(capped.clone()), capped),
         ] {
             let (setting, report) = build(out.path(), selection, &ctx()).unwrap();
             assert_eq!(setting, expected);

@@ -98,6 +98,7 @@ pub fn smoke() -> Setting {
         target_share: None,
         max_pool: None,
         min_update_steps: None,
+        galaxy_init: None,
     }
 }
 

@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 use tdal_loop::record;
-use tdal_loop::{Profile, Stage};
+use tdal_loop::{InitWeights, Profile, Stage};
 
 use super::paper::Published;
 use super::stats::Estimate;
@@ -42,7 +42,7 @@ pub struct Context {
 }
 
 /// Which runs the report covers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Selection {
     /// Exactly this setting (the runner's).
     Exact(Setting),
@@ -226,7 +226,8 @@ pub fn build(out: &Path, selection: Selection, ctx: &Context) -> Result<(Setting
         Selection::Exact(setting) => setting,
         Selection::Infer(wanted) => aggregate::infer_setting(out, &runs, wanted)?,
     };
-    Ok((setting, aggregate::report(setting, &runs, unreadable, ctx)))
+    let report = aggregate::report(setting.clone(), &runs, unreadable, ctx);
+    Ok((setting, report))
 }
 
 /// Writes `table1.md`, `table1.json`, `curves.svg`, `table4.md` and `table5.md` into
@@ -256,7 +257,7 @@ pub fn write(out: &Path, report: &Report) -> Result<Vec<String>> {
 }
 
 /// The narrowing flags of `--report-only` (`None`: any).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Wanted {
     /// Only runs of this profile.
     pub profile: Option<Profile>,
@@ -266,6 +267,9 @@ pub struct Wanted {
     pub max_pool: Option<usize>,
     /// Only runs with this least number of steps per TD-SPLIT update.
     pub min_update_steps: Option<usize>,
+    /// GALAXY's runs made with these initial weights (`None`: those made from scratch;
+    /// unlike the other fields, not "any").
+    pub galaxy_init: Option<InitWeights>,
 }
 
 impl Wanted {

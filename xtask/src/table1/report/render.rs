@@ -58,6 +58,7 @@ pub(crate) fn markdown(report: &Report) -> Result<String> {
     let ctx = context! {
         r => Serde(report),
         pool => pool(&report.setting),
+        galaxy => galaxy_init(&report.setting),
         finished_seeds => finished_seeds(report),
         stages => tdal_loop::Stage::ALL.map(tdal_loop::Stage::as_str),
     };
@@ -110,6 +111,7 @@ pub(crate) fn table4(report: &Report) -> Result<String> {
     let ctx = context! {
         r => Serde(report),
         pool => pool(&report.setting),
+        galaxy => galaxy_init(&report.setting),
         finished_seeds => finished_seeds(report),
         rows => Serde(rows),
         pairs => Serde(pairs),
@@ -234,6 +236,23 @@ pub(crate) fn json(report: &Report) -> Result<String> {
 
 /// The pool of the setting in words: `target share 0.06 (instead of imbalance ratio 10),
 /// at most 20000 images`.
+/// How GALAXY's network starts: from scratch (the paper: ImageNet weights) or from the
+/// `--init-weights` file.
+fn galaxy_init(setting: &Setting) -> String {
+    match &setting.galaxy_init {
+        None => "GALAXY is trained from scratch (no ImageNet init: the paper initialises it \
+                 from ImageNet weights, which tdal never downloads; `--init-weights FILE` \
+                 supplies them)."
+            .to_owned(),
+        Some(w) => format!(
+            "GALAXY's backbone starts every round from `{}` (blake3 {}, `--init-weights`), as \
+             the paper's starts from ImageNet weights.",
+            w.file.display(),
+            crate::table1::short_hash(&w.blake3)
+        ),
+    }
+}
+
 fn pool(setting: &Setting) -> String {
     let mut text = setting.target_share.map_or_else(
         || "imbalance ratio 10 (the paper's; ≈ 2 % targets)".to_owned(),
