@@ -54,6 +54,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -66,7 +67,7 @@ pub const CROP_ATTEMPTS: usize = 10;
 
 /// Ranges and probabilities of the contrastive augmentation; the defaults are SimCLR's
 /// CIFAR-10 setting (colour strength 0.5).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ContrastiveAugment {
     /// Area of the crop as a fraction of the image, drawn uniformly from `[min, max]`.
     pub crop_area: (f32, f32),

@@ -409,7 +409,7 @@ impl Trainable for SimclrModel {
 }
 
 /// How [`pretrain`] trains.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainConfig {
     /// Passes over the images.
     pub epochs: usize,

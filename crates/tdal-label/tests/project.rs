@@ -197,16 +197,11 @@ fn a_restarted_project_proposes_the_same_batch_and_keeps_every_label() {
     };
     let truth_pool = truth("truth.csv");
     let mut project = init(&dir, &opts);
-    // Label the first batch, then get the second proposal.
+    // Label the first batch (it carries no suggestions: no model yet), then get the
+    // second proposal. Re-proposing returns the same batch.
     let first = project.proposal(&mut Silent).unwrap().unwrap();
-    assert_eq!(first.batch, 0);
     assert!(first.items.iter().all(|i| i.suggestion.is_none()));
-    let labels: Vec<(usize, String)> = first
-        .items
-        .iter()
-        .map(|i| (i.index, truth_pool[&i.path].clone()))
-        .collect();
-    project.submit(0, &labels).unwrap();
+    label_first_batch(&mut project, &truth_pool);
     let second = project.proposal(&mut Silent).unwrap().unwrap();
     assert_eq!(second.batch, 1);
     assert!(second.items.iter().all(|i| i.suggestion.is_some()));

@@ -4,7 +4,7 @@
 //! - [`Similar`]: SIMILAR's FLQMI between the unlabelled points and the labelled
 //!   target-class points (every label ≠ 0, rebuilt each round), on the head's last-layer
 //!   gradient embeddings (the head must expose its last layer's features:
-//!   [`tdal_heads::PredictionHead::last_layer_features`]).
+//!   [`tdal_heads::PredictionHead::last_layer`]).
 //! - [`Galaxy`]: GALAXY's graph search on the head's mean prediction over the whole
 //!   pool, asking the oracle for each query's label inside the batch
 //!   ([`RoundInputs::reveal`]). Its round-robin position is state kept for `--resume`.

@@ -1,9 +1,9 @@
 //! Encoders pretrained once on the pool and cached: what US VAE and US SimCLR share.
 //!
 //! A [`Pretraining`] recipe says how such an encoder is made (its architecture, training
-//! and seeds, and so its cache key); [`load_or_train`] takes it from the [`Cache`] or trains
+//! and seeds, and so its cache key); `load_or_train` takes it from the [`Cache`] or trains
 //! and stores it; [`FixedEncoder`] is the representation that never changes afterwards.
-//! TD-SPLIT and TD-FT start from the same cached encoders through [`load_or_train`].
+//! TD-SPLIT and TD-FT start from the same cached encoders through `load_or_train`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,7 +29,7 @@ pub trait Pretraining {
 
     /// A fresh encoder trained on `pool`, calling `progress(done, total)` as training
     /// advances, and what its cache entry's `train.json` records of the training (a JSON
-    /// object; [`load_or_train`] adds `train_seconds`).
+    /// object; `load_or_train` adds `train_seconds`).
     ///
     /// # Shapes
     /// `pool` `[N, C, H, W]` in `[0, 1]`.

@@ -63,9 +63,9 @@ impl Pretraining for SimclrRecipe {
 
     fn key(&self, pool_hash: &str) -> String {
         let network = serde_json::to_string(&self.network).unwrap_or_default();
-        let train = format!("{:?}", self.train);
+        let train = serde_json::to_string(&self.train).unwrap_or_default();
         let init = self.init_seed.to_string();
-        hash_parts(&["us-simclr/1", pool_hash, &network, &train, &init])
+        hash_parts(&["us-simclr/2", pool_hash, &network, &train, &init])
     }
 
     fn train(
@@ -217,5 +217,67 @@ impl Representation for FineTune {
         check_architecture(model.config(), &self.network, dir)?;
         self.model = Some(model);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tdal_encoders::Backbone;
+
+    use super::*;
+
+    fn settings() -> SimclrSettings {
+        SimclrSettings {
+            backbone: Backbone::SmallCnn,
+            projection_dim: 32,
+            batch_size: 16,
+            epochs: 2,
+            learning_rate: 2.26,
+            warmup_fraction: 0.05,
+            temperature: 0.2,
+        }
+    }
+
+    #[test]
+    fn the_cache_key_follows_every_training_setting_and_nothing_else() {
+        let key = |cfg: &SimclrSettings, seed: u64| SimclrRecipe::new(cfg, 1, seed).key("pool");
+        let base = key(&settings(), 3);
+        assert_eq!(
+            base,
+            key(&settings(), 3),
+            "the key is a function of its inputs"
+        );
+        assert_ne!(base, SimclrRecipe::new(&settings(), 1, 3).key("other pool"));
+        assert_ne!(base, SimclrRecipe::new(&settings(), 3, 3).key("pool"));
+        assert_ne!(base, key(&settings(), 4));
+        let changed = [
+            SimclrSettings {
+                temperature: 0.5,
+                ..settings()
+            },
+            SimclrSettings {
+                epochs: 3,
+                ..settings()
+            },
+            SimclrSettings {
+                batch_size: 32,
+                ..settings()
+            },
+            SimclrSettings {
+                learning_rate: 1.0,
+                ..settings()
+            },
+            SimclrSettings {
+                warmup_fraction: 0.1,
+                ..settings()
+            },
+            SimclrSettings {
+                projection_dim: 64,
+                ..settings()
+            },
+        ];
+        for cfg in &changed {
+            assert_ne!(base, key(cfg, 3), "{cfg:?}");
+        }
     }
 }
