@@ -43,6 +43,24 @@ pub fn read_float_array(path: &Path, what: &str) -> Result<ArrayD<f32>> {
     )
 }
 
+/// Reads a float `.npy` array (`f32` or `f64`) at its stored precision, as `f64` (float32
+/// values are widened exactly).
+///
+/// # Errors
+/// Missing or unreadable file, a malformed `.npy`, or a dtype other than f32/f64.
+pub fn read_float_array_f64(path: &Path, what: &str) -> Result<ArrayD<f64>> {
+    if let Some(array) = read_as::<f64>(path, what)? {
+        return Ok(array);
+    }
+    if let Some(array) = read_as::<f32>(path, what)? {
+        return Ok(array.mapv(f64::from));
+    }
+    bail!(
+        "{what} file {} must hold float32 or float64 values",
+        path.display()
+    )
+}
+
 /// Reads an integer `.npy` array of any common dtype (i8..i64, u8..u64) as `i64`.
 ///
 /// # Errors

@@ -175,6 +175,11 @@ fn bad_inputs_fail_with_one_error_line_and_no_output() {
         write_npy(p, &good_y.mapv(|v| v - 1)).unwrap();
     });
     run(&train_x, &negative_y, &test_x, &[], "label -1");
+    // A stray huge label would mean an absurd [T, trees, C] output: refused, naming it.
+    let huge_y = write("huge_y.npy", &|p| {
+        write_npy(p, &good_y.mapv(|v| if v == 1 { 3_000_000_000 } else { v })).unwrap();
+    });
+    run(&train_x, &huge_y, &test_x, &[], "label 3000000000");
     let one_x = write("one_x.npy", &|p| {
         write_npy(p, &good_x.slice(ndarray::s![..1, ..]).to_owned()).unwrap();
     });

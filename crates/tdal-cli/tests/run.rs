@@ -226,6 +226,70 @@ fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
     }
 }
 
+#[test]
+fn the_toml_file_sets_out_resume_and_quiet_too_and_the_flags_win() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("from-file");
+    let config = tmp.path().join("run.toml");
+    let text = format!(
+        "profile = \"smoke\"\nout = {out:?}\nresume = true\nquiet = true\n\
+         [data]\ndir = {:?}\n",
+        fixture()
+    );
+    std::fs::write(&config, text).unwrap();
+    let first = tdal()
+        .args(["run", "--config", path_str(&config)])
+        .assert()
+        .success();
+    let dir = run_dir(&out);
+    assert!(dir.join("summary.json").exists());
+    assert!(
+        first.get_output().stderr.is_empty(),
+        "quiet = true: no progress on stderr"
+    );
+    // resume = true: the finished run prints its result again instead of refusing.
+    let again = tdal()
+        .args(["run", "--config", path_str(&config)])
+        .assert()
+        .success();
+    assert_eq!(again.get_output().stdout, first.get_output().stdout);
+    // The run keys are not the run's configuration: the echoed config.toml has none, so
+    // the same run is resumed from its own folder.
+    let echoed = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(!echoed.contains("resume") && !echoed.contains("quiet"), "{echoed}");
+    // --out wins over the file's out.
+    let flag_out = tmp.path().join("from-flag");
+    tdal()
+        .args(["run", "--config", path_str(&config), "--out", path_str(&flag_out)])
+        .assert()
+        .success();
+    assert!(find_run_dir(&flag_out).is_some());
+    // A bad value of a run key is named.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "device = \"gpu\"\n").unwrap();
+    let line = error_line(tdal().args(["run", "--config", path_str(&bad)]), "gpu");
+    assert!(line.contains("bad.toml"), "{line}");
+}
+
+#[test]
+fn another_dataset_brings_its_beta_and_trees() {
+    let out = tdal()
+        .args(["run", "--print-config", "--dataset", "cifar"])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for needle in ["dataset = \"cifar\"", "beta = 8.0", "trees = 1000"] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    // --beta still wins.
+    let out = tdal()
+        .args(["run", "--print-config", "--dataset", "chexpert", "--beta", "3"])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("beta = 3.0") && text.contains("trees = 250"), "{text}");
+}
+
 /// `--representation supervised --acquisition <kind>` and friends on the fixture.
 fn baseline_args(out: &Path, representation: &str, acquisition: &str) -> Vec<String> {
     [

@@ -367,6 +367,63 @@ fn select_topk_and_stochastic_batches() {
 }
 
 #[test]
+fn topk_on_float64_scores_keeps_differences_float32_cannot_hold() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("close.npy");
+    // 1 + k·1e-9 are all the same float32 (1.0): numpy's order is by the float64 values.
+    let scores: Array1<f64> = Array1::from(vec![1.0, 1.0 + 3e-9, 0.5, 1.0 + 1e-9, 1.0 + 2e-9]);
+    write_npy(&path, &scores).unwrap();
+    assert_eq!(
+        select(&path, &["--batch-size", "4", "--strategy", "topk"]),
+        vec![1, 4, 3, 0]
+    );
+    // Equal scores go to the lower index; the batch spans several files as one pool.
+    let second = dir.path().join("second.npy");
+    write_npy(&second, &Array1::from(vec![1.0 + 3e-9, 2.0])).unwrap();
+    let out = tdal()
+        .args(["select", "--scores", path_str(&path), "--scores", path_str(&second)])
+        .args(["--batch-size", "3", "--strategy", "topk"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "6\n1\n5\n");
+    // A finite float64 score beyond float32's range is named, not turned into infinity.
+    let huge = dir.path().join("huge.npy");
+    write_npy(&huge, &Array1::from(vec![1.0, 1e300])).unwrap();
+    fails(
+        &[
+            "select",
+            "--scores",
+            path_str(&huge),
+            "--batch-size",
+            "1",
+            "--strategy",
+            "power",
+        ],
+        "beyond float32",
+    );
+    assert_eq!(
+        select(&huge, &["--batch-size", "1", "--strategy", "topk"]),
+        vec![1]
+    );
+    // A negative β written with a space is the β error, not a usage error.
+    fails(
+        &[
+            "select",
+            "--scores",
+            path_str(&path),
+            "--batch-size",
+            "1",
+            "--strategy",
+            "power",
+            "--beta",
+            "-1",
+        ],
+        "beta",
+    );
+}
+
+#[test]
 fn bad_select_inputs_fail_cleanly() {
     let dir = TempDir::new().unwrap();
     let scores = dir.path().join("scores.npy");

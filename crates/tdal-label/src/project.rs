@@ -79,7 +79,7 @@ pub struct InitOptions {
     /// Optional folder of held-out images: labelled by the user (`import --heldout`),
     /// never acquired, the test set of the learning curve.
     pub heldout: Option<PathBuf>,
-    /// Image side the encoders see.
+    /// Image side the encoders see, 8 to [`MAX_SIDE`].
     pub side: u32,
     /// 1 (grayscale) or 3 (colour).
     pub channels: u8,
@@ -248,6 +248,10 @@ mod files {
 
 /// Version of `project.json`'s layout.
 const FORMAT: u32 = 1;
+
+/// The largest image side the encoders take (their input is 32 × 32; smaller images are
+/// zero-padded to it).
+pub const MAX_SIDE: u32 = 32;
 
 /// `project.json`: the settings and the manifests.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -892,9 +896,10 @@ fn check_options(opts: &InitOptions) -> Result<Settings> {
             classes.len()
         )));
     }
-    if !matches!(opts.channels, 1 | 3) || opts.side < 8 {
+    if !matches!(opts.channels, 1 | 3) || !(8..=MAX_SIDE).contains(&opts.side) {
         return Err(Error::Invalid(format!(
-            "images need 1 or 3 channels and a side of at least 8, got {} and {}",
+            "images need 1 or 3 channels and a side from 8 to {MAX_SIDE} pixels (the \
+             encoders' input; smaller images are zero-padded to it), got {} and {}",
             opts.channels, opts.side
         )));
     }

@@ -1059,7 +1059,8 @@ impl RunConfig {
     ///   network (`head.kind = "network"`) retrained every round (`loop.retrain_every =
     ///   1`); leaving it restores the profile's forest and schedule;
     /// - its learning rate is the paper's for the acquisition: 1e-4 with GALAXY, 1e-3
-    ///   otherwise;
+    ///   otherwise, set when the representation becomes `supervised` or the acquisition
+    ///   moves to or from GALAXY (a rate given for the same method stays);
     /// - Cluster-Margin on it is warm-started on a validation set of 0.5 % of the pool
     ///   (`data.warm_start_share = 0.005`), and becoming or ceasing to be that method sets
     ///   or clears the share.
@@ -1071,11 +1072,21 @@ impl RunConfig {
     ) -> Self {
         let network_head = matches!(self.head, HeadConfig::Network(_));
         let warm_started = self.warm_started_method();
+        let was_supervised = self.representation() == RepresentationKind::Supervised;
+        let was_galaxy = self.acquisition_kind() == AcquisitionKind::Galaxy;
+        let old_representation = self.representation();
+        let had_sampling = self.acquisition.sampling().is_some();
         if let Some(kind) = representation {
             self.encoder = self.encoder.with_kind(kind, self.profile);
+            if self.representation() != old_representation {
+                self.dataset_encoder();
+            }
         }
         if let Some(kind) = acquisition {
             self.acquisition = self.acquisition.with_kind(kind, self.profile);
+            if !had_sampling {
+                self.dataset_sampling();
+            }
         }
         let galaxy = self.acquisition_kind() == AcquisitionKind::Galaxy;
         if let EncoderConfig::Supervised(net) = &mut self.encoder {
@@ -1083,17 +1094,86 @@ impl RunConfig {
                 self.head = HeadConfig::Network(NoSettings {});
                 self.active.retrain_every = 1;
             }
-            // The paper's learning rates (the GALAXY authors' code uses 1e-2).
-            net.learning_rate = if galaxy { 1e-4 } else { 1e-3 };
+            // The paper's learning rates (the GALAXY authors' code uses 1e-2), set when the
+            // method changes to or from GALAXY; a rate the TOML gave for the same method
+            // stays.
+            if !was_supervised || galaxy != was_galaxy {
+                net.learning_rate = if galaxy { 1e-4 } else { 1e-3 };
+            }
         } else if network_head {
             let preset = Self::preset(self.profile);
             self.head = preset.head;
             self.active.retrain_every = preset.active.retrain_every;
+            self.dataset_head();
         }
         if self.warm_started_method() != warm_started {
             self.data.warm_start_share = self.warm_started_method().then_some(0.005);
         }
         self
+    }
+
+    /// This configuration on `dataset`, with the settings the paper gives per dataset
+    /// made to match: β = 4 on F+MNIST and 8 elsewhere (the stochastic strategies), 1,000
+    /// trees on CIFAR and 250 elsewhere (the forest head; the smoke profile keeps its 50),
+    /// and in the `paper` profile a ResNet-50 on CIFAR and a ResNet-18 elsewhere (the
+    /// SimCLR and supervised encoders). The CLI applies it when `--dataset` changes the
+    /// dataset, and a TOML file's `data.dataset` before the file's own keys, so keys a
+    /// file gives explicitly win.
+    #[must_use]
+    pub fn with_dataset(mut self, dataset: Dataset) -> Self {
+        self.data.dataset = dataset;
+        self.dataset_sampling();
+        self.dataset_head();
+        self.dataset_encoder();
+        self
+    }
+
+    /// Sets β of a score-then-sample acquisition to the dataset's.
+    fn dataset_sampling(&mut self) {
+        if let Some(mut sampling) = self.acquisition.sampling() {
+            sampling.beta = if self.data.dataset == Dataset::Fmnist {
+                4.0
+            } else {
+                8.0
+            };
+            self.acquisition.set_sampling(sampling);
+        }
+    }
+
+    /// Sets the forest head's trees to the dataset's (not in the smoke profile).
+    fn dataset_head(&mut self) {
+        if let HeadConfig::Forest(forest) = &mut self.head
+            && self.profile != Profile::Smoke
+        {
+            forest.trees = if self.data.dataset == Dataset::Cifar {
+                1_000
+            } else {
+                250
+            };
+        }
+    }
+
+    /// Sets the paper profile's SimCLR and supervised backbones to the dataset's.
+    fn dataset_encoder(&mut self) {
+        if self.profile != Profile::Paper {
+            return;
+        }
+        let backbone = if self.data.dataset == Dataset::Cifar {
+            Backbone::ResNet50
+        } else {
+            Backbone::ResNet18
+        };
+        match &mut self.encoder {
+            EncoderConfig::UsSimclr(simclr)
+            | EncoderConfig::TdFt(FineTuneSettings {
+                pretrain: simclr, ..
+            }) => {
+                simclr.backbone = backbone;
+                simclr.projection_dim = backbone.feature_dim();
+            }
+            EncoderConfig::Supervised(net) => net.backbone = backbone,
+            EncoderConfig::UsVae(_) | EncoderConfig::TdSplit(_) => {}
+        }
     }
 
     /// Whether this is the Cluster-Margin baseline, which the paper warm-starts.
@@ -1182,9 +1262,10 @@ impl RunConfig {
     }
 
     /// Parses a TOML configuration: the preset of `profile` (else the profile the text
-    /// names, else `quick`) for the representation and acquisition the text names, with
-    /// the settings that go with them ([`RunConfig::with_method`]: a `supervised` encoder
-    /// brings its network head and retraining every round), then the text's keys laid
+    /// names, else `quick`) for the dataset, representation and acquisition the text
+    /// names, with the settings that go with them ([`RunConfig::with_dataset`]: β, trees
+    /// and paper backbones; [`RunConfig::with_method`]: a `supervised` encoder brings its
+    /// network head and retraining every round), then the text's keys laid
     /// over it, so a key the text sets always wins.
     ///
     /// # Errors
@@ -1202,8 +1283,15 @@ impl RunConfig {
         };
         let representation = kind("encoder").and_then(|k| k.try_into().ok());
         let acquisition = kind("acquisition").and_then(|k| k.try_into().ok());
+        let dataset = table
+            .as_ref()
+            .and_then(|t| t.get("data")?.get("dataset").cloned())
+            .and_then(|d| d.try_into::<Dataset>().ok())
+            .unwrap_or(Dataset::Fmnist);
         let profile = profile.or(named).unwrap_or(Profile::Quick);
-        let base = Self::preset(profile).with_method(representation, acquisition);
+        let base = Self::preset(profile)
+            .with_dataset(dataset)
+            .with_method(representation, acquisition);
         let mut cfg = base.overlay_toml(text, origin)?;
         cfg.profile = profile;
         Ok(cfg)
@@ -1850,6 +1938,90 @@ mod tests {
             panic!("{:?}", split.head)
         };
         assert_eq!((forest.trees, forest.posterior_samples), (50, 50));
+    }
+
+    #[test]
+    fn another_dataset_brings_its_beta_trees_and_paper_backbone_and_the_file_still_wins() {
+        let beta = |cfg: &RunConfig| cfg.acquisition.sampling().map(|s| s.beta);
+        let trees = |cfg: &RunConfig| match &cfg.head {
+            HeadConfig::Forest(f) => f.trees,
+            other => panic!("not a forest: {other:?}"),
+        };
+        let origin = Path::new("run.toml");
+        let cifar = RunConfig::from_toml("[data]\ndataset = \"cifar\"\n", origin, None).unwrap();
+        assert_eq!(beta(&cifar), Some(8.0));
+        assert_eq!(trees(&cifar), 1_000);
+        let chexpert =
+            RunConfig::from_toml("[data]\ndataset = \"chexpert\"\n", origin, None).unwrap();
+        assert_eq!((beta(&chexpert), trees(&chexpert)), (Some(8.0), 250));
+        // F+MNIST is the preset itself: run ids of F+MNIST configurations do not move.
+        let fmnist = RunConfig::preset(Profile::Quick).with_dataset(Dataset::Fmnist);
+        assert_eq!(fmnist, RunConfig::preset(Profile::Quick));
+        // Keys the file gives win over the dataset's.
+        let text = "[data]\ndataset = \"cifar\"\n[head]\nkind = \"forest\"\ntrees = 300\n\
+                    posterior_samples = 100\n[acquisition]\nkind = \"epig\"\nbeta = 2.0\n";
+        let given = RunConfig::from_toml(text, origin, None).unwrap();
+        assert_eq!((beta(&given), trees(&given)), (Some(2.0), 300));
+        // A method chosen afterwards keeps the dataset's β, also coming from random.
+        let random = cifar.with_method(None, Some(AcquisitionKind::Random));
+        assert_eq!(beta(&random), None);
+        let bald = random.with_method(None, Some(AcquisitionKind::Bald));
+        assert_eq!(beta(&bald), Some(8.0));
+        // The paper profile: ResNet-50 on CIFAR, for SimCLR and the supervised baselines.
+        let paper = RunConfig::preset(Profile::Paper)
+            .with_method(Some(RepresentationKind::TdFt), None)
+            .with_dataset(Dataset::Cifar);
+        let EncoderConfig::TdFt(ft) = &paper.encoder else {
+            panic!("not td-ft");
+        };
+        assert_eq!(ft.pretrain.backbone, Backbone::ResNet50);
+        assert_eq!(ft.pretrain.projection_dim, Backbone::ResNet50.feature_dim());
+        let supervised = paper.with_method(
+            Some(RepresentationKind::Supervised),
+            Some(AcquisitionKind::Galaxy),
+        );
+        let EncoderConfig::Supervised(net) = &supervised.encoder else {
+            panic!("not supervised");
+        };
+        assert_eq!(net.backbone, Backbone::ResNet50);
+        // The quick profile keeps its small CNN everywhere.
+        let quick = RunConfig::preset(Profile::Quick)
+            .with_method(Some(RepresentationKind::UsSimclr), None)
+            .with_dataset(Dataset::Cifar);
+        let EncoderConfig::UsSimclr(simclr) = &quick.encoder else {
+            panic!("not us-simclr");
+        };
+        assert_eq!(simclr.backbone, Backbone::SmallCnn);
+    }
+
+    #[test]
+    fn with_method_keeps_a_given_learning_rate_unless_the_method_changes() {
+        let rate = |cfg: &RunConfig| match &cfg.encoder {
+            EncoderConfig::Supervised(net) => net.learning_rate,
+            other => panic!("not supervised: {other:?}"),
+        };
+        let galaxy = RunConfig::preset(Profile::Quick).with_method(
+            Some(RepresentationKind::Supervised),
+            Some(AcquisitionKind::Galaxy),
+        );
+        assert!((rate(&galaxy) - 1e-4).abs() < 1e-12);
+        let mut tuned = galaxy.clone();
+        if let EncoderConfig::Supervised(net) = &mut tuned.encoder {
+            net.learning_rate = 5e-4;
+        }
+        // The same method again (a TOML file, then the same flags): the rate stays.
+        let again = tuned.clone().with_method(
+            Some(RepresentationKind::Supervised),
+            Some(AcquisitionKind::Galaxy),
+        );
+        assert!((rate(&again) - 5e-4).abs() < 1e-12);
+        // Another baseline: the paper's rate for it.
+        let similar = tuned
+            .clone()
+            .with_method(None, Some(AcquisitionKind::Similar));
+        assert!((rate(&similar) - 1e-3).abs() < 1e-12);
+        let back = similar.with_method(None, Some(AcquisitionKind::Galaxy));
+        assert!((rate(&back) - 1e-4).abs() < 1e-12);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array4;
+use tdal_data::chexpert::ChexpertOptions;
 use tdal_data::{Imbalance, LabelledSplit, PoolOptions, TestRule};
 use tdal_encoders::DeviceChoice;
 
@@ -248,20 +249,7 @@ fn prepare_dir(cfg: &RunConfig, dir: &Path, resume: bool) -> Result<Option<RunSu
 /// Data errors, among them [`tdal_data::Error::NoDataDir`] without a data directory.
 pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
     let data_dir = tdal_data::datadir::resolve(cfg.data.dir.as_deref())?;
-    let options = PoolOptions {
-        targets: cfg.data.targets.clone(),
-        imbalance: cfg
-            .data
-            .ir
-            .map(Imbalance::Ratio)
-            .or(cfg.data.target_share.map(Imbalance::TargetShare)),
-        max_pool: cfg.data.max_pool,
-        target_inputs_per_class: cfg.data.target_inputs_per_class,
-        test_rule: TestRule::BalancedOther,
-        initial_per_class: cfg.data.initial_per_class,
-        seed: cfg.seed,
-        ..PoolOptions::default()
-    };
+    let options = pool_options(cfg);
     let mut messy = tdal_data::build_named(cfg.data.dataset, &data_dir, &options)?;
     let num_classes = messy.num_classes();
     let warm_start = match cfg.data.warm_start_share {
@@ -289,6 +277,32 @@ pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
         targets_from_labelled: false,
     };
     Ok((task, oracle))
+}
+
+/// The side of the images the encoders take.
+const ENCODER_SIDE: u32 = 32;
+
+/// How [`build_task`] asks for the named pool.
+fn pool_options(cfg: &RunConfig) -> PoolOptions {
+    PoolOptions {
+        targets: cfg.data.targets.clone(),
+        imbalance: cfg
+            .data
+            .ir
+            .map(Imbalance::Ratio)
+            .or(cfg.data.target_share.map(Imbalance::TargetShare)),
+        max_pool: cfg.data.max_pool,
+        target_inputs_per_class: cfg.data.target_inputs_per_class,
+        test_rule: TestRule::BalancedOther,
+        initial_per_class: cfg.data.initial_per_class,
+        // The encoders take images of at most 32 × 32 pixels (F+MNIST's 28 × 28 are
+        // zero-padded to it); CheXpert's radiographs are resized to that side.
+        chexpert: ChexpertOptions {
+            image_size: ENCODER_SIDE,
+            ..ChexpertOptions::default()
+        },
+        seed: cfg.seed,
+    }
 }
 
 /// A class-balanced set of ⌈share · N / C⌉ pool indices per label-map class (at least
@@ -336,6 +350,19 @@ fn warm_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chexpert_is_read_at_the_encoders_side() {
+        let cfg = RunConfig::preset(crate::Profile::Quick)
+            .with_dataset(tdal_data::Dataset::Chexpert);
+        let options = pool_options(&cfg);
+        assert_eq!(options.chexpert.image_size, ENCODER_SIDE);
+        // Everything else is the dataset's default reading.
+        assert_eq!(
+            options.chexpert.finding,
+            ChexpertOptions::default().finding
+        );
+    }
 
     #[test]
     fn the_warm_start_set_is_class_balanced_new_and_seeded() {

@@ -37,6 +37,10 @@ pub struct Args {
     pub timings: bool,
 }
 
+/// The most classes a forest fits: C = largest label + 1, and the output is
+/// `[T, trees, C]`, so a stray huge label would otherwise ask for an absurd allocation.
+const MAX_CLASSES: u32 = 1 << 16;
+
 /// Runs `tdal forest`.
 ///
 /// # Errors
@@ -60,7 +64,11 @@ pub fn run(args: &Args) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(row, &label)| match u32::try_from(label) {
-            Ok(label) => Ok(label),
+            Ok(label) if label < MAX_CLASSES => Ok(label),
+            Ok(_) => bail!(
+                "--train-y holds label {label} at row {row}: classes must be 0..C-1 with C at \
+                 most {MAX_CLASSES} (the output holds C probabilities per tree and test row)"
+            ),
             Err(_) => bail!("--train-y holds label {label} at row {row}: classes must be 0..C-1"),
         })
         .collect::<Result<Vec<u32>>>()?;

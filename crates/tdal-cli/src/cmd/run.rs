@@ -3,8 +3,11 @@
 //! The configuration is a profile's preset (`--profile`, default `quick`), then the keys of
 //! `--config run.toml`, then the flags given on the command line. The run lives in
 //! `--out/<run-id>/` (records, resolved config, checkpoints); encoders and embeddings are
-//! cached in `--cache-dir` (default `--out/cache`). Progress goes to stderr; the final
-//! accuracy and the run folder go to stdout.
+//! cached in `--cache-dir` (default `--out/cache`). Every flag can be given in the TOML
+//! file too: the run's settings in their sections (`tdal run --print-config` shows them),
+//! and `out`, `cache_dir`, `resume`, `device` and `quiet` as top-level keys, which say
+//! where and how the run goes and are not part of its configuration or run id. Progress
+//! goes to stderr; the final accuracy and the run folder go to stdout.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,34 +63,36 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyKind>,
     /// β of the stochastic strategies (power: ∝ score^β).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta: Option<f64>,
-    /// Parent folder of run folders.
-    #[arg(long, default_value = "runs", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Encoder/embedding cache (default: OUT/cache).
+    /// Parent folder of run folders [default: runs; TOML: out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Encoder/embedding cache [default: OUT/cache; TOML: cache_dir].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Continue the run folder of this configuration from its last completed round
-    /// (a finished run just prints its result).
+    /// (a finished run just prints its result) [TOML: resume = true].
     #[arg(long)]
     pub resume: bool,
-    /// No progress bars (for scripts and logs).
+    /// No progress bars (for scripts and logs) [TOML: quiet = true].
     #[arg(long, short)]
     pub quiet: bool,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
-    /// Device for the encoders: cpu or cuda:N (needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu", value_parser = parse_device)]
-    pub device: DeviceChoice,
+    /// Device for the encoders: cpu or cuda:N (needs a build with `--features cuda`)
+    /// [default: cpu; TOML: device].
+    #[arg(long, value_parser = parse_device)]
+    pub device: Option<DeviceChoice>,
     /// Safetensors file every round's network starts its backbone from, instead of its
     /// seeded initialisation (the paper starts GALAXY from ImageNet weights); only for
     /// `--representation supervised` (SIMILAR, GALAXY, Cluster-Margin). Names: tdal's own
     /// (a tdal model's `model.safetensors`) or torchvision's ResNet state dict
     /// (`resnet18().state_dict()` saved with `safetensors.torch.save_file`; `fc.*`
-    /// ignored, an ImageNet 7×7 stem keeps its seeded 3×3 one, a 3×3 RGB stem is summed
-    /// for grey images). The file's blake3 is part of the run id: a changed file is
+    /// ignored, an ImageNet 7×7 stem keeps its seeded 3×3 one and its normalisation, a 3×3
+    /// RGB stem is summed for grey images; backbone tensors this network does not have,
+    /// e.g. a ResNet-34's extra blocks, are an error). The file's blake3 is part of the run id: a changed file is
     /// another run, and resuming from a run's `config.toml` refuses it. What was loaded
     /// is printed on stderr.
     #[arg(long, value_name = "FILE")]
@@ -99,15 +104,82 @@ pub(crate) fn parse_device(text: &str) -> Result<DeviceChoice, String> {
         .map_err(|e: tdal_encoders::Error| e.to_string())
 }
 
+/// The top-level keys of a `tdal run` TOML file that are not the run's configuration but
+/// say where and how it runs (the flags of the same names override them).
+const RUN_KEYS: [&str; 5] = ["out", "cache_dir", "resume", "device", "quiet"];
+
+/// What a TOML file's [`RUN_KEYS`] set.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRunOptions {
+    out: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    resume: Option<bool>,
+    device: Option<String>,
+    quiet: Option<bool>,
+}
+
+impl FileRunOptions {
+    /// Whether the file set any of them.
+    pub(crate) fn any(&self) -> bool {
+        self.out.is_some()
+            || self.cache_dir.is_some()
+            || self.resume.is_some()
+            || self.device.is_some()
+            || self.quiet.is_some()
+    }
+}
+
+/// Takes the [`RUN_KEYS`] out of a TOML file's text: returns the rest (the run's
+/// configuration) and what they set. Text that is not valid TOML is returned as it is, for
+/// [`RunConfig::from_toml`] to report with its position.
+///
+/// # Errors
+/// A run key of the wrong type (e.g. `resume = "yes"`), or a device that is not `cpu` or
+/// `cuda:N`.
+fn split_run_options(text: &str, path: &std::path::Path) -> Result<(String, FileRunOptions)> {
+    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+        return Ok((text.to_owned(), FileRunOptions::default()));
+    };
+    let mut run = toml::Table::new();
+    for key in RUN_KEYS {
+        if let Some(value) = table.remove(key) {
+            run.insert(key.to_owned(), value);
+        }
+    }
+    if run.is_empty() {
+        return Ok((text.to_owned(), FileRunOptions::default()));
+    }
+    let options: FileRunOptions = toml::Value::Table(run)
+        .try_into()
+        .with_context(|| format!("in the configuration {}", path.display()))?;
+    if let Some(device) = &options.device {
+        parse_device(device).map_err(|e| {
+            anyhow::anyhow!("in the configuration {}: device = {device:?}: {e}", path.display())
+        })?;
+    }
+    let rest = toml::to_string(&table)
+        .with_context(|| format!("cannot re-read the configuration {}", path.display()))?;
+    Ok((rest, options))
+}
+
 impl Args {
-    /// The resolved configuration: preset, then the TOML file, then the flags.
-    fn config(&self) -> Result<RunConfig> {
-        let mut cfg = method_config(
+    /// The resolved configuration: preset, then the TOML file, then the flags; and the
+    /// file's run keys.
+    fn config(&self) -> Result<(RunConfig, FileRunOptions)> {
+        let (mut cfg, file) = method_config(
             self.config.as_deref(),
             self.profile,
             self.representation,
             self.acquisition,
         )?;
+        // Another dataset brings its own β, trees and paper backbones (the flags below,
+        // e.g. --beta, still win).
+        if let Some(dataset) = self.pool.dataset
+            && dataset != cfg.data.dataset
+        {
+            cfg = cfg.with_dataset(dataset);
+        }
         if self.strategy.is_some() || self.beta.is_some() {
             cfg.acquisition.try_set_sampling(self.strategy, self.beta)?;
         }
@@ -138,36 +210,65 @@ impl Args {
         // Records the file's hash (a --config file's too), or checks a recorded one.
         cfg.pin_init_weights()?;
         cfg.check()?;
-        Ok(cfg)
+        Ok((cfg, file))
+    }
+
+    /// Where and how the run goes: the flags, then the TOML file's run keys, then the
+    /// defaults (`runs`, `OUT/cache`, cpu).
+    fn options(&self, file: FileRunOptions) -> Result<RunOptions> {
+        let out = self
+            .out
+            .clone()
+            .or(file.out)
+            .unwrap_or_else(|| PathBuf::from("runs"));
+        let device = match (self.device, &file.device) {
+            (Some(device), _) => device,
+            (None, Some(text)) => parse_device(text).map_err(|e| anyhow::anyhow!(e))?,
+            (None, None) => DeviceChoice::Cpu,
+        };
+        Ok(RunOptions {
+            cache_dir: self
+                .cache_dir
+                .clone()
+                .or(file.cache_dir)
+                .unwrap_or_else(|| out.join("cache")),
+            out,
+            resume: self.resume || file.resume.unwrap_or(false),
+            device,
+        })
     }
 }
 
 /// A profile's preset (default `quick`), then the keys of a TOML file, then the method
-/// flags (with the settings that go with the method, [`RunConfig::with_method`]); the
-/// hash of initial weights the file names is recorded ([`RunConfig::pin_init_weights`]).
+/// flags (with the settings that go with the method, [`RunConfig::with_method`]); and
+/// the file's top-level run keys ([`RUN_KEYS`]). The hash of initial weights the file
+/// names is not checked here: the caller applies its own flags first, then calls
+/// [`RunConfig::pin_init_weights`] (a flag may name the same file elsewhere).
 ///
 /// # Errors
-/// An unreadable or invalid TOML file; initial weights that cannot be read or whose
-/// content is not the hash the file records.
+/// An unreadable or invalid TOML file.
 pub(crate) fn method_config(
     file: Option<&std::path::Path>,
     profile: Option<Profile>,
     representation: Option<RepresentationKind>,
     acquisition: Option<AcquisitionKind>,
-) -> Result<RunConfig> {
-    let mut cfg = match file {
+) -> Result<(RunConfig, FileRunOptions)> {
+    let (mut cfg, options) = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-            RunConfig::from_toml(&text, path, profile)?
+            let (text, options) = split_run_options(&text, path)?;
+            (RunConfig::from_toml(&text, path, profile)?, options)
         }
-        None => RunConfig::preset(profile.unwrap_or(Profile::Quick)),
+        None => (
+            RunConfig::preset(profile.unwrap_or(Profile::Quick)),
+            FileRunOptions::default(),
+        ),
     };
     if representation.is_some() || acquisition.is_some() {
         cfg = cfg.with_method(representation, acquisition);
     }
-    cfg.pin_init_weights()?;
-    Ok(cfg)
+    Ok((cfg, options))
 }
 
 /// Runs `tdal run`.
@@ -176,7 +277,7 @@ pub(crate) fn method_config(
 /// Bad flags or configuration, missing data, an existing run folder without `--resume`,
 /// and every error of the loop.
 pub fn run(args: &Args) -> Result<()> {
-    let cfg = args.config()?;
+    let (cfg, file) = args.config()?;
     if args.print_config {
         #[allow(clippy::print_stdout)]
         {
@@ -184,16 +285,9 @@ pub fn run(args: &Args) -> Result<()> {
         }
         return Ok(());
     }
-    let opts = RunOptions {
-        out: args.out.clone(),
-        cache_dir: args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| args.out.join("cache")),
-        resume: args.resume,
-        device: args.device,
-    };
-    let mut progress = Progress::new(args.quiet);
+    let quiet = args.quiet || file.quiet.unwrap_or(false);
+    let opts = args.options(file)?;
+    let mut progress = Progress::new(quiet);
     let summary = run_reporting_init(&cfg, &opts, &mut progress)
         .with_context(|| format!("run {} failed", cfg.run_id()))?;
     progress.finish();

@@ -99,12 +99,13 @@ pub struct Args {
 }
 
 fn read_probs(path: &Path, what: &str, renorm: bool) -> Result<Array3<f32>> {
+    let in_file = || format!("in {}", path.display());
     let array = io::read_float_array(path, what)?;
-    io::expect_rank(&array, &["N", "K", "C"], what)?;
+    io::expect_rank(&array, &["N", "K", "C"], what).with_context(in_file)?;
     let mut array = io::into_dim::<f32, Ix3>(array)?;
     if renorm {
         let name = if what == "targets" { "targets" } else { "pool" };
-        let changed = renormalise(array.view_mut(), name)?;
+        let changed = renormalise(array.view_mut(), name).with_context(in_file)?;
         tracing::info!("renormalised {changed} rows of {what}");
     }
     Ok(array)
@@ -160,7 +161,12 @@ pub fn run(args: &Args) -> Result<()> {
     let block_inputs = match args.block_inputs {
         Some(0) => bail!("--block-inputs must be at least 1"),
         Some(inputs) => inputs,
-        None => (BLOCK_BYTES / (k * c * std::mem::size_of::<f32>()).max(1)).max(1),
+        None => {
+            let input_bytes = k
+                .saturating_mul(c)
+                .saturating_mul(std::mem::size_of::<f32>());
+            (BLOCK_BYTES / input_bytes.max(1)).max(1)
+        }
     };
 
     let baseline = alloc::reset_peak();
@@ -263,9 +269,12 @@ impl Scorer {
         Ok(match args.method {
             Method::Epig => {
                 let targets = targets.context("EPIG needs targets")?;
+                let epig = Epig::new(targets).with_context(|| match &args.targets {
+                    Some(path) => format!("in the target samples {}", path.display()),
+                    None => "in the target samples".to_owned(),
+                })?;
                 Self::Samples(Box::new(
-                    Epig::new(targets)?
-                        .with_memory_budget(args.memory_budget_mib.saturating_mul(1 << 20)),
+                    epig.with_memory_budget(args.memory_budget_mib.saturating_mul(1 << 20)),
                 ))
             }
             Method::Bald => Self::Samples(Box::new(Bald)),

@@ -5,12 +5,14 @@
 //! a time into a bounded-memory top-B ([`TopB`]) with the offset-keyed Gumbel keys
 //! ([`perturbed_keys`]): the batch is exactly the one drawn from the concatenated scores.
 //! Soft-rank needs every score's rank in the whole pool, so its score files are
-//! concatenated in memory first.
+//! concatenated in memory first. Top-k compares the scores at their stored precision
+//! (float64 files are not narrowed, so near-ties order as numpy's sort orders them); the
+//! stochastic strategies compute in float32.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use ndarray::{Array1, Ix1};
 use tdal_acquire::{Strategy, TopB, perturbed_keys, select_seeded};
@@ -60,7 +62,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub strategy: StrategyArg,
     /// Coldness β of the stochastic strategies (≥ 0; the paper uses 4 on F+MNIST, 8 elsewhere).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
     pub beta: f32,
     /// Seed of the stochastic strategies.
     #[arg(long, default_value_t = 0)]
@@ -80,6 +82,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let files = npy_files(&args.scores)?;
     let batch = match files.as_slice() {
+        _ if matches!(strategy, Strategy::TopK) => select_topk(&files, args.batch_size)?,
         [one] => select_seeded(
             read_scores(one)?.view(),
             args.batch_size,
@@ -112,11 +115,58 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Reads one score file `[N]` as float32.
-fn read_scores(path: &Path) -> Result<Array1<f32>> {
-    let scores = io::read_float_array(path, "scores")?;
+/// Reads one score file `[N]` at its stored precision (float32 widened exactly).
+fn read_scores_f64(path: &Path) -> Result<Array1<f64>> {
+    let scores = io::read_float_array_f64(path, "scores")?;
     io::expect_rank(&scores, &["N"], "scores").with_context(|| format!("in {}", path.display()))?;
-    io::into_dim::<f32, Ix1>(scores)
+    io::into_dim::<f64, Ix1>(scores)
+}
+
+/// Reads one score file `[N]` as float32, the stochastic strategies' precision; a finite
+/// float64 score beyond float32's range is an error, not an infinity.
+fn read_scores(path: &Path) -> Result<Array1<f32>> {
+    let scores = read_scores_f64(path)?;
+    if let Some((index, value)) = scores
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.is_finite() && v.abs() > f64::from(f32::MAX))
+    {
+        bail!(
+            "score {index} in {} is {value}, beyond float32's range (the stochastic strategies \
+             compute in float32): rescale the scores",
+            path.display()
+        );
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(scores.mapv(|v| v as f32))
+}
+
+/// The B highest scores over the concatenated score files at their stored precision, one
+/// file in memory at a time; equal scores go to the lower index.
+fn select_topk(files: &[PathBuf], batch: usize) -> Result<Vec<usize>> {
+    let mut best = TopB::new(batch.max(1))?;
+    let mut offset = 0;
+    for file in files {
+        let scores = read_scores_f64(file)?;
+        if let Some((index, value)) = scores.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            bail!(
+                "score {} is {value}: scores must be finite (in {}, pool inputs {offset}..{})",
+                offset + index,
+                file.display(),
+                offset + scores.len()
+            );
+        }
+        best.push_keys(offset, scores.view());
+        offset += scores.len();
+    }
+    if batch == 0 && offset > 0 {
+        return Err(tdal_acquire::Error::InvalidBatch {
+            batch,
+            available: offset,
+        }
+        .into());
+    }
+    Ok(best.finish()?)
 }
 
 /// The batch over the concatenated score files, one file in memory at a time.

@@ -80,8 +80,8 @@ struct InitArgs {
     /// The project folder to make (must not exist or be empty).
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// Side of the square images the encoders see (each image is centre-cropped and
-    /// resized to it).
+    /// Side of the square images the encoders see, 8 to 32 (each image is centre-cropped
+    /// and resized to it).
     #[arg(long, default_value_t = 32)]
     side: u32,
     /// Grey or colour images.
@@ -188,12 +188,19 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 fn init(args: &InitArgs) -> Result<()> {
-    let mut config = method_config(
+    let (mut config, run_keys) = method_config(
         args.config.as_deref(),
         args.profile,
         args.representation,
         args.acquisition,
     )?;
+    if run_keys.any() {
+        tracing::warn!(
+            "the configuration's out, cache_dir, resume, device and quiet keys are for `tdal \
+             run`; a labelling project keeps its run in its own folder and ignores them"
+        );
+    }
+    config.pin_init_weights()?;
     config.seed = args.seed;
     if let Some(v) = args.batch_size {
         config.active.batch_size = v;
