@@ -86,6 +86,25 @@ pub enum WeightsProblem {
         /// The first of them, as the file would name them.
         names: String,
     },
+    /// Tensors that look like part of a backbone name no variable of this one (a deeper
+    /// network's blocks): ignoring them would load a truncated copy of the file's network.
+    #[error(
+        "the file has {count} backbone tensors the {} backbone does not have (read with \
+         {naming} names): {names}; is it a deeper network (a ResNet-34 for a ResNet-18, a \
+         ResNet-101 or -152 for a ResNet-50) or one with other layers? Loading the rest \
+         would truncate it",
+        .backbone.as_str()
+    )]
+    Unexpected {
+        /// The network's backbone.
+        backbone: Backbone,
+        /// The naming the file was read with.
+        naming: Naming,
+        /// How many tensors have no variable.
+        count: usize,
+        /// The first of them, as the file names them.
+        names: String,
+    },
     /// A tensor's shape is not its variable's.
     #[error("tensor {tensor} has shape {found:?}; {variable} needs {expected:?}")]
     Shape {

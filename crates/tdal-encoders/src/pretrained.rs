@@ -22,6 +22,15 @@
 //!   conventions (ε = 1e-5, the running variance unbiased), so the statistics copy as
 //!   they are.
 //!
+//! A tensor outside the backbone (`fc.*`, a checkpoint's `hidden.*`, `output.*` or
+//! `projection.*`) is reported as ignored, but one that looks like part of a backbone and
+//! names no variable of this one is an error ([`WeightsProblem::Unexpected`]): under
+//! tdal's names any other `encoder.` tensor, under torchvision's any other `conv1.*`,
+//! `bn1.*` or `layer*` tensor but the `num_batches_tracked` counters (a ResNet-34's
+//! `layer1.2.*` on the ResNet-18, a ResNet-101's extra blocks on the ResNet-50, a stem's
+//! `conv1.bias` this network does not have). Every variable would find its tensor there,
+//! and ignoring the rest would load a truncated copy of the file's network.
+//!
 //! Every backbone variable must be in the file with its shape, except the **input
 //! convolution** (the ResNet stem `stem.conv.weight`, the small CNN's `l0.conv.weight`),
 //! whose input channels and kernel depend on the images it was trained on:
@@ -35,8 +44,10 @@
 //!   the CIFAR-style network): **kept at its seeded initialisation**. A crop or a
 //!   resampling of the 7 × 7 kernel computes another function than the one learnt (at
 //!   another stride, without the max-pool that followed it), so any choice would be a
-//!   guess; the first layer has the fewest weights to learn. The stem's normalisation
-//!   (`bn1`) is loaded all the same.
+//!   guess; the first layer has the fewest weights to learn. The convolution's
+//!   normalisation (`bn1` → `stem.bn.*`) is **kept at its initialisation** with it: the
+//!   file's scales, shifts and running statistics describe the outputs of the file's
+//!   convolution, not of this one.
 //!
 //! Any other difference (a missing tensor, another shape, integer values) is an
 //! [`Error::InitWeights`] that names the tensor; f16, bf16 and f64 values are converted to
@@ -121,15 +132,16 @@ pub struct LoadReport {
     pub copied: Vec<Copied>,
     /// Variables adapted from a tensor of another shape.
     pub adapted: Vec<Adapted>,
-    /// Variables left at their initialisation.
+    /// Variables left at their initialisation: the input convolution, then its
+    /// normalisation's variables in name order.
     pub kept: Vec<Kept>,
     /// The file's tensors that initialise nothing, in name order.
     pub ignored: Vec<String>,
 }
 
 impl fmt::Display for LoadReport {
-    /// One line: the counts, every adapted and kept variable with its reason, and the
-    /// first ignored tensors.
+    /// One line: the counts, every adapted and kept variable with its reason (kept ones of
+    /// one reason together), and the first ignored tensors.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -141,11 +153,14 @@ impl fmt::Display for LoadReport {
         for a in &self.adapted {
             write!(f, "; {} adapted from {}: {}", a.variable, a.tensor, a.how)?;
         }
-        for k in &self.kept {
+        for group in self.kept.chunk_by(|a, b| a.reason == b.reason) {
+            let variables: Vec<&str> = group.iter().map(|k| k.variable.as_str()).collect();
+            let its = if group.len() == 1 { "its" } else { "their" };
             write!(
                 f,
-                "; {} kept at its initialisation: {}",
-                k.variable, k.reason
+                "; {} kept at {its} initialisation: {}",
+                variables.join(", "),
+                group[0].reason
             )?;
         }
         if !self.ignored.is_empty() {
@@ -189,9 +204,12 @@ impl BackboneWeights {
     ///
     /// # Errors
     /// [`Error::InitWeights`]: the file cannot be read or is not safetensors, no tensor
-    /// names a backbone variable, a backbone variable is missing, a tensor has another
-    /// shape (beyond the input convolution's adaptations) or holds no floating-point
-    /// values.
+    /// names a backbone variable, a backbone variable is missing, a tensor that looks like
+    /// part of a backbone names no variable of this one (a deeper network's), a tensor has
+    /// another shape (beyond the input convolution's adaptations) or holds no
+    /// floating-point values. [`Error::Candle`]: a tensor's values cannot be loaded,
+    /// converted to f32 or adapted. [`Error::Config`]: the model's variable map is behind
+    /// a lock poisoned by a panicking thread.
     pub fn read(path: &Path, model: &SupervisedModel) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::InitWeights {
             path: path.to_path_buf(),
@@ -321,6 +339,31 @@ const fn input_conv(backbone: Backbone) -> &'static str {
     }
 }
 
+/// The prefix of the variables of the input convolution's normalisation, kept at their
+/// initialisation when the convolution is.
+const fn input_norm(backbone: Backbone) -> &'static str {
+    match backbone {
+        Backbone::SmallCnn => "l0.bn.",
+        Backbone::ResNet18 | Backbone::ResNet50 => "stem.bn.",
+    }
+}
+
+/// Whether a file tensor that initialises nothing looks like part of a backbone under
+/// `naming` (so that ignoring it would truncate the file's network): under tdal's names
+/// any `encoder.` tensor, under torchvision's any `conv1.*`, `bn1.*` or `layer*` tensor
+/// but PyTorch's `num_batches_tracked` counters.
+fn part_of_a_backbone(naming: Naming, name: &str) -> bool {
+    match naming {
+        Naming::Tdal => name.starts_with(BACKBONE_PREFIX),
+        Naming::Torchvision => {
+            ["conv1.", "bn1.", "layer"]
+                .into_iter()
+                .any(|prefix| name.starts_with(prefix))
+                && !name.ends_with(".num_batches_tracked")
+        }
+    }
+}
+
 fn resolve(
     bytes: &[u8],
     origin: &Path,
@@ -368,11 +411,18 @@ fn resolve(
             examples: first_few(&names),
         }));
     }
+    // Missing variables are named as the file names the others: under tdal's names with
+    // the `encoder.` prefix if the file has it.
+    let tdal_prefix = if sources.values().any(|s| s.starts_with(BACKBONE_PREFIX)) {
+        BACKBONE_PREFIX
+    } else {
+        ""
+    };
     let missing: Vec<String> = wanted
         .keys()
         .filter(|v| !sources.contains_key(*v))
         .map(|v| match naming {
-            Naming::Tdal => format!("{BACKBONE_PREFIX}{v}"),
+            Naming::Tdal => format!("{tdal_prefix}{v}"),
             Naming::Torchvision => torchvision_source(v),
         })
         .collect();
@@ -385,6 +435,25 @@ fn resolve(
         }));
     }
 
+    let ignored: Vec<String> = names
+        .iter()
+        .filter(|n| !sources.values().any(|s| s == *n))
+        .cloned()
+        .collect();
+    let unexpected: Vec<String> = ignored
+        .iter()
+        .filter(|n| part_of_a_backbone(naming, n))
+        .cloned()
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(fail(WeightsProblem::Unexpected {
+            backbone,
+            naming,
+            count: unexpected.len(),
+            names: first_few(&unexpected),
+        }));
+    }
+
     let mut values = Vec::new();
     let mut report = LoadReport {
         file: origin.to_path_buf(),
@@ -392,11 +461,7 @@ fn resolve(
         copied: Vec::new(),
         adapted: Vec::new(),
         kept: Vec::new(),
-        ignored: names
-            .iter()
-            .filter(|n| !sources.values().any(|s| s == *n))
-            .cloned()
-            .collect(),
+        ignored,
     };
     for (variable, shape) in wanted {
         let tensor = &sources[variable];
@@ -451,7 +516,42 @@ fn resolve(
             InputConv::Unfit => return Err(shape_error()),
         }
     }
+    keep_input_norm(backbone, &mut values, &mut report);
     Ok(BackboneWeights { values, report })
+}
+
+/// When the input convolution is kept at its initialisation, keeps its normalisation
+/// there too: the file's values describe the outputs of the file's convolution, not of
+/// this one. Its variables move from the values and `copied` to `kept`, after the
+/// convolution.
+fn keep_input_norm(
+    backbone: Backbone,
+    values: &mut Vec<(String, Tensor)>,
+    report: &mut LoadReport,
+) {
+    let conv = format!("{BACKBONE_PREFIX}{}", input_conv(backbone));
+    let Some(tensor) = report
+        .kept
+        .iter()
+        .find(|k| k.variable == conv)
+        .map(|k| k.tensor.clone())
+    else {
+        return;
+    };
+    let norm = format!("{BACKBONE_PREFIX}{}", input_norm(backbone));
+    values.retain(|(name, _)| !name.starts_with(norm.as_str()));
+    let (kept, copied): (Vec<Copied>, Vec<Copied>) = std::mem::take(&mut report.copied)
+        .into_iter()
+        .partition(|c| c.variable.starts_with(norm.as_str()));
+    report.copied = copied;
+    report.kept.extend(kept.into_iter().map(|c| Kept {
+        variable: c.variable,
+        tensor: c.tensor,
+        reason: format!(
+            "the normalisation of {conv} (kept at its initialisation); the file's values \
+             describe the outputs of {tensor}"
+        ),
+    }));
 }
 
 /// The torchvision name of a backbone variable (the inverse of [`torchvision_name`]), for
@@ -592,6 +692,35 @@ mod tests {
             "encoder.stem.conv.weight",
         ] {
             assert_eq!(torchvision_name(other), None, "{other}");
+        }
+    }
+
+    /// Which ignored tensors are a deeper network's: torchvision's stem and stages but the
+    /// counters, tdal's `encoder.` tensors; the classifier, the counters and tensors after
+    /// a tdal backbone are not.
+    #[test]
+    fn backbone_tensors_are_told_from_the_rest() {
+        for name in [
+            "conv1.bias",
+            "bn1.extra",
+            "layer1.2.conv1.weight",
+            "layer3.5.bn2.running_var",
+            "layer5.0.conv1.weight",
+        ] {
+            assert!(part_of_a_backbone(Naming::Torchvision, name), "{name}");
+        }
+        for name in [
+            "fc.weight",
+            "fc.bias",
+            "bn1.num_batches_tracked",
+            "layer1.2.bn1.num_batches_tracked",
+            "encoder.s0b2.c1.conv.weight",
+        ] {
+            assert!(!part_of_a_backbone(Naming::Torchvision, name), "{name}");
+        }
+        assert!(part_of_a_backbone(Naming::Tdal, "encoder.l4.conv.weight"));
+        for name in ["hidden.weight", "projection.l1.weight", "l4.conv.weight"] {
+            assert!(!part_of_a_backbone(Naming::Tdal, name), "{name}");
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Initial backbone weights from safetensors files written here: torchvision's ResNet-18
 //! state-dict names onto the CIFAR-style ResNet-18 of 1 and 3 channels (the ImageNet stem
-//! kept, a 3 × 3 RGB stem copied or summed over RGB), tdal's own names onto the small CNN
-//! (a saved model, a SimCLR checkpoint, f16/bf16/f64 files), and the errors of files that
-//! cannot initialise the network. Every loaded variable is compared with the file's tensor
-//! (or its adaptation, computed here) value by value.
+//! and its normalisation kept, a 3 × 3 RGB stem copied or summed over RGB), tdal's own
+//! names onto the small CNN (a saved model, a SimCLR checkpoint, f16/bf16/f64 files), and
+//! the errors of files that cannot initialise the network (a deeper ResNet's included).
+//! Every loaded variable is compared with the file's tensor (or its adaptation, computed
+//! here) value by value.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -262,12 +263,14 @@ fn torchvision_resnet18_weights_initialise_every_backbone_variable_of_one_and_th
                     continue;
                 }
                 let file = expected[name.as_str()];
+                if kernel == 7 && name.starts_with("encoder.stem.") {
+                    // ImageNet's 7×7 stem does not fit: the seeded kernel stays, and the
+                    // seeded normalisation with it.
+                    assert_eq!(&before[name].1, values, "{name}");
+                    assert_ne!(&file.values(), values, "{name}");
+                    continue;
+                }
                 match (name.as_str() == stem, kernel, channels) {
-                    (true, 7, _) => {
-                        // ImageNet's 7×7 stem does not fit: the seeded kernel stays.
-                        assert_eq!(&before[name].1, values, "{name}");
-                        assert_ne!(file.values().len(), values.len());
-                    }
                     (true, 3, 1) => {
                         let plane = 9;
                         assert_eq!(shape, &[64, 1, 3, 3]);
@@ -286,19 +289,43 @@ fn torchvision_resnet18_weights_initialise_every_backbone_variable_of_one_and_th
             let encoder_vars = after.keys().filter(|n| n.starts_with("encoder.")).count();
             match (kernel, channels) {
                 (7, _) => {
-                    assert_eq!(report.kept.len(), 1, "{report}");
+                    assert_eq!(report.kept.len(), 5, "{report}");
                     assert_eq!(report.kept[0].variable, stem);
                     assert_eq!(report.kept[0].tensor, "conv1.weight");
                     assert!(report.kept[0].reason.contains("7×7"), "{report}");
-                    assert_eq!(report.copied.len(), encoder_vars - 1);
-                    assert!(report.adapted.is_empty());
-                    // The stem's normalisation loads all the same.
+                    // The stem's normalisation is kept with it, after it, in name order.
+                    let norm: Vec<(&str, &str)> = report.kept[1..]
+                        .iter()
+                        .map(|k| (k.variable.as_str(), k.tensor.as_str()))
+                        .collect();
+                    assert_eq!(
+                        norm,
+                        [
+                            ("encoder.stem.bn.bias", "bn1.bias"),
+                            ("encoder.stem.bn.running_mean", "bn1.running_mean"),
+                            ("encoder.stem.bn.running_var", "bn1.running_var"),
+                            ("encoder.stem.bn.weight", "bn1.weight"),
+                        ]
+                    );
+                    assert!(
+                        report.kept[1..].iter().all(|k| k.reason.contains(stem)),
+                        "{report}"
+                    );
+                    assert_eq!(report.copied.len(), encoder_vars - 5);
                     assert!(
                         report
                             .copied
                             .iter()
-                            .any(|c| c.variable == "encoder.stem.bn.running_var"
-                                && c.tensor == "bn1.running_var")
+                            .all(|c| !c.variable.starts_with("encoder.stem."))
+                    );
+                    assert!(report.adapted.is_empty());
+                    // The line names the four together.
+                    assert!(
+                        report.to_string().contains(
+                            "encoder.stem.bn.running_var, encoder.stem.bn.weight kept at their \
+                             initialisation"
+                        ),
+                        "{report}"
                     );
                 }
                 (3, 1) => {
@@ -511,6 +538,48 @@ fn files_that_cannot_initialise_the_network_are_clear_errors() {
         panic!("{problem:?}")
     };
     assert_eq!((*count, names.as_str()), (1, "encoder.l2.bn.running_var"));
+    // In a file without the `encoder.` prefix, it is named without it.
+    let bare: Vec<FileTensor> = tdal_file("encoder.l2.bn.running_var", None)
+        .into_iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix("encoder.")?.to_owned();
+            Some(FileTensor { name, ..t })
+        })
+        .collect();
+    write(&path, &bare);
+    assert_eq!(
+        init_error(model.load_backbone(&path)),
+        WeightsProblem::Missing {
+            backbone: Backbone::SmallCnn,
+            naming: Naming::Tdal,
+            count: 1,
+            names: "l2.bn.running_var".into(),
+        }
+    );
+
+    // A backbone tensor this network does not have (a deeper network's fifth layer) is
+    // not ignored: the file's network would load truncated.
+    let deeper = FileTensor::f32(
+        "encoder.l4.conv.weight",
+        &[256, 256, 3, 3],
+        &vec![0.0; 589_824],
+    );
+    write(&path, &tdal_file("", Some(deeper)));
+    let problem = init_error(model.load_backbone(&path));
+    assert_eq!(
+        problem,
+        WeightsProblem::Unexpected {
+            backbone: Backbone::SmallCnn,
+            naming: Naming::Tdal,
+            count: 1,
+            names: "encoder.l4.conv.weight".into(),
+        }
+    );
+    let message = problem.to_string();
+    assert!(
+        message.contains("1 backbone tensors") && message.contains("deeper network"),
+        "{message}"
+    );
 
     // A wrong shape names the tensor, the expected and the found shape.
     let wide = FileTensor::f32(
@@ -608,4 +677,77 @@ fn files_that_cannot_initialise_the_network_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("absent.safetensors"), "{err}");
+}
+
+/// torchvision's `resnet18().state_dict()` with one more block in the first stage, as a
+/// ResNet-34 has (`layer1.2`): every ResNet-18 variable finds its tensor of its shape.
+fn resnet18_with_a_third_block(seed: u64) -> Vec<Entry> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+    let mut entries = torchvision_resnet18(7, seed);
+    for k in [1, 2] {
+        entries.push(conv(
+            &mut rng,
+            &format!("layer1.2.conv{k}.weight"),
+            &format!("encoder.s0b2.c{k}.conv.weight"),
+            [64, 64, 3, 3],
+        ));
+        entries.extend(bn(
+            &mut rng,
+            &format!("layer1.2.bn{k}"),
+            &format!("encoder.s0b2.c{k}.bn"),
+            64,
+        ));
+    }
+    entries
+}
+
+#[test]
+fn a_deeper_resnets_file_is_an_error_not_a_truncated_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("deeper.safetensors");
+    let mut model = supervised(Backbone::ResNet18, 1, 0);
+    let before = variables(&model);
+
+    // The extra block's 2 convolutions and 8 normalisation tensors (not its counters).
+    write(&path, &file_of(&resnet18_with_a_third_block(1)));
+    let problem = init_error(model.load_backbone(&path));
+    assert_eq!(
+        problem,
+        WeightsProblem::Unexpected {
+            backbone: Backbone::ResNet18,
+            naming: Naming::Torchvision,
+            count: 10,
+            names: "layer1.2.bn1.bias, layer1.2.bn1.running_mean, layer1.2.bn1.running_var, \
+                    layer1.2.bn1.weight and 6 more"
+                .into(),
+        }
+    );
+    let message = problem.to_string();
+    assert!(
+        message.contains("10 backbone tensors the resnet18 backbone does not have")
+            && message.contains("torchvision names")
+            && message.contains("ResNet-34"),
+        "{message}"
+    );
+    // Nothing was copied.
+    assert_eq!(variables(&model), before);
+
+    // A stem convolution's bias, which this network's stem has not, is not ignored either;
+    // `fc.*` and the counters still are (the ResNet-18 file alone loads).
+    let mut entries = torchvision_resnet18(7, 2);
+    entries.push((FileTensor::f32("conv1.bias", &[64], &[0.5_f32; 64]), None));
+    write(&path, &file_of(&entries));
+    assert_eq!(
+        init_error(model.load_backbone(&path)),
+        WeightsProblem::Unexpected {
+            backbone: Backbone::ResNet18,
+            naming: Naming::Torchvision,
+            count: 1,
+            names: "conv1.bias".into(),
+        }
+    );
+    entries.retain(|(t, _)| t.name != "conv1.bias");
+    write(&path, &file_of(&entries));
+    let report = model.load_backbone(&path).unwrap();
+    assert_eq!(report.ignored.len(), 22, "{report}");
 }

@@ -176,16 +176,19 @@ impl Representation for SupervisedNet {
         _pool: ArrayView4<'_, f32>,
         _progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Initialised> {
-        let started = Instant::now();
+        // Timed only when there is a file to read: without one nothing happens, in 0 s.
+        let mut seconds = 0.0;
         if let Some(weights) = &self.init_weights
             && self.pretrained.is_none()
         {
+            let started = Instant::now();
             let bytes = weights.read_pinned()?;
             let probe = SupervisedModel::new(&self.network, 0, self.device)?;
             self.pretrained = Some(BackboneWeights::from_bytes(&bytes, &weights.file, &probe)?);
+            seconds = started.elapsed().as_secs_f64();
         }
         Ok(Initialised {
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
             cached: false,
         })
     }

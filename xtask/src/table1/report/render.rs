@@ -234,8 +234,6 @@ pub(crate) fn json(report: &Report) -> Result<String> {
     Ok(serde_json::to_string_pretty(report).context("cannot serialise table1.json")? + "\n")
 }
 
-/// The pool of the setting in words: `target share 0.06 (instead of imbalance ratio 10),
-/// at most 20000 images`.
 /// How GALAXY's network starts: from scratch (the paper: ImageNet weights) or from the
 /// `--init-weights` file.
 fn galaxy_init(setting: &Setting) -> String {
@@ -253,6 +251,8 @@ fn galaxy_init(setting: &Setting) -> String {
     }
 }
 
+/// The pool of the setting in words: `target share 0.06 (instead of imbalance ratio 10),
+/// at most 20000 images`.
 fn pool(setting: &Setting) -> String {
     let mut text = setting.target_share.map_or_else(
         || "imbalance ratio 10 (the paper's; ≈ 2 % targets)".to_owned(),
