@@ -256,11 +256,20 @@ fn the_toml_file_sets_out_resume_and_quiet_too_and_the_flags_win() {
     // The run keys are not the run's configuration: the echoed config.toml has none, so
     // the same run is resumed from its own folder.
     let echoed = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    assert!(!echoed.contains("resume") && !echoed.contains("quiet"), "{echoed}");
+    assert!(
+        !echoed.contains("resume") && !echoed.contains("quiet"),
+        "{echoed}"
+    );
     // --out wins over the file's out.
     let flag_out = tmp.path().join("from-flag");
     tdal()
-        .args(["run", "--config", path_str(&config), "--out", path_str(&flag_out)])
+        .args([
+            "run",
+            "--config",
+            path_str(&config),
+            "--out",
+            path_str(&flag_out),
+        ])
         .assert()
         .success();
     assert!(find_run_dir(&flag_out).is_some());
@@ -283,11 +292,21 @@ fn another_dataset_brings_its_beta_and_trees() {
     }
     // --beta still wins.
     let out = tdal()
-        .args(["run", "--print-config", "--dataset", "chexpert", "--beta", "3"])
+        .args([
+            "run",
+            "--print-config",
+            "--dataset",
+            "chexpert",
+            "--beta",
+            "3",
+        ])
         .assert()
         .success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    assert!(text.contains("beta = 3.0") && text.contains("trees = 250"), "{text}");
+    assert!(
+        text.contains("beta = 3.0") && text.contains("trees = 250"),
+        "{text}"
+    );
 }
 
 /// `--representation supervised --acquisition <kind>` and friends on the fixture.

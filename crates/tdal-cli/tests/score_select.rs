@@ -381,7 +381,13 @@ fn topk_on_float64_scores_keeps_differences_float32_cannot_hold() {
     let second = dir.path().join("second.npy");
     write_npy(&second, &Array1::from(vec![1.0 + 3e-9, 2.0])).unwrap();
     let out = tdal()
-        .args(["select", "--scores", path_str(&path), "--scores", path_str(&second)])
+        .args([
+            "select",
+            "--scores",
+            path_str(&path),
+            "--scores",
+            path_str(&second),
+        ])
         .args(["--batch-size", "3", "--strategy", "topk"])
         .output()
         .unwrap();

@@ -353,15 +353,12 @@ mod tests {
 
     #[test]
     fn chexpert_is_read_at_the_encoders_side() {
-        let cfg = RunConfig::preset(crate::Profile::Quick)
-            .with_dataset(tdal_data::Dataset::Chexpert);
+        let cfg =
+            RunConfig::preset(crate::Profile::Quick).with_dataset(tdal_data::Dataset::Chexpert);
         let options = pool_options(&cfg);
         assert_eq!(options.chexpert.image_size, ENCODER_SIDE);
         // Everything else is the dataset's default reading.
-        assert_eq!(
-            options.chexpert.finding,
-            ChexpertOptions::default().finding
-        );
+        assert_eq!(options.chexpert.finding, ChexpertOptions::default().finding);
     }
 
     #[test]

@@ -155,7 +155,10 @@ fn split_run_options(text: &str, path: &std::path::Path) -> Result<(String, File
         .with_context(|| format!("in the configuration {}", path.display()))?;
     if let Some(device) = &options.device {
         parse_device(device).map_err(|e| {
-            anyhow::anyhow!("in the configuration {}: device = {device:?}: {e}", path.display())
+            anyhow::anyhow!(
+                "in the configuration {}: device = {device:?}: {e}",
+                path.display()
+            )
         })?;
     }
     let rest = toml::to_string(&table)
