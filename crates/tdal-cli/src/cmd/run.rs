@@ -117,6 +117,9 @@ pub(crate) struct FileRunOptions {
     resume: Option<bool>,
     device: Option<String>,
     quiet: Option<bool>,
+    /// `device`, parsed (and so checked) by [`split_run_options`].
+    #[serde(skip)]
+    device_choice: Option<DeviceChoice>,
 }
 
 impl FileRunOptions {
@@ -150,16 +153,16 @@ fn split_run_options(text: &str, path: &std::path::Path) -> Result<(String, File
     if run.is_empty() {
         return Ok((text.to_owned(), FileRunOptions::default()));
     }
-    let options: FileRunOptions = toml::Value::Table(run)
+    let mut options: FileRunOptions = toml::Value::Table(run)
         .try_into()
         .with_context(|| format!("in the configuration {}", path.display()))?;
     if let Some(device) = &options.device {
-        parse_device(device).map_err(|e| {
+        options.device_choice = Some(parse_device(device).map_err(|e| {
             anyhow::anyhow!(
                 "in the configuration {}: device = {device:?}: {e}",
                 path.display()
             )
-        })?;
+        })?);
     }
     let rest = toml::to_string(&table)
         .with_context(|| format!("cannot re-read the configuration {}", path.display()))?;
@@ -218,18 +221,17 @@ impl Args {
 
     /// Where and how the run goes: the flags, then the TOML file's run keys, then the
     /// defaults (`runs`, `OUT/cache`, cpu).
-    fn options(&self, file: FileRunOptions) -> Result<RunOptions> {
+    fn options(&self, file: FileRunOptions) -> RunOptions {
         let out = self
             .out
             .clone()
             .or(file.out)
             .unwrap_or_else(|| PathBuf::from("runs"));
-        let device = match (self.device, &file.device) {
-            (Some(device), _) => device,
-            (None, Some(text)) => parse_device(text).map_err(|e| anyhow::anyhow!(e))?,
-            (None, None) => DeviceChoice::Cpu,
-        };
-        Ok(RunOptions {
+        let device = self
+            .device
+            .or(file.device_choice)
+            .unwrap_or(DeviceChoice::Cpu);
+        RunOptions {
             cache_dir: self
                 .cache_dir
                 .clone()
@@ -238,7 +240,7 @@ impl Args {
             out,
             resume: self.resume || file.resume.unwrap_or(false),
             device,
-        })
+        }
     }
 }
 
@@ -289,7 +291,7 @@ pub fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     let quiet = args.quiet || file.quiet.unwrap_or(false);
-    let opts = args.options(file)?;
+    let opts = args.options(file);
     let mut progress = Progress::new(quiet);
     let summary = run_reporting_init(&cfg, &opts, &mut progress)
         .with_context(|| format!("run {} failed", cfg.run_id()))?;
