@@ -152,12 +152,12 @@ class RandomForest:
         n_classes: Optional[int] = None,
     ) -> "RandomForest":
         """posterior_samples=None takes min(100, n_trees); max_features=None is every
-        feature; n_classes=None takes max(y) + 1 at fit time. Raises ValueError for
-        invalid parameters."""
+        feature; n_classes=None takes max(y) + 1 at fit time, and C is at most 65,536
+        (as `tdal forest`). Raises ValueError for invalid parameters."""
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> "RandomForest":
-        """Fits every tree on X [rows, features] and integer labels y [rows] in 0..C-1;
-        returns self."""
+        """Fits every tree on X [rows, features] and integer (or bool) labels y [rows]
+        in 0..C-1, C at most 65,536; returns self."""
 
     def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """The mean of all trees' class probabilities, [N, C]."""

@@ -1,6 +1,6 @@
-//! File handling shared by the sub-commands: `.npy` arrays of any float or integer dtype,
-//! and atomic writes (temp file in the destination folder, then rename) so a failed
-//! command never leaves a partial or stale-looking output behind.
+//! File handling shared by the sub-commands: `.npy` arrays of any float or integer dtype
+//! (and bool labels), and atomic writes (temp file in the destination folder, then
+//! rename) so a failed command never leaves a partial or stale-looking output behind.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -61,7 +61,8 @@ pub fn read_float_array_f64(path: &Path, what: &str) -> Result<ArrayD<f64>> {
     )
 }
 
-/// Reads an integer `.npy` array of any common dtype (i8..i64, u8..u64) as `i64`.
+/// Reads an integer `.npy` array of any common dtype (i8..i64, u8..u64) or a bool one
+/// (false = 0, true = 1, as numpy converts it) as `i64`.
 ///
 /// # Errors
 /// Missing or unreadable file, a malformed `.npy`, a non-integer dtype, or a `u64` value
@@ -83,6 +84,7 @@ pub fn read_int_array(path: &Path, what: &str) -> Result<ArrayD<i64>> {
     try_dtype!(u32);
     try_dtype!(i8);
     try_dtype!(i16);
+    try_dtype!(bool);
     if let Some(array) = read_as::<u64>(path, what)? {
         let mut out = ArrayD::<i64>::zeros(array.raw_dim());
         for (dst, &src) in out.iter_mut().zip(array.iter()) {
@@ -93,7 +95,7 @@ pub fn read_int_array(path: &Path, what: &str) -> Result<ArrayD<i64>> {
         return Ok(out);
     }
     bail!(
-        "{what} file {} must hold integer values (int8..int64 or uint8..uint64)",
+        "{what} file {} must hold integer values (int8..int64, uint8..uint64 or bool)",
         path.display()
     )
 }

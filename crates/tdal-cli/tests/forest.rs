@@ -131,6 +131,37 @@ fn writes_per_tree_probabilities_that_sum_to_one_and_classify() {
 }
 
 #[test]
+fn bool_labels_are_read_as_0_and_1() {
+    // numpy's `y > 0` is a bool array, as Python's tdal.RandomForest accepts: `|b1` `.npy`
+    // labels give the forest of the same labels as integers.
+    let dir = TempDir::new().unwrap();
+    let [train_x, train_y, test_x] = write_inputs(&dir);
+    let (_, good_y) = separable(60, 0.0);
+    let bool_y = dir.path().join("bool_y.npy");
+    write_npy(&bool_y, &good_y.mapv(|v| v == 1)).unwrap();
+    let fit = |y: &str, out: &Path| {
+        tdal()
+            .args([
+                "forest",
+                "--train-x",
+                &train_x,
+                "--train-y",
+                y,
+                "--test-x",
+                &test_x,
+            ])
+            .args(["--trees", "10", "--seed", "1", "--out", path_str(out)])
+            .assert()
+            .success();
+        read_npy::<_, Array3<f32>>(out).unwrap()
+    };
+    let from_ints = fit(&train_y, &dir.path().join("ints.npy"));
+    let from_bools = fit(path_str(&bool_y), &dir.path().join("bools.npy"));
+    assert_eq!(from_ints.dim(), (25, 10, 2));
+    assert_eq!(from_bools, from_ints);
+}
+
+#[test]
 fn bad_inputs_fail_with_one_error_line_and_no_output() {
     let dir = TempDir::new().unwrap();
     let [train_x, train_y, test_x] = write_inputs(&dir);
@@ -180,6 +211,11 @@ fn bad_inputs_fail_with_one_error_line_and_no_output() {
         write_npy(p, &good_y.mapv(|v| if v == 1 { 3_000_000_000 } else { v })).unwrap();
     });
     run(&train_x, &huge_y, &test_x, &[], "label 3000000000");
+    // The limit is tdal-heads' MAX_CLASSES: C = 65,536 at most, so label 65,536 is out.
+    let limit_y = write("limit_y.npy", &|p| {
+        write_npy(p, &good_y.mapv(|v| if v == 1 { 65_536 } else { v })).unwrap();
+    });
+    run(&train_x, &limit_y, &test_x, &[], "C at most 65536");
     let one_x = write("one_x.npy", &|p| {
         write_npy(p, &good_x.slice(ndarray::s![..1, ..]).to_owned()).unwrap();
     });

@@ -28,6 +28,18 @@ pub enum Error {
         /// The number of classes the head was configured with.
         n_classes: usize,
     },
+    /// A label would make more classes than a head fits ([`crate::MAX_CLASSES`]).
+    #[error(
+        "label {label} at row {row} is too large: classes must be 0..C-1 with C at most {max} (predictions hold C probabilities per sample and row)"
+    )]
+    TooManyClasses {
+        /// The offending label.
+        label: u32,
+        /// Its row.
+        row: usize,
+        /// The limit on C.
+        max: usize,
+    },
     /// Too few training rows.
     #[error("need at least {needed} training samples, got {found}")]
     TooFewSamples {

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::validate::{check_test, check_training};
+use crate::validate::{check_n_classes, check_test, check_training};
 use crate::{Error, LastLayerOutput, PredictionHead, Result};
 
 /// Hyper-parameters of [`LaplaceHead`].
@@ -60,7 +60,8 @@ impl LaplaceParams {
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for a zero size, a non-positive or non-finite learning
-    /// rate or likelihood power, or `n_classes = Some(0)`.
+    /// rate or likelihood power, or `n_classes` = `Some(0)` or more than
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES).
     pub fn check(&self) -> Result<()> {
         let invalid = |name, value: String, expected: &str| {
             Err(Error::InvalidParam {
@@ -97,6 +98,9 @@ impl LaplaceParams {
         }
         if self.n_classes == Some(0) {
             return invalid("n_classes", "0".into(), "at least 1");
+        }
+        if let Some(n_classes) = self.n_classes {
+            check_n_classes(n_classes)?;
         }
         Ok(())
     }

@@ -38,6 +38,7 @@ use rand::RngCore;
 pub use error::{Error, Result};
 pub use forest::{ForestParams, MaxFeatures, RandomForest};
 pub use laplace::{LaplaceHead, LaplaceParams};
+pub use validate::MAX_CLASSES;
 
 /// What [`PredictionHead::last_layer`] returns.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use ndarray::{Array2, array, s};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tdal_heads::{Error, ForestParams, MaxFeatures, PredictionHead, RandomForest};
+use tdal_heads::{Error, ForestParams, MAX_CLASSES, MaxFeatures, PredictionHead, RandomForest};
 
 fn forest(n_trees: usize) -> RandomForest {
     RandomForest::new(ForestParams {
@@ -447,4 +447,48 @@ fn bad_inputs_are_typed_errors() {
         too_many.fit_seeded(x.view(), &[0, 1, 0], 0),
         Err(Error::InvalidParam { .. })
     ));
+}
+
+#[test]
+fn more_classes_than_the_limit_are_typed_errors() {
+    // C = largest label + 1 sizes every leaf and the [N, K, C] output: a stray huge label
+    // is an error, not an absurd allocation (`tdal forest` and Python use this limit).
+    assert_eq!(MAX_CLASSES, 65_536);
+    let x = array![[0.0_f32, 1.0], [1.0, 0.0], [0.5, 0.5]];
+    let limit = u32::try_from(MAX_CLASSES).unwrap();
+    let mut model = forest(2);
+    let err = model
+        .fit_seeded(x.view(), &[0, limit, 1_000_000_000], 0)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::TooManyClasses {
+            label: limit,
+            row: 1,
+            max: MAX_CLASSES
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "label 65536 at row 1 is too large: classes must be 0..C-1 with C at most 65536 \
+         (predictions hold C probabilities per sample and row)"
+    );
+    assert!(model.n_classes().is_none(), "a failed fit leaves the forest unfitted");
+    model.fit_seeded(x.view(), &[0, limit - 1, 1], 0).unwrap();
+    assert_eq!(model.n_classes(), Some(MAX_CLASSES));
+
+    let params = |n_classes| ForestParams {
+        n_trees: 2,
+        posterior_samples: 2,
+        n_classes: Some(n_classes),
+        ..ForestParams::default()
+    };
+    let err = RandomForest::new(params(MAX_CLASSES + 1)).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidParam { name: "n_classes", .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("at most 65536"), "{err}");
+    assert!(RandomForest::new(params(usize::MAX)).is_err());
+    RandomForest::new(params(MAX_CLASSES)).unwrap();
 }

@@ -153,6 +153,14 @@ fn bad_inputs_are_typed_errors() {
         binary.fit_seeded(x.view(), &[0, 2], 0),
         Err(Error::LabelOutOfRange { .. })
     ));
+    assert!(matches!(
+        model.fit_seeded(x.view(), &[0, 1 << 20], 0),
+        Err(Error::TooManyClasses {
+            label: 1_048_576,
+            row: 1,
+            ..
+        })
+    ));
     model.fit_seeded(x.view(), &[0, 1], 0).unwrap();
     assert!(matches!(
         model.predict_samples(array![[0.0_f32, 1.0, 2.0]].view()),
@@ -169,6 +177,10 @@ fn bad_inputs_are_typed_errors() {
         },
         LaplaceParams {
             likelihood_power: Some(-1.0),
+            ..LaplaceParams::default()
+        },
+        LaplaceParams {
+            n_classes: Some(tdal_heads::MAX_CLASSES + 1),
             ..LaplaceParams::default()
         },
     ] {

@@ -53,7 +53,8 @@ fn parse_max_features(arg: Option<MaxFeaturesArg>) -> PyResult<MaxFeatures> {
 ///         None (every feature), or a count.
 ///     max_depth: depth limit; None grows every tree to purity.
 ///     bootstrap: fit each tree on a bootstrap sample (default) or on all rows.
-///     n_classes: number of classes C; None takes max(y) + 1 at fit time.
+///     n_classes: number of classes C, at most 65,536 (tdal_heads::MAX_CLASSES, as
+///         `tdal forest`); None takes max(y) + 1 at fit time.
 ///
 /// Raises:
 ///     ValueError: invalid parameters, with tdal's message.
@@ -172,11 +173,13 @@ impl PyRandomForest {
     /// Args:
     ///     X: training features [rows, features]; float32 read in place, other real
     ///         dtypes converted once to float32.
-    ///     y: class labels [rows], any integer dtype, classes 0..C-1.
+    ///     y: class labels [rows], any integer dtype or bool, classes 0..C-1 with C at
+    ///         most 65,536.
     ///
     /// Raises:
     ///     ValueError: fewer than 2 rows, rows of X and y that disagree, no features,
-    ///         NaN/inf features, labels out of range or negative; with tdal's message.
+    ///         NaN/inf features, labels out of range or negative, a label of 65,536 or
+    ///         more (without n_classes); with tdal's message.
     ///     TypeError: X not real numbers, y not integers.
     #[pyo3(signature = (X, y))]
     #[allow(non_snake_case)]

@@ -127,6 +127,13 @@ def test_bad_parameters_are_value_errors():
         tdal.RandomForest(max_depth=0)
     with pytest.raises(ValueError, match=r'^max_features "cube" is unknown'):
         tdal.RandomForest(max_features="cube")
+    # C is at most 65,536 (tdal-heads' MAX_CLASSES, as `tdal forest`): a huge C would
+    # allocate C values per leaf and per prediction.
+    with pytest.raises(ValueError, match=r"^invalid n_classes = 10000000000: expected at most 65536"):
+        tdal.RandomForest(n_classes=10**10)
+    with pytest.raises(ValueError, match=r"^invalid n_classes = 65537: expected at most 65536"):
+        tdal.RandomForest(n_classes=65537)
+    assert tdal.RandomForest(n_classes=65536).n_classes == 65536
 
 
 def test_bad_data_is_a_value_error_with_tdal_s_message(problem):
@@ -157,6 +164,12 @@ def test_bad_data_is_a_value_error_with_tdal_s_message(problem):
         tdal.RandomForest(n_trees=2, max_features=30).fit(x, y)
     with pytest.raises(ValueError, match=r"^label 3 at row 0 is out of range: expected classes 0..2$"):
         tdal.RandomForest(n_trees=2, n_classes=2).fit(x[:2], np.array([3, 0]))
+    with pytest.raises(ValueError, match=(
+        r"^label 1000000000 at row 1 is too large: classes must be 0..C-1 with C at most 65536 "
+    )):
+        tdal.RandomForest(n_trees=2).fit(x[:2], np.array([0, 10**9]))
+    with pytest.raises(ValueError, match=r"^label 65536 at row 0 is too large"):
+        tdal.RandomForest(n_trees=2).fit(x[:2], np.array([65536, 0], dtype=np.uint32))
 
 
 def test_corrupt_bytes_are_a_value_error(fitted):

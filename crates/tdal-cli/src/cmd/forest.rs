@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ndarray::{Ix1, Ix2};
-use tdal_heads::{ForestParams, RandomForest};
+use tdal_heads::{ForestParams, MAX_CLASSES, RandomForest};
 
 use crate::io::{expect_rank, into_dim, read_float_array, read_int_array, write_npy_atomic};
 
@@ -17,7 +17,8 @@ pub struct Args {
     /// Training features, f32 or f64 `.npy` of shape [rows, features].
     #[arg(long, value_name = "X.npy")]
     pub train_x: PathBuf,
-    /// Training labels, any integer dtype `.npy` of shape [rows], classes 0..C-1.
+    /// Training labels, `.npy` of shape [rows] of any integer dtype or bool (false = 0,
+    /// true = 1), classes 0..C-1 (C at most 65,536).
     #[arg(long, value_name = "Y.npy")]
     pub train_y: PathBuf,
     /// Test features, f32 or f64 `.npy` of shape [T, features].
@@ -36,10 +37,6 @@ pub struct Args {
     #[arg(long)]
     pub timings: bool,
 }
-
-/// The most classes a forest fits: C = largest label + 1, and the output is
-/// `[T, trees, C]`, so a stray huge label would otherwise ask for an absurd allocation.
-const MAX_CLASSES: u32 = 1 << 16;
 
 /// Runs `tdal forest`.
 ///
@@ -60,11 +57,13 @@ pub fn run(args: &Args) -> Result<()> {
     expect_rank(&test_x, &["T", "features"], "--test-x")?;
     let test_x = into_dim::<_, Ix2>(test_x)?;
 
+    // C = largest label + 1 and the output is [T, trees, C]: tdal-heads' limit on C is
+    // checked here too, to name --train-y in the message.
     let labels = train_y
         .iter()
         .enumerate()
         .map(|(row, &label)| match u32::try_from(label) {
-            Ok(label) if label < MAX_CLASSES => Ok(label),
+            Ok(label) if (label as usize) < MAX_CLASSES => Ok(label),
             Ok(_) => bail!(
                 "--train-y holds label {label} at row {row}: classes must be 0..C-1 with C at \
                  most {MAX_CLASSES} (the output holds C probabilities per tree and test row)"

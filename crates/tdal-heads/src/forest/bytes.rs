@@ -226,7 +226,7 @@ impl RandomForest {
         let fitted = if input.bool("the fitted flag")? {
             let n_features = input.usize("n_features")?;
             let n_classes = input.usize("n_classes")?;
-            if n_features == 0 || n_classes == 0 {
+            if n_features == 0 || n_classes == 0 || n_classes > crate::MAX_CLASSES {
                 return Err(invalid(format!(
                     "a fitted forest with {n_features} features and {n_classes} classes"
                 )));

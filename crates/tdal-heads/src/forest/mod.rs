@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::validate::{check_test, check_training};
+use crate::validate::{check_n_classes, check_test, check_training};
 use crate::{Error, PredictionHead, Result};
 use ranks::RankTable;
 use tree::{GrowSpec, Tree};
@@ -103,7 +103,8 @@ impl ForestParams {
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for zero trees, `posterior_samples` outside
-    /// `1..=n_trees`, `max_depth = Some(0)`, `n_classes = Some(0)` or
+    /// `1..=n_trees`, `max_depth = Some(0)`, `n_classes` = `Some(0)` or more than
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES), or
     /// `max_features = Count(0)`.
     pub fn check(&self) -> Result<()> {
         let invalid = |name, value: usize, expected: String| {
@@ -132,6 +133,9 @@ impl ForestParams {
         }
         if self.n_classes == Some(0) {
             return invalid("n_classes", 0, "at least 1".into());
+        }
+        if let Some(n_classes) = self.n_classes {
+            check_n_classes(n_classes)?;
         }
         if self.max_features == MaxFeatures::Count(0) {
             return invalid("max_features", 0, "at least 1".into());
@@ -212,8 +216,9 @@ impl RandomForest {
     ///
     /// # Errors
     /// Fewer than 2 rows, `x` and `y` of different lengths, no columns, a NaN/inf
-    /// feature, a label `>= n_classes`, more than 2³¹ rows, or `max_features` larger
-    /// than `d`.
+    /// feature, a label `>= n_classes` (or, without `n_classes`, a label of
+    /// [`MAX_CLASSES`](crate::MAX_CLASSES) or more: [`Error::TooManyClasses`]), more than
+    /// 2³¹ rows, or `max_features` larger than `d`.
     pub fn fit_seeded(&mut self, x: ArrayView2<'_, f32>, y: &[u32], seed: u64) -> Result<()> {
         let n_classes = check_training(x, y, self.params.n_classes, 2)?;
         let (rows, n_features) = x.dim();
