@@ -4,8 +4,10 @@ posterior samples, C classes, every row [n, k, :] summing to 1. A pool may also 
 as `.npy` files (a path, a folder of shards, or a list of them), read block by block.
 
 float32 numpy arrays are read in place whatever their strides; float64 and other real
-dtypes (and nested sequences) are converted once to float32. Errors of tdal's checks are
-raised as ValueError with tdal's message; a dtype that is not real numbers is a TypeError.
+dtypes (and nested sequences) are converted once to float32, except acquisition scores,
+which are read as `tdal select` reads a score file (see `select`). Errors of tdal's checks
+are raised as ValueError with tdal's message; a dtype that is not real numbers is a
+TypeError.
 """
 
 import os
@@ -24,7 +26,7 @@ _PathLike = Union[str, "os.PathLike[str]"]
 def score(
     pool: Union[npt.ArrayLike, _PathLike, Sequence[_PathLike]],
     method: _Method = "epig",
-    targets: Optional[npt.ArrayLike] = None,
+    targets: Union[npt.ArrayLike, _PathLike, Sequence[_PathLike], None] = None,
     memory_budget_mib: int = 512,
     seed: int = 0,
     renormalise: bool = False,
@@ -40,7 +42,9 @@ def score(
             and scored block by block with bounded memory.
         method: "epig", "bald", "entropy", "confidence", "margin" or "random".
         targets: EPIG only (ignored by the other methods): target-input samples
-            [M, K, C] from the same K posterior samples, in the same order.
+            [M, K, C] from the same K posterior samples, in the same order: an array, or
+            `.npy` files given as the pool's are (as `tdal score --targets` reads its
+            file), read whole into memory.
         memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
         seed: seed of method "random", 0 ≤ seed < 2**64.
         renormalise: rescale rows to sum to 1 (on a copy) instead of rejecting them.
@@ -54,7 +58,8 @@ def score(
     Raises:
         ValueError: invalid probabilities or shapes, K/C differing between pool and
             targets or between shards, an unknown method, EPIG without targets, a
-            missing file, a folder without .npy files, a file that is not [N, K, C].
+            missing file, a folder without .npy files, a file that is not [N, K, C]
+            (pool) or [M, K, C] (targets).
         TypeError: a dtype that is not real numbers.
     """
 
@@ -69,7 +74,11 @@ def select(
     seed (Gumbel-top-k over a ChaCha8 stream).
 
     Args:
-        scores: acquisition scores [N] (converted to float32 like the command line).
+        scores: acquisition scores [N], read as `tdal select` reads a score file:
+            float32 as it is; float64 (other real dtypes: converted to float64) compared
+            at float64 by "topk" (near-ties order as numpy sorts them), converted to
+            float32 by the stochastic strategies, which compute in float32 (a finite
+            score beyond float32's range is then a ValueError: rescale the scores).
         batch_size: 1 ≤ batch_size ≤ N.
         strategy: "topk", "power" (∝ score^beta), "softmax" (∝ exp(beta·score)) or
             "softrank" (∝ rank^-beta).
@@ -80,8 +89,9 @@ def select(
         int64 [batch_size], distinct 0-based indices in the order drawn.
 
     Raises:
-        ValueError: batch_size outside 1..=N, a non-finite score, a negative beta,
-            scores that are not one-dimensional, an unknown strategy.
+        ValueError: batch_size outside 1..=N, a non-finite score, a float64 score
+            beyond float32's range for a stochastic strategy, a negative beta, scores
+            that are not one-dimensional, an unknown strategy.
     """
 
 def perturbed_keys(
@@ -96,7 +106,8 @@ def perturbed_keys(
     `select` on the whole pool.
 
     Args:
-        scores: acquisition scores [n] of the slice (converted to float32 like `select`).
+        scores: acquisition scores [n] of the slice, read as `select` reads them
+            ("topk" keys of float64 scores are the float64 scores themselves).
         strategy: "topk", "power" or "softmax"; "softrank" is a ValueError (its weights
             are ranks in the whole pool).
         beta: coldness of the stochastic strategies, ≥ 0.
@@ -107,8 +118,9 @@ def perturbed_keys(
         float64 [n] keys.
 
     Raises:
-        ValueError: strategy "softrank", a non-finite score, a negative beta, scores that
-            are not one-dimensional, an unknown strategy.
+        ValueError: strategy "softrank", a non-finite score, a float64 score beyond
+            float32's range for a stochastic strategy, a negative beta, scores that are
+            not one-dimensional, an unknown strategy.
     """
 
 def top_b(

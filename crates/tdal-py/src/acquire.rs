@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use ndarray::{Array1, Array3, ArrayView3, Ix1, Ix3};
+use ndarray::{Array1, Array3, ArrayView1, ArrayView3, Ix3};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray3};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -18,7 +18,7 @@ use tdal_acquire::{
 };
 use tdal_data::shards::ShardedPool;
 
-use crate::arrays::{float32_array, index_array, key_array, value_error};
+use crate::arrays::{Scores, float32_array, index_array, key_array, scores_array, value_error};
 use crate::shards;
 
 /// The acquisition functions, named as `tdal score --method`.
@@ -103,7 +103,9 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 ///         the [N] scores) whatever N is; the scores are those of the concatenated array.
 ///     method: "epig", "bald", "entropy", "confidence", "margin" or "random".
 ///     targets: EPIG only (ignored by the other methods): samples of the target inputs
-///         [M, K, C] from the same K posterior samples, in the same order (an array).
+///         [M, K, C] from the same K posterior samples, in the same order: an array, or
+///         `.npy` files given as the pool's are (a path, a folder of shards or a list of
+///         them, as `tdal score --targets` reads its file), read whole into memory.
 ///     memory_budget_mib: cap on EPIG's working memory in MiB (independent of N).
 ///     seed: seed of method "random", 0 ≤ seed < 2**64.
 ///     renormalise: rescale every row to sum to 1 instead of rejecting rows that do not
@@ -124,8 +126,9 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 ///         values, rows not summing to 1), K or C differing between pool and targets or
 ///         between shards, a memory budget too small, an unknown method, EPIG without
 ///         targets, a missing file, a folder without `.npy` files, a file that is not a
-///         float32/float64 `.npy` array [N, K, C], block_inputs of 0; with tdal's message
-///         (naming the file for a pool read from files).
+///         float32/float64 `.npy` array [N, K, C] (pool) or [M, K, C] (targets),
+///         block_inputs of 0; with tdal's message (naming the file for a pool or targets
+///         read from files).
 ///     TypeError: a dtype that is not real numbers.
 ///     OverflowError: a negative seed, offset, block size or memory budget.
 #[pyfunction]
@@ -161,9 +164,9 @@ pub(crate) fn score<'py>(
     let scores = match PoolSource::of(pool)? {
         PoolSource::Array(array) => {
             let pool = float32_array::<Ix3>(&array, "pool", &["N", "K", "C"])?;
-            let targets = epig_targets(method, targets)?;
+            let targets = epig_targets(py, method, targets)?;
             let pool = pool.as_array();
-            let targets = targets.as_ref().map(numpy::PyReadonlyArray::as_array);
+            let targets = targets.as_ref().map(Targets::view);
             py.detach(|| {
                 if renormalise {
                     compute_renormalised(settings, pool, targets)
@@ -177,8 +180,8 @@ pub(crate) fn score<'py>(
             // The pool is opened (headers only) before the targets are looked at, as
             // `tdal score` does, so that a missing file is reported first.
             let pool = ShardedPool::open(&paths).map_err(shards::data_error)?;
-            let targets = epig_targets(method, targets)?;
-            let targets = targets.as_ref().map(numpy::PyReadonlyArray::as_array);
+            let targets = epig_targets(py, method, targets)?;
+            let targets = targets.as_ref().map(Targets::view);
             py.detach(|| shards::score(&pool, settings, targets, renormalise, block_inputs))
                 .map_err(PyValueError::new_err)?
         }
@@ -186,17 +189,46 @@ pub(crate) fn score<'py>(
     Ok(scores.into_pyarray(py))
 }
 
-/// EPIG's target samples as a float32 array `[M, K, C]`; `None` for the other methods.
+/// EPIG's target samples `[M, K, C]`, given as an array or as `.npy` files.
+enum Targets<'py> {
+    /// An array, as [`float32_array`] reads it.
+    Array(PyReadonlyArray3<'py, f32>),
+    /// A path, a folder of shards or a list of them (as a pool is given), read whole.
+    Files(Array3<f32>),
+}
+
+impl Targets<'_> {
+    fn view(&self) -> ArrayView3<'_, f32> {
+        match self {
+            Self::Array(array) => array.as_array(),
+            Self::Files(array) => array.view(),
+        }
+    }
+}
+
+/// EPIG's target samples as float32 `[M, K, C]`; `None` for the other methods.
+///
+/// Targets are given as the pool is: an array, or `.npy` files (a path, a folder whose
+/// `*.npy` files are shards, or a list of those) read with the pool's checks and
+/// messages naming the file, then held in memory (EPIG packs them once anyway).
 fn epig_targets<'py>(
+    py: Python<'py>,
     method: Method,
     targets: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Option<PyReadonlyArray3<'py, f32>>> {
+) -> PyResult<Option<Targets<'py>>> {
     match (method, targets) {
-        (Method::Epig, Some(targets)) => Ok(Some(float32_array::<Ix3>(
-            targets,
-            "targets",
-            &["M", "K", "C"],
-        )?)),
+        (Method::Epig, Some(targets)) => Ok(Some(match PoolSource::of(targets)? {
+            PoolSource::Array(array) => {
+                Targets::Array(float32_array::<Ix3>(&array, "targets", &["M", "K", "C"])?)
+            }
+            PoolSource::Files(paths) => {
+                let files = ShardedPool::open(&paths).map_err(shards::data_error)?;
+                Targets::Files(
+                    py.detach(|| shards::read_whole(&files))
+                        .map_err(PyValueError::new_err)?,
+                )
+            }
+        })),
         (Method::Epig, None) => Err(PyValueError::new_err(
             "method \"epig\" needs the target-input samples: pass targets=... ([M, K, C])",
         )),
@@ -311,15 +343,86 @@ fn parse_strategy(name: &str, beta: f32) -> PyResult<Strategy> {
     })
 }
 
+/// Scores as a strategy computes with them, as `tdal select` reads a score file: top-k
+/// compares float64 scores at their precision; everything else is float32.
+#[derive(Clone, Copy)]
+enum ScoresView<'a> {
+    Float32(ArrayView1<'a, f32>),
+    Float64(ArrayView1<'a, f64>),
+}
+
+impl ScoresView<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Float32(scores) => scores.len(),
+            Self::Float64(scores) => scores.len(),
+        }
+    }
+}
+
+/// float64 scores as float32, the precision of the stochastic strategies (as `tdal
+/// select` reads a float64 file for them): a finite score beyond float32's range is an
+/// error, not an infinity. `offset` is the global index of `scores[0]` in the message.
+fn narrowed(scores: ArrayView1<'_, f64>, offset: usize) -> PyResult<Array1<f32>> {
+    if let Some((index, value)) = scores
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.is_finite() && v.abs() > f64::from(f32::MAX))
+    {
+        return Err(PyValueError::new_err(format!(
+            "score {} is {value}, beyond float32's range (the stochastic strategies compute \
+             in float32): rescale the scores",
+            offset + index
+        )));
+    }
+    Ok(scores.mapv(|v| v as f32))
+}
+
+/// [`Error::InvalidScore`] for the first NaN/infinite score (its index counted from
+/// `offset`), as tdal-acquire checks float32 scores.
+fn check_finite_f64(scores: ArrayView1<'_, f64>, offset: usize) -> tdal_acquire::Result<()> {
+    match scores.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, &value)) => Err(Error::InvalidScore {
+            index: offset + index,
+            // NaN or ±inf: the same value in float32.
+            value: value as f32,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Top-k of float64 scores at their precision, as `tdal select` computes it for a
+/// float64 file: tdal-acquire's checks in `select`'s order, then the `batch` highest
+/// scores through [`TopB`] (higher score first, lower index on equal scores, as top-k of
+/// float32 scores orders them).
+fn top_k_f64(scores: ArrayView1<'_, f64>, batch: usize) -> tdal_acquire::Result<Vec<usize>> {
+    let available = scores.len();
+    if available == 0 {
+        return Err(Error::NoScores);
+    }
+    if batch == 0 || batch > available {
+        return Err(Error::InvalidBatch { batch, available });
+    }
+    check_finite_f64(scores, 0)?;
+    let mut best = TopB::new(batch)?;
+    best.push_keys(0, scores);
+    best.finish()
+}
+
 /// A batch of pool indices from acquisition scores, as `tdal select`.
 ///
 /// The stochastic strategies sample without replacement by the Gumbel-top-k trick from a
 /// ChaCha8 stream seeded with `seed`, exactly as the command line: the same scores, batch
 /// size, strategy, beta and seed give the same indices in the same order.
 ///
+/// Scores are read as `tdal select` reads a score file: float32 as they are (in place);
+/// float64 (and other real dtypes, converted to float64) compared at float64 by "topk",
+/// so near-ties order as numpy orders them, and converted to float32 for the stochastic
+/// strategies, which compute in float32 (a finite score beyond float32's range is then
+/// an error: rescale the scores).
+///
 /// Args:
-///     scores: acquisition scores, array [N]; float32 read in place, other real dtypes
-///         converted once to float32 (as `tdal select` reads a float64 file).
+///     scores: acquisition scores, array [N] of real numbers (see above).
 ///     batch_size: how many indices to choose, 1 ≤ batch_size ≤ N.
 ///     strategy: "topk" (the batch_size best; beta and seed unused), "power"
 ///         (∝ score^beta), "softmax" (∝ exp(beta · score)) or "softrank" (∝ rank^−beta).
@@ -331,9 +434,10 @@ fn parse_strategy(name: &str, beta: f32) -> PyResult<Strategy> {
 ///     int64 array [batch_size] of distinct 0-based indices, in the order drawn.
 ///
 /// Raises:
-///     ValueError: batch_size outside 1..=N, an empty or non-finite score, a negative
-///         or non-finite beta, scores that are not one-dimensional, or an unknown
-///         strategy; with tdal's message.
+///     ValueError: batch_size outside 1..=N, an empty or non-finite score, a float64
+///         score beyond float32's range for a stochastic strategy, a negative or
+///         non-finite beta, scores that are not one-dimensional, or an unknown strategy;
+///         with tdal's message.
 ///     TypeError: a dtype that is not real numbers.
 ///     OverflowError: a negative seed.
 #[pyfunction]
@@ -346,9 +450,19 @@ pub(crate) fn select<'py>(
     beta: f32,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-    let scores = float32_array::<Ix1>(scores, "scores", &["N"])?;
+    let scores = scores_array(scores, "scores", &["N"])?;
     let strategy = parse_strategy(strategy, beta)?;
-    let scores = scores.as_array();
+    let float32;
+    let scores = match &scores {
+        Scores::Float32(scores) => ScoresView::Float32(scores.as_array()),
+        Scores::Float64(scores) if matches!(strategy, Strategy::TopK) => {
+            ScoresView::Float64(scores.as_array())
+        }
+        Scores::Float64(scores) => {
+            float32 = narrowed(scores.as_array(), 0)?;
+            ScoresView::Float32(float32.view())
+        }
+    };
     let available = scores.len();
     let batch = usize::try_from(batch_size).map_err(|_| {
         // tdal-acquire's checks in its order, for a count it cannot represent.
@@ -362,9 +476,12 @@ pub(crate) fn select<'py>(
         }
     })?;
     let indices = py
-        .detach(|| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            tdal_acquire::select(scores, batch, strategy, &mut rng)
+        .detach(move || match scores {
+            ScoresView::Float32(scores) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                tdal_acquire::select(scores, batch, strategy, &mut rng)
+            }
+            ScoresView::Float64(scores) => top_k_f64(scores, batch),
         })
         .map_err(value_error)?;
     let indices: Array1<i64> = indices
@@ -384,8 +501,9 @@ pub(crate) fn select<'py>(
 /// boundaries.
 ///
 /// Args:
-///     scores: acquisition scores [n] of inputs offset..offset + n of the pool (float32,
-///         other real dtypes converted to float32 as `tdal.select` converts them).
+///     scores: acquisition scores [n] of inputs offset..offset + n of the pool, read
+///         as `tdal.select` reads them (float64 keys of "topk" are the float64 scores
+///         themselves; the stochastic strategies convert float64 to float32).
 ///     strategy: "topk", "power" or "softmax" ("softrank" needs the whole pool).
 ///     beta: coldness of the stochastic strategies, ≥ 0.
 ///     seed: the seed `tdal.select` would be given, 0 ≤ seed < 2**64.
@@ -396,7 +514,8 @@ pub(crate) fn select<'py>(
 ///
 /// Raises:
 ///     ValueError: strategy "softrank" (its weights are ranks in the whole pool: gather
-///         the scores and call tdal.select), a non-finite score (located in the pool), a
+///         the scores and call tdal.select), a non-finite score or, for a stochastic
+///         strategy, a float64 score beyond float32's range (located in the pool), a
 ///         negative or non-finite beta, scores that are not one-dimensional, an unknown
 ///         strategy; with tdal's message.
 ///     TypeError: a dtype that is not real numbers.
@@ -411,12 +530,31 @@ pub(crate) fn perturbed_keys<'py>(
     seed: u64,
     offset: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let scores = float32_array::<Ix1>(scores, "scores", &["n"])?;
+    let scores = scores_array(scores, "scores", &["n"])?;
     let strategy = parse_strategy(strategy, beta)?;
-    let scores = scores.as_array();
-    let keys = py
-        .detach(|| tdal_acquire::perturbed_keys(scores, strategy, seed, offset))
-        .map_err(value_error)?;
+    let keys = match &scores {
+        Scores::Float32(scores) => {
+            let scores = scores.as_array();
+            py.detach(|| tdal_acquire::perturbed_keys(scores, strategy, seed, offset))
+                .map_err(value_error)?
+        }
+        Scores::Float64(scores) => {
+            // tdal-acquire's checks of the strategy (β, soft-rank) come first, as for
+            // float32 scores: run them on no scores.
+            tdal_acquire::perturbed_keys(Array1::<f32>::zeros(0).view(), strategy, seed, offset)
+                .map_err(value_error)?;
+            let scores = scores.as_array();
+            if matches!(strategy, Strategy::TopK) {
+                // Top-k's key is the score itself, at its precision (as `tdal select`).
+                check_finite_f64(scores, offset).map_err(value_error)?;
+                scores.to_owned()
+            } else {
+                let scores = narrowed(scores, offset)?;
+                py.detach(|| tdal_acquire::perturbed_keys(scores.view(), strategy, seed, offset))
+                    .map_err(value_error)?
+            }
+        }
+    };
     Ok(keys.into_pyarray(py))
 }
 

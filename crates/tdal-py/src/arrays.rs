@@ -5,15 +5,16 @@
 //! steps. tdal's functions read such views directly, so nothing is copied here. Anything
 //! else that numpy can turn into an array of real numbers (float64, float16, integers,
 //! nested lists, big-endian data) is converted once with `numpy.asarray(x).astype(float32)`,
-//! as the `tdal` command line reads float64 `.npy` files. Other dtypes (complex, object,
-//! strings) are a `TypeError`.
+//! as the `tdal` command line reads float64 `.npy` files. Acquisition scores are the
+//! exception ([`scores_array`]): as `tdal select`, other dtypes than float32 are read at
+//! float64. Other dtypes (complex, object, strings) are a `TypeError`.
 
 use std::fmt::Display;
 
 use ndarray::{Dimension, Ix1};
 use numpy::{
-    Element, PyArray, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
-    PyUntypedArrayMethods,
+    Element, PyArray, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray, PyReadonlyArray1,
+    PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -38,6 +39,53 @@ pub(crate) fn float32_array<'py, D: Dimension>(
     what: &str,
     axes: &[&str],
 ) -> PyResult<PyReadonlyArray<'py, f32, D>> {
+    real_array(obj, what, axes, "float32, or float64 converted to float32")
+}
+
+/// Acquisition scores as `tdal select` reads a score file: float32 as they are, any
+/// other real dtype at float64 (float64 is not narrowed: top-k compares float64 scores
+/// at their precision, and the stochastic strategies check that they fit in float32).
+pub(crate) enum Scores<'py> {
+    /// A float32 array, borrowed in place when possible (as [`float32_array`]).
+    Float32(PyReadonlyArray1<'py, f32>),
+    /// Any other real dtype, as float64 (float64 itself borrowed in place).
+    Float64(PyReadonlyArray1<'py, f64>),
+}
+
+/// `obj` as one-dimensional [`Scores`] (`what` and `axes` as in [`float32_array`]).
+///
+/// # Errors
+/// As [`float32_array`].
+pub(crate) fn scores_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+    axes: &[&str],
+) -> PyResult<Scores<'py>> {
+    let array = as_numpy(obj)?;
+    if array.dtype().is_equiv_to(&numpy::dtype::<f32>(obj.py())) {
+        return Ok(Scores::Float32(float32_array::<Ix1>(
+            array.as_any(),
+            what,
+            axes,
+        )?));
+    }
+    Ok(Scores::Float64(real_array::<f64, Ix1>(
+        array.as_any(),
+        what,
+        axes,
+        "float32 or float64",
+    )?))
+}
+
+/// `obj` as an array of `T` with `axes.len()` axes, borrowed in place when it already is
+/// one (any strides), else converted once by numpy from any real dtype; `accepted` says
+/// which dtypes in the `TypeError` of other ones.
+fn real_array<'py, T: Element, D: Dimension>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+    axes: &[&str],
+    accepted: &str,
+) -> PyResult<PyReadonlyArray<'py, T, D>> {
     let py = obj.py();
     let array = as_numpy(obj)?;
     if array.ndim() != axes.len() {
@@ -47,23 +95,22 @@ pub(crate) fn float32_array<'py, D: Dimension>(
             array.shape()
         )));
     }
-    let float32 = numpy::dtype::<f32>(py);
+    let target = numpy::dtype::<T>(py);
     let dtype = array.dtype();
-    let in_place = dtype.is_equiv_to(&float32) && is_aligned(&array)?;
+    let in_place = dtype.is_equiv_to(&target) && is_aligned(&array)?;
     let array = if in_place {
         array
     } else {
         if !matches!(dtype.kind(), b'f' | b'i' | b'u') {
             return Err(PyTypeError::new_err(format!(
-                "{what} must hold real numbers (float32, or float64 converted to float32), \
-                 got dtype {dtype}"
+                "{what} must hold real numbers ({accepted}), got dtype {dtype}"
             )));
         }
         array
-            .call_method1("astype", (float32,))?
+            .call_method1("astype", (target,))?
             .cast_into::<PyUntypedArray>()?
     };
-    Ok(array.cast_into::<PyArray<f32, D>>()?.try_readonly()?)
+    Ok(array.cast_into::<PyArray<T, D>>()?.try_readonly()?)
 }
 
 /// `obj` itself when it is a numpy array, else `numpy.asarray(obj)`.

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use ndarray::{Array1, ArrayView3, ArrayViewMut3};
+use ndarray::{Array1, Array3, ArrayView3, ArrayViewMut3};
 use pyo3::PyErr;
 use tdal_acquire::Error;
 use tdal_data::shards::ShardedPool;
@@ -91,6 +91,20 @@ pub(crate) fn score(
         scores.extend(block_scores.iter());
     }
     Ok(Array1::from(scores))
+}
+
+/// Every input of `files` in memory, `[N, K, C]` float32 (float64 files converted as
+/// blocks convert them): EPIG's target samples given as files; the message of the first
+/// error.
+pub(crate) fn read_whole(files: &ShardedPool) -> Result<Array3<f32>, String> {
+    let (n, k, c) = files.dim();
+    let mut values: Vec<f32> = Vec::with_capacity(n.saturating_mul(k).saturating_mul(c));
+    let mut blocks = files.blocks(n.max(1)).map_err(|e| chain(&e))?;
+    while let Some(block) = blocks.next_block() {
+        let block = block.map_err(|e| chain(&e))?;
+        values.extend(block.samples().iter());
+    }
+    Array3::from_shape_vec((n, k, c), values).map_err(|e| e.to_string())
 }
 
 /// `ValueError` for an error of tdal-data, with its causes (an I/O error's reason).

@@ -273,6 +273,48 @@ def test_paths_are_read_as_the_files_they_name(example):
     assert isinstance(EXAMPLE / "pool.npy", pathlib.PurePath)
 
 
+def test_targets_may_be_files_given_as_a_pool_is(example, tmp_path):
+    # EPIG's targets as `tdal score --targets` reads them: a .npy path (str or PathLike),
+    # a list of them, a folder of shards; float64 files converted to float32.
+    pool, targets = example
+    expected = tdal.score(pool, "epig", targets)
+    np.save(tmp_path / "targets.npy", targets)
+    np.save(tmp_path / "targets64.npy", targets.astype(np.float64))
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    np.save(folder / "a.npy", targets[:40])
+    np.save(folder / "b.npy", targets[40:])
+    for source in [
+        str(tmp_path / "targets.npy"),
+        tmp_path / "targets.npy",
+        [tmp_path / "targets.npy"],
+        tmp_path / "targets64.npy",
+        folder,
+        [folder / "a.npy", str(folder / "b.npy")],
+    ]:
+        np.testing.assert_array_equal(tdal.score(pool, "epig", targets=source), expected)
+        np.testing.assert_array_equal(
+            tdal.score(EXAMPLE / "pool.npy", "epig", targets=source, block_inputs=300), expected
+        )
+    np.testing.assert_array_equal(
+        tdal.score(pool, "epig", targets=tmp_path / "targets.npy", renormalise=True),
+        tdal.score(pool, "epig", targets, renormalise=True),
+    )
+    # Other methods ignore targets, even a path.
+    np.testing.assert_array_equal(
+        tdal.score(pool, "bald", targets=tmp_path / "targets.npy"), tdal.score(pool, "bald")
+    )
+    # Bad target files are ValueErrors naming the file, as bad pool files.
+    with pytest.raises(ValueError, match=r"^file not found \(looked for .*nowhere\.npy\); check the path$"):
+        tdal.score(pool, "epig", targets=tmp_path / "nowhere.npy")
+    np.save(tmp_path / "flat.npy", np.ones((3, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"flat\.npy is not a valid \.npy file"):
+        tdal.score(pool, "epig", targets=str(tmp_path / "flat.npy"))
+    np.save(tmp_path / "two_classes.npy", np.full((5, 50, 2), 0.5, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"C=3\] but targets are \[M, K=50, C=2\]"):
+        tdal.score(pool, "epig", targets=tmp_path / "two_classes.npy")
+
+
 def test_scoring_releases_the_gil():
     rng = np.random.default_rng(0)
     pool = rng.random((20_000, 100, 3), dtype=np.float32)

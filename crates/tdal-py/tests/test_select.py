@@ -56,6 +56,55 @@ def test_float64_scores_are_read_as_the_command_line_reads_them(cli, tmp_path):
     assert batch.tolist() == [int(line) for line in out.split()]
 
 
+def test_float64_topk_compares_at_float64_as_the_command_line():
+    # 1 + 1e-9 is 1.0 in float32: `tdal select` compares a float64 file's scores as
+    # float64 for top-k, so the second score is the best; float32 scores tie (lower index).
+    scores = np.array([1.0, 1.0 + 1e-9])
+    assert tdal.select(scores, 1, "topk").tolist() == [1]
+    assert tdal.select(scores.astype(np.float32), 1, "topk").tolist() == [0]
+    # A finite score beyond float32's range is a score like any other for top-k.
+    assert tdal.select(np.array([1.0, 1e300, -1e300]), 3, "topk").tolist() == [1, 0, 2]
+
+
+def test_float64_near_ties_select_as_the_command_line(cli, tmp_path):
+    rng = np.random.default_rng(11)
+    scores = 1.0 + rng.integers(0, 5, size=3000) * 1e-10  # distinct in float64, equal in float32
+    scores[17] = 1e300
+    np.save(tmp_path / "scores.npy", scores)
+    for strategy, batch_size in [("topk", 1), ("topk", 60), ("topk", 3000)]:
+        out = cli("select", "--scores", tmp_path / "scores.npy", "--batch-size", batch_size,
+                  "--strategy", strategy)
+        batch = tdal.select(scores, batch_size, strategy)
+        assert batch.tolist() == [int(line) for line in out.split()], batch_size
+
+
+def test_float64_beyond_float32_is_an_error_of_the_stochastic_strategies():
+    scores = np.full(30, 0.5)
+    scores[17] = 1e300
+    for strategy in ["power", "softmax", "softrank"]:
+        with pytest.raises(ValueError, match=(
+            r"^score 17 is 1\d+, beyond float32's range \(the stochastic strategies compute in "
+            r"float32\): rescale the scores$"
+        )):
+            tdal.select(scores, 2, strategy)
+    scores[17] = np.inf  # not finite: the usual message
+    with pytest.raises(ValueError, match=r"^score 17 is inf: scores must be finite$"):
+        tdal.select(scores, 2, "power")
+    with pytest.raises(ValueError, match=r"^score 17 is inf: scores must be finite$"):
+        tdal.select(scores, 2, "topk")
+
+
+def test_float32_values_give_the_same_batch_in_any_dtype():
+    # Scores that float32 holds exactly: the stochastic strategies compute in float32, so
+    # float64 and float16 copies draw the float32 batch; top-k orders them alike.
+    scores = np.random.default_rng(2).random(500).astype(np.float16).astype(np.float32)
+    for strategy in ["topk", "power", "softmax", "softrank"]:
+        expected = tdal.select(scores, 40, strategy, beta=3.0, seed=8).tolist()
+        for dtype in [np.float64, np.float16, ">f4"]:
+            batch = tdal.select(scores.astype(dtype), 40, strategy, beta=3.0, seed=8)
+            assert batch.tolist() == expected, (strategy, dtype)
+
+
 def test_defaults_are_power_beta_4_seed_0(epig_scores):
     np.testing.assert_array_equal(
         tdal.select(epig_scores, 10), tdal.select(epig_scores, 10, "power", 4.0, 0)

@@ -144,7 +144,42 @@ def test_the_whole_pool_keys_are_the_concatenated_slice_keys():
                         tdal.perturbed_keys(scores[100:], "power", 4.0, 9, offset=100)]),
         whole,
     )
-    np.testing.assert_array_equal(tdal.perturbed_keys(scores, "topk"), scores.astype(np.float32))
+    # The stochastic strategies compute in float32, as `tdal select`: a float64 slice's keys
+    # are those of its float32 copy.
+    np.testing.assert_array_equal(whole, tdal.perturbed_keys(scores.astype(np.float32), "power", 4.0, 9))
+    # Top-k's keys are the scores at their precision: float64 stays float64.
+    np.testing.assert_array_equal(tdal.perturbed_keys(scores, "topk"), scores)
+    np.testing.assert_array_equal(
+        tdal.perturbed_keys(scores.astype(np.float32), "topk"), scores.astype(np.float32)
+    )
+
+
+def test_float64_near_ties_chosen_from_shards_are_the_whole_pool_batch():
+    # Distinct in float64, equal in float32: top-k keys keep float64, so the batch from
+    # shards is tdal.select's (and `tdal select`'s) on the whole float64 pool.
+    scores = 1.0 + np.random.default_rng(6).integers(0, 5, size=400) * 1e-10
+    scores[33] = 1e300  # finite: a top-k score like any other
+    for batch_size in [1, 7, 50]:
+        expected = tdal.select(scores, batch_size, "topk")
+        assert expected[0] == 33
+        batch = select_from_shards(scores, [0, 33, 34, 250, 400], batch_size, "topk", 4.0, 0)
+        assert batch.tolist() == expected.tolist()
+
+
+def test_float64_beyond_float32_is_an_error_of_the_stochastic_keys():
+    scores = np.full(10, 0.5)
+    scores[3] = -1e39
+    for strategy in ["power", "softmax"]:
+        with pytest.raises(ValueError, match=r"^score 8 is -1\d+, beyond float32's range .*: rescale the scores$"):
+            tdal.perturbed_keys(scores, strategy, offset=5)
+    assert tdal.perturbed_keys(scores, "topk", offset=5)[3] == -1e39
+    # The strategy is checked first, as for float32 scores.
+    with pytest.raises(ValueError, match=r"^soft-rank selection weighs each score by its rank"):
+        tdal.perturbed_keys(scores, "softrank")
+    with pytest.raises(ValueError, match=r"beta = -1 is invalid"):
+        tdal.perturbed_keys(scores, "power", beta=-1.0)
+    with pytest.raises(ValueError, match=r"^score 6 is NaN: scores must be finite$"):
+        tdal.perturbed_keys(np.array([1.0, np.nan]), "topk", offset=5)
 
 
 def test_top_b_orders_by_key_then_index():
