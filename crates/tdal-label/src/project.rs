@@ -892,7 +892,8 @@ fn check_options(opts: &InitOptions) -> Result<Settings> {
     }
     if classes.len() > 9 {
         return Err(Error::Invalid(format!(
-            "at most 9 target classes (one key each on the page), got {}",
+            "at most 9 target classes (with the other class, one key each on the page: 1-9 \
+             and 0), got {}",
             classes.len()
         )));
     }

@@ -63,7 +63,8 @@ struct InitArgs {
     /// The folder of unlabelled images (png, jpeg, gif, webp, bmp, tiff; read recursively).
     #[arg(long, value_name = "DIR")]
     images: PathBuf,
-    /// The classes you care about, comma-separated (at most 9: one key each).
+    /// The classes you care about, comma-separated (at most 9: on the page keys 1-9 and 0
+    /// label the other class and yours, one key each).
     #[arg(long, value_delimiter = ',', required = true)]
     classes: Vec<String>,
     /// Name of everything else in the pool.
