@@ -308,7 +308,8 @@ impl Project {
     /// # Errors
     /// [`Error::Invalid`] for bad options (no class, a repeated class, a class named like
     /// the "other" class, a budget outside the pool, GALAXY, which asks labels one at a
-    /// time inside a batch) or a folder without readable images; I/O errors.
+    /// time inside a batch, a held-out folder inside the images folder or around it) or a
+    /// folder without readable images; I/O errors.
     pub fn init(
         dir: &Path,
         opts: &InitOptions,
@@ -330,6 +331,21 @@ impl Project {
             channels: settings.channels,
         };
         let root = canonical_folder(&opts.images, "--images")?;
+        let heldout_root = match &opts.heldout {
+            Some(path) => {
+                let heldout_root = canonical_folder(path, "--heldout")?;
+                if heldout_root.starts_with(&root) || root.starts_with(&heldout_root) {
+                    return Err(Error::Invalid(format!(
+                        "--heldout {} and --images {} overlap (one folder holds the other): \
+                         held-out images must never be proposed, so give two separate folders",
+                        path.display(),
+                        opts.images.display()
+                    )));
+                }
+                Some(heldout_root)
+            }
+            None => None,
+        };
         let (manifest, pool) =
             manifest::scan(&root, geometry, &mut |d, t| progress("images", d, t))?;
         let n = manifest.entries.len();
@@ -348,9 +364,8 @@ impl Project {
             }
             None => None,
         };
-        let heldout = match &opts.heldout {
-            Some(path) => {
-                let root = canonical_folder(path, "--heldout")?;
+        let heldout = match heldout_root {
+            Some(root) => {
                 let (manifest, images) =
                     manifest::scan(&root, geometry, &mut |d, t| progress("held-out", d, t))?;
                 Some((HeldOut { root, manifest }, images))

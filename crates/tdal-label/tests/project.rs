@@ -300,6 +300,13 @@ fn init_rejects_bad_options_with_a_clear_message() {
     let mut o = options(false);
     o.images = tmp.path().join("missing");
     check(o, "--images");
+    // Held-out images inside the images folder, or around it, would be proposed.
+    let mut o = options(true);
+    o.heldout = Some(fixture().join("images/."));
+    check(o, "overlap");
+    let mut o = options(true);
+    o.images = fixture();
+    check(o, "overlap");
     // A project folder that is not empty.
     let full = tmp.path().join("full");
     std::fs::create_dir_all(&full).unwrap();

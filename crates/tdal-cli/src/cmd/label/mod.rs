@@ -74,8 +74,9 @@ struct InitArgs {
     /// of your classes are the targets once there are some.
     #[arg(long, value_name = "DIR")]
     examples: Option<PathBuf>,
-    /// Held-out images: label them with `import --heldout` and `status` shows the
-    /// learning curve on them (they are never proposed).
+    /// Held-out images, a folder apart from --images (neither inside the other): label
+    /// them with `import --heldout` and `status` shows the learning curve on them (they
+    /// are never proposed).
     #[arg(long, value_name = "DIR")]
     heldout: Option<PathBuf>,
     /// The project folder to make (must not exist or be empty).
