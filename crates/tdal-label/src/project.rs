@@ -411,7 +411,8 @@ impl Project {
     ///
     /// # Errors
     /// [`Error::Locked`] when another process has the project open; [`Error::Damaged`]
-    /// for unreadable project files; I/O errors.
+    /// for unreadable project files and for a label log whose line names an image that is
+    /// not in the manifest (index or path) or an unknown class; I/O errors.
     pub fn open(dir: &Path, device: DeviceChoice) -> Result<Self> {
         let file = read_project_file(dir)?;
         let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
@@ -426,6 +427,7 @@ impl Project {
                 message: format!("the first batch must be pool indices below {n}"),
             });
         }
+        check_log(&dir.join(files::LABELS), &file, log.entries())?;
         let initial = file.initial.clone();
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -474,9 +476,30 @@ impl Project {
     /// The decoded pool images `[N, C, S, S]` (from `pool.npy`).
     ///
     /// # Errors
-    /// I/O errors, a damaged file.
+    /// I/O errors; [`Error::Damaged`] for a file that is not an array of one image of the
+    /// project's geometry per manifest entry.
     pub fn pool_images(&self) -> Result<Array4<u8>> {
-        read_npy(&self.dir.join(files::POOL))
+        self.images_of(files::POOL, self.file.manifest.entries.len())
+    }
+
+    /// The decoded images of the project file `name`, which must hold `rows` images of the
+    /// project's geometry (one per manifest entry).
+    fn images_of(&self, name: &str, rows: usize) -> Result<Array4<u8>> {
+        let path = self.dir.join(name);
+        let images = read_npy::<u8>(&path)?;
+        let side = usize::try_from(self.file.settings.side).unwrap_or(usize::MAX);
+        let channels = usize::from(self.file.settings.channels);
+        if images.shape() != [rows, channels, side, side].as_slice() {
+            return Err(Error::Damaged {
+                message: format!(
+                    "it holds images of shape {:?} where project.json lists {rows} images \
+                     of {channels} × {side} × {side}",
+                    images.shape()
+                ),
+                path,
+            });
+        }
+        Ok(images)
     }
 
     /// The batch waiting for labels, computing it when needed (retraining, embedding,
@@ -670,7 +693,9 @@ impl Project {
     pub fn status_unlocked(dir: &Path) -> Result<Status> {
         let file = read_project_file(dir)?;
         let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
-        let entries = LabelLog::read(&dir.join(files::LABELS))?;
+        let labels = dir.join(files::LABELS);
+        let entries = LabelLog::read(&labels)?;
+        check_log(&labels, &file, &entries)?;
         status_of(dir, &file, &cfg, &entries, &file.initial)
     }
 
@@ -773,7 +798,10 @@ impl Project {
         let (c, s) = (pool.len_of(Axis(1)), pool.len_of(Axis(2)));
         let examples = self.file.settings.examples > 0;
         let target_inputs = if examples {
-            to_f32(read_npy::<u8>(&self.dir.join(files::EXAMPLES))?.view())
+            to_f32(
+                self.images_of(files::EXAMPLES, self.file.settings.examples)?
+                    .view(),
+            )
         } else {
             Array4::zeros((0, c, s, s))
         };
@@ -786,7 +814,12 @@ impl Project {
             let labelled: Vec<&LabelEntry> =
                 self.log.entries().iter().filter(|e| e.heldout).collect();
             if !labelled.is_empty() {
-                let all = read_npy::<u8>(&self.dir.join(files::HELDOUT))?;
+                let count = self
+                    .file
+                    .heldout
+                    .as_ref()
+                    .map_or(0, |h| h.manifest.entries.len());
+                let all = self.images_of(files::HELDOUT, count)?;
                 let rows: Vec<usize> = labelled.iter().map(|e| e.index).collect();
                 test.images = to_f32(all.select(Axis(0), &rows).view());
                 test.labels = labelled
@@ -884,6 +917,62 @@ fn answers(log: &LabelLog, settings: &Settings, indices: &[usize]) -> Option<Vec
             })
         })
         .collect()
+}
+
+/// Every label of the log must name an image of its manifest (the pool's, or the
+/// held-out images' for a held-out label) by index and path, with a class of the project.
+/// A log edited by hand or copied from another project is refused naming its line,
+/// instead of panicking on an index or exporting an unknown class as the "other" class.
+fn check_log(path: &Path, file: &ProjectFile, entries: &[LabelEntry]) -> Result<()> {
+    let settings = &file.settings;
+    for (position, entry) in entries.iter().enumerate() {
+        let line = position + 1;
+        let damaged = |message: String| Error::Damaged {
+            path: path.to_path_buf(),
+            message: format!(
+                "line {line}: {message} (was labels.jsonl edited, or copied from another \
+                 project?)"
+            ),
+        };
+        let manifest = if entry.heldout {
+            match &file.heldout {
+                Some(heldout) => &heldout.manifest,
+                None => {
+                    return Err(damaged(
+                        "a held-out label, but the project has no held-out images".into(),
+                    ));
+                }
+            }
+        } else {
+            &file.manifest
+        };
+        let kind = if entry.heldout {
+            "held-out image"
+        } else {
+            "image"
+        };
+        let Some(listed) = manifest.entries.get(entry.index) else {
+            return Err(damaged(format!(
+                "{kind} {} is outside the {} {kind}s of project.json",
+                entry.index,
+                manifest.entries.len()
+            )));
+        };
+        if listed.path != entry.path {
+            return Err(damaged(format!(
+                "{kind} {} is \"{}\" in project.json, not \"{}\"",
+                entry.index, listed.path, entry.path
+            )));
+        }
+        if settings.label_of(&entry.class).is_none() {
+            return Err(damaged(format!(
+                "unknown class \"{}\" (classes: {})",
+                entry.class,
+                settings.label_names().join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The settings `init` would write, after checking the options.

@@ -409,3 +409,66 @@ fn export_writes_the_labelled_set() {
         "other\nfive\nsix\n"
     );
 }
+
+#[test]
+fn a_label_log_that_does_not_match_the_manifest_is_refused_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let project = init(&dir, &options(false));
+    let first = project.manifest().entries[0].path.clone();
+    let second = project.manifest().entries[1].path.clone();
+    drop(project);
+    let good = format!("{{\"index\":0,\"path\":\"{first}\",\"class\":\"five\"}}\n");
+    let cases = [
+        (
+            format!("{{\"index\":400,\"path\":\"{first}\",\"class\":\"six\"}}\n"),
+            "outside",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{first}\",\"class\":\"six\"}}\n"),
+            "in project.json",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{second}\",\"class\":\"seven\"}}\n"),
+            "unknown class",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{second}\",\"class\":\"six\",\"heldout\":true}}\n"),
+            "no held-out images",
+        ),
+    ];
+    for (bad, needle) in &cases {
+        std::fs::write(dir.join("labels.jsonl"), format!("{good}{bad}")).unwrap();
+        let opened = Project::open(&dir, DeviceChoice::Cpu).unwrap_err();
+        let status = Project::status_unlocked(&dir).unwrap_err();
+        for err in [opened, status] {
+            assert!(matches!(err, Error::Damaged { .. }), "{err}");
+            let message = err.to_string();
+            assert!(
+                message.contains("labels.jsonl")
+                    && message.contains("line 2")
+                    && message.contains(needle),
+                "{message} lacks {needle:?}"
+            );
+        }
+    }
+    std::fs::write(dir.join("labels.jsonl"), &good).unwrap();
+    let project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    assert_eq!(project.labels().len(), 1);
+    drop(project);
+
+    // A pool.npy of another size: an error, not a panic, wherever the pool is read.
+    ndarray_npy::write_npy(
+        dir.join("pool.npy"),
+        &ndarray::Array4::<u8>::zeros((399, 1, 28, 28)),
+    )
+    .unwrap();
+    let mut project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    assert!(matches!(project.pool_images(), Err(Error::Damaged { .. })));
+    assert!(matches!(project.task(), Err(Error::Damaged { .. })));
+    let out = tmp.path().join("export");
+    assert!(matches!(
+        project.export(&out, &mut Silent),
+        Err(Error::Damaged { .. })
+    ));
+}
