@@ -258,3 +258,52 @@ fn bad_input_gives_one_clear_error() {
         "GALAXY",
     );
 }
+
+/// `next.csv` with the first `filled` rows labelled (the rest left blank).
+fn write_next_csv(project: &Path, rows: &[String], filled: usize) {
+    let lines: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            if k < filled {
+                row.clone()
+            } else {
+                let (blank, _) = row.rsplit_once(',').unwrap();
+                format!("{blank},")
+            }
+        })
+        .collect();
+    std::fs::write(
+        project.join("next.csv"),
+        format!("path,score,suggestion,label\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn next_keeps_a_half_filled_csv_until_it_is_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    init(&project);
+    let (_, rows) = next_filled(&project);
+    write_next_csv(&project, &rows, 7);
+    let before = std::fs::read_to_string(project.join("next.csv")).unwrap();
+    let line = error_line(
+        tdal().args(["label", "next", "--quiet", "--project", path_str(&project)]),
+        "7 labels not imported yet",
+    );
+    assert!(line.contains("tdal label import"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(project.join("next.csv")).unwrap(),
+        before,
+        "the half-filled file is kept"
+    );
+    let stdout = import(&project, &project.join("next.csv"));
+    assert!(stdout.contains("imported 7 new labels"), "{stdout}");
+    // Imported: `next` rewrites the file, with the 7 labels from the log.
+    let (stdout, _) = next_filled(&project);
+    assert!(stdout.contains("3 still without a label"), "{stdout}");
+    let csv = std::fs::read_to_string(project.join("next.csv")).unwrap();
+    let labelled = csv.lines().skip(1).filter(|l| !l.ends_with(',')).count();
+    assert_eq!(labelled, 7, "{csv}");
+}

@@ -671,6 +671,20 @@ impl Project {
         Ok(report)
     }
 
+    /// How many labels of the CSV file `path` (pool images) are not in the log yet, each
+    /// row checked as [`Project::import`] checks it; nothing is saved. `tdal label next`
+    /// asks before it rewrites its CSV, so a half-filled file is never lost.
+    ///
+    /// # Errors
+    /// As [`Project::import`]: [`Error::BadRows`] naming every bad row, [`Error::Invalid`]
+    /// for a file without a `path` and `label` header, I/O errors.
+    pub fn unimported(&self, path: &Path) -> Result<usize> {
+        let names = self.file.settings.label_names();
+        let (entries, _) =
+            crate::import::parse(path, &self.file.manifest, &names, &self.log, false)?;
+        Ok(entries.len())
+    }
+
     /// Where the project stands (counts, yields, the held-out learning curve).
     ///
     /// # Errors

@@ -121,7 +121,8 @@ struct NextArgs {
     /// The project folder.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// Where to write the batch as CSV (path,score,suggestion,label) [default: PROJECT/next.csv].
+    /// Where to write the batch as CSV (path,score,suggestion,label) [default:
+    /// PROJECT/next.csv]; refused while that file holds labels not imported yet.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
     /// Where to write the contact sheet [default: PROJECT/next.png].
@@ -272,6 +273,11 @@ fn init(args: &InitArgs) -> Result<()> {
 
 fn next(args: &NextArgs) -> Result<()> {
     let mut project = open(&args.project, args.device)?;
+    let csv_path = args
+        .csv
+        .clone()
+        .unwrap_or_else(|| args.project.join("next.csv"));
+    refuse_unimported(&project, &csv_path, &args.project)?;
     let mut progress = Progress::new(args.quiet);
     let proposal = project.proposal(&mut progress);
     progress.finish();
@@ -288,10 +294,6 @@ fn next(args: &NextArgs) -> Result<()> {
         }
         return Ok(());
     };
-    let csv_path = args
-        .csv
-        .clone()
-        .unwrap_or_else(|| args.project.join("next.csv"));
     let sheet_path = args
         .sheet
         .clone()
@@ -319,6 +321,31 @@ fn next(args: &NextArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `next` rewrites its CSV with the labels of the log only: it refuses while the file
+/// holds labels `import` has not saved (a half-filled batch), which would be lost.
+fn refuse_unimported(project: &Project, csv: &Path, dir: &Path) -> Result<()> {
+    if !csv.exists() {
+        return Ok(());
+    }
+    let first = format!(
+        "run `tdal label import --project {} {}` first, or pass --csv elsewhere",
+        dir.display(),
+        csv.display()
+    );
+    match project.unimported(csv) {
+        Ok(0) => Ok(()),
+        Ok(n) => anyhow::bail!("{} has {n} labels not imported yet: {first}", csv.display()),
+        Err(tdal_label::Error::BadRows { rows, .. }) => anyhow::bail!(
+            "{} has rows not imported yet that `tdal label import` refuses ({}): fix them and \
+             {first}",
+            csv.display(),
+            rows.join("; ")
+        ),
+        // Not a labels file (no path/label header, unreadable): nothing of ours to keep.
+        Err(_) => Ok(()),
+    }
 }
 
 fn import(args: &ImportArgs) -> Result<()> {
