@@ -170,6 +170,24 @@ pub struct Status {
     pub finished: bool,
 }
 
+/// What [`Project::export`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportReport {
+    /// Labelled pool images written (`labels.csv`, `images.npy`, `labels.npy`).
+    pub labelled: usize,
+    /// Labelled held-out images written (`heldout-labels.csv`, `heldout-images.npy`,
+    /// `heldout-labels.npy`); never part of the model's labels.
+    pub heldout: usize,
+    /// Labels the exported model is fitted on; `None` when no model was written (the first
+    /// batch is not labelled yet).
+    pub model_labels: Option<usize>,
+    /// Whether the head was written as `head.bin` (only heads with a file format are).
+    pub head: bool,
+    /// Whether a `head.bin` of an earlier export was removed because this head cannot be
+    /// written (it would not match the exported encoder).
+    pub removed_stale_head: bool,
+}
+
 /// Reads pool images by manifest index, from any thread (the web page's images).
 #[derive(Debug, Clone)]
 pub struct ImageStore {
@@ -715,50 +733,105 @@ impl Project {
 
     /// Writes the labelled set into folder `out`: `labels.csv` (path, class),
     /// `images.npy` (`u8` `[N, C, S, S]`, the images as the encoders saw them),
-    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order); and, once
-    /// the first batch is labelled, the trained model: the representation under
-    /// `encoder/` (`model.safetensors`, `config.json`) and the head fitted on every label
-    /// as `head.bin` (the random forest's own format, `RandomForest::from_bytes`; heads
-    /// that cannot be written are left out). Obtaining the model may load or train the
-    /// representation (progress to `observer`). Returns the number of labelled images.
+    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order); the
+    /// labelled held-out images likewise as `heldout-labels.csv`, `heldout-images.npy` and
+    /// `heldout-labels.npy` (when there are some); and, once the first batch is labelled,
+    /// the trained model: the representation under `encoder/` (`model.safetensors`,
+    /// `config.json`) and the head fitted on every label as `head.bin` (the random
+    /// forest's own format, `RandomForest::from_bytes`; a head that cannot be written is
+    /// left out, and a `head.bin` of an earlier export is removed). A proposed batch whose
+    /// labels are all in the log (imported from a CSV) is handed to the loop first, so the
+    /// model is fitted on it too. Obtaining the model may load or train the representation
+    /// (progress to `observer`).
+    ///
+    /// `out` must be missing, empty or an earlier export of this project (a folder whose
+    /// `classes.txt` names the project's classes): nothing else is overwritten.
     ///
     /// # Errors
-    /// Loop errors; I/O errors.
-    pub fn export(&mut self, out: &Path, observer: &mut dyn Observer) -> Result<usize> {
-        std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
-        let pool_labels: Vec<&LabelEntry> =
-            self.log.entries().iter().filter(|e| !e.heldout).collect();
-        let mut csv = String::from("path,label\n");
-        for e in &pool_labels {
-            csv.push_str(&csv_field(&e.path));
-            csv.push(',');
-            csv.push_str(&csv_field(&e.class));
-            csv.push('\n');
-        }
-        tdal_loop::record::write_atomic(&out.join("labels.csv"), csv.as_bytes())?;
-        let indices: Vec<usize> = pool_labels.iter().map(|e| e.index).collect();
-        let labels: Vec<u32> = pool_labels
-            .iter()
-            .map(|e| self.file.settings.label_of(&e.class).unwrap_or(0))
-            .collect();
-        let images = self.pool_images()?.select(Axis(0), &indices);
-        write_npy(&out.join("images.npy"), &images)?;
-        write_npy(&out.join("labels.npy"), &ndarray::Array1::from(labels))?;
+    /// [`Error::Invalid`] when `out` holds other files; loop errors; I/O errors.
+    pub fn export(&mut self, out: &Path, observer: &mut dyn Observer) -> Result<ExportReport> {
         let mut names = self.file.settings.label_names().join("\n");
         names.push('\n');
-        tdal_loop::record::write_atomic(&out.join("classes.txt"), names.as_bytes())?;
-        if self.first_batch_done() {
-            if self.session.is_none() {
-                self.open_session(observer)?;
-            }
-            if let Some(session) = self.session.as_mut()
-                && let Err(e) = session.export_model(out, observer)
-            {
-                self.session = None;
-                return Err(e.into());
+        check_export_folder(out, &names)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
+        // First: an export cut short is still recognised as one, and can be redone.
+        tdal_loop::record::write_atomic(&out.join(EXPORT_CLASSES), names.as_bytes())?;
+        let pool_labels: Vec<&LabelEntry> =
+            self.log.entries().iter().filter(|e| !e.heldout).collect();
+        let pool = self.pool_images()?;
+        write_labelled(out, "", &pool_labels, &self.file.settings, &pool)?;
+        drop(pool);
+        let labelled = pool_labels.len();
+        let heldout_labels: Vec<&LabelEntry> =
+            self.log.entries().iter().filter(|e| e.heldout).collect();
+        if let Some(heldout) = &self.file.heldout
+            && !heldout_labels.is_empty()
+        {
+            let images = self.images_of(files::HELDOUT, heldout.manifest.entries.len())?;
+            write_labelled(
+                out,
+                "heldout-",
+                &heldout_labels,
+                &self.file.settings,
+                &images,
+            )?;
+        }
+        let heldout = heldout_labels.len();
+        let mut report = ExportReport {
+            labelled,
+            heldout,
+            model_labels: None,
+            head: false,
+            removed_stale_head: false,
+        };
+        if !self.first_batch_done() {
+            return Ok(report);
+        }
+        if self.session.is_none() {
+            self.open_session(observer)?;
+        }
+        // The last imported batch is in the model too, not only in the files above.
+        if let Err(e) = self.submit_answered(observer) {
+            self.session = None;
+            return Err(e);
+        }
+        if let Some(session) = self.session.as_mut() {
+            match session.export_model(out, observer) {
+                Ok(written) => {
+                    report.head = written;
+                    report.model_labels = Some(session.labelled().indices.len());
+                }
+                Err(e) => {
+                    self.session = None;
+                    return Err(e.into());
+                }
             }
         }
-        Ok(indices.len())
+        let stale = out.join("head.bin");
+        if !report.head && stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| Error::io("cannot remove", &stale, e))?;
+            report.removed_stale_head = true;
+        }
+        Ok(report)
+    }
+
+    /// Hands the session's pending batch to the loop when the log has every one of its
+    /// labels (imported from a CSV, say), as [`Project::proposal`] would before computing
+    /// the next batch. [`Session::submit`] only records the round: nothing is trained.
+    fn submit_answered(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        let Some(session) = self.session.as_mut() else {
+            return Ok(());
+        };
+        let Some(proposed) = session.pending().map(|p| p.proposed.clone()) else {
+            return Ok(());
+        };
+        if let Some(answers) = answers(&self.log, &self.file.settings, &proposed) {
+            session.submit(&answers, observer)?;
+            if session.is_finished() {
+                session.finish()?;
+            }
+        }
+        Ok(())
     }
 
     /// The proposed batch's number and images without computing anything: the first
@@ -1113,6 +1186,36 @@ fn status_of(
             targets: r.acquired.iter().filter(|a| a.label != 0).count(),
         });
     }
+    // The proposed batch once the log has all its labels (imported, not yet handed to the
+    // loop: the next `next`, `export` or page does that): labelled, so counted.
+    let pending = if session.exists() {
+        tdal_loop::record::read_json::<tdal_loop::session::Pending>(
+            &session.join(tdal_loop::record::files::PENDING),
+        )?
+    } else {
+        None
+    };
+    let answered = pending.filter(|p| {
+        p.record.round == rounds.len() && p.proposed.iter().all(|i| pool_labels.contains_key(i))
+    });
+    if let Some(p) = &answered {
+        batches.push(BatchYield {
+            batch: p.record.round + 1,
+            labelled: p.proposed.len(),
+            targets: p
+                .proposed
+                .iter()
+                .filter(|i| pool_labels.get(*i).is_some_and(|&l| l != 0))
+                .count(),
+        });
+    }
+    // Labels the loop has or is handed: the budget is spent once they reach it, before the
+    // last (evaluation-only) round is recorded.
+    let first_done = !initial.is_empty() && first.len() == initial.len();
+    let first_labels = if first_done { initial.len() } else { 0 };
+    let loop_labels = first_labels
+        + rounds.iter().map(|r| r.acquired.len()).sum::<usize>()
+        + answered.as_ref().map_or(0, |p| p.proposed.len());
     let curve = if heldout > 0 {
         rounds
             .iter()
@@ -1129,7 +1232,8 @@ fn status_of(
         counts,
         batches,
         curve,
-        finished: tdal_loop::record::read_summary(&session)?.is_some(),
+        finished: loop_labels >= cfg.active.budget
+            || tdal_loop::record::read_summary(&session)?.is_some(),
     })
 }
 
@@ -1191,6 +1295,66 @@ fn read_npy<A: ndarray_npy::ReadableElement>(path: &Path) -> Result<Array4<A>> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// The file of an export that names its classes; it marks a folder as an earlier export.
+const EXPORT_CLASSES: &str = "classes.txt";
+
+/// `Ok` when `out` is missing, empty, or an earlier export of a project with these class
+/// `names` (`classes.txt` as written): an export overwrites its files and clears
+/// `encoder/`, so it must never land in a folder of other files.
+fn check_export_folder(out: &Path, names: &str) -> Result<()> {
+    let mut contents = match std::fs::read_dir(out) {
+        Ok(contents) => contents,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot read", out, e)),
+    };
+    if contents.next().is_none() {
+        return Ok(());
+    }
+    let earlier = std::fs::read_to_string(out.join(EXPORT_CLASSES)).is_ok_and(|text| text == names);
+    if earlier {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{} is not empty and is not an earlier export of this project (no {EXPORT_CLASSES} \
+         naming its classes); nothing was written: export into a new or empty folder",
+        out.display()
+    )))
+}
+
+/// Writes `{prefix}labels.csv` (path, class), `{prefix}images.npy` (the rows of `images`
+/// the labels name) and `{prefix}labels.npy` (label-map labels).
+fn write_labelled(
+    out: &Path,
+    prefix: &str,
+    labels: &[&LabelEntry],
+    settings: &Settings,
+    images: &Array4<u8>,
+) -> Result<()> {
+    let mut csv = String::from("path,label\n");
+    for e in labels {
+        csv.push_str(&csv_field(&e.path));
+        csv.push(',');
+        csv.push_str(&csv_field(&e.class));
+        csv.push('\n');
+    }
+    tdal_loop::record::write_atomic(&out.join(format!("{prefix}labels.csv")), csv.as_bytes())?;
+    let rows: Vec<usize> = labels.iter().map(|e| e.index).collect();
+    // `Project::open` checked every class of the log.
+    let classes: Vec<u32> = labels
+        .iter()
+        .map(|e| settings.label_of(&e.class).unwrap_or(0))
+        .collect();
+    write_npy(
+        &out.join(format!("{prefix}images.npy")),
+        &images.select(Axis(0), &rows),
+    )?;
+    write_npy(
+        &out.join(format!("{prefix}labels.npy")),
+        &ndarray::Array1::from(classes),
+    )?;
+    Ok(())
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break.

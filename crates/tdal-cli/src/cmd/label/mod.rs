@@ -39,7 +39,8 @@ enum Command {
     /// Counts per class, target-class yield per batch, the held-out learning curve.
     Status(StatusArgs),
     /// Write the labelled set (CSV, .npy) and the trained model (encoder as safetensors,
-    /// the forest head).
+    /// the forest head), fitted on every imported label. The folder must be new, empty or
+    /// an earlier export of the project.
     Export(ExportArgs),
     /// Label in the browser: a local page with the proposed batch, one key per class.
     Serve(serve::Args),
@@ -164,7 +165,8 @@ struct ExportArgs {
     /// The project folder.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// The folder to write into.
+    /// The folder to write into: new, empty, or an earlier export of this project (its
+    /// files are replaced); a folder of other files is refused.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// No progress bars.
@@ -375,12 +377,41 @@ fn status(args: &StatusArgs) -> Result<()> {
 fn export(args: &ExportArgs) -> Result<()> {
     let mut project = open(&args.project, args.device)?;
     let mut progress = Progress::new(args.quiet);
-    let n = project.export(&args.out, &mut progress);
+    let report = project.export(&args.out, &mut progress);
     progress.finish();
-    let n = n.with_context(|| format!("cannot export to {}", args.out.display()))?;
+    let report = report.with_context(|| format!("cannot export to {}", args.out.display()))?;
     #[allow(clippy::print_stdout)]
     {
-        println!("wrote {n} labelled images to {}", args.out.display());
+        println!(
+            "wrote {} labelled images to {}",
+            report.labelled,
+            args.out.display()
+        );
+        if report.heldout > 0 {
+            println!(
+                "wrote {} labelled held-out images as heldout-labels.csv, heldout-images.npy \
+                 and heldout-labels.npy (not used to fit the model)",
+                report.heldout
+            );
+        }
+        match report.model_labels {
+            Some(n) if report.head => {
+                println!("the model (encoder/, head.bin) is fitted on {n} labels");
+            }
+            Some(n) => {
+                println!(
+                    "the encoder (encoder/) goes with {n} labels; this head has no file \
+                     format, so there is no head.bin{}",
+                    if report.removed_stale_head {
+                        " (the head.bin of an earlier export was removed: it did not go with \
+                         this encoder)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            None => println!("no model yet: label the first batch (`tdal label next`)"),
+        }
     }
     Ok(())
 }
