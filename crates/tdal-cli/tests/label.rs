@@ -14,6 +14,10 @@ fn fixture() -> PathBuf {
 }
 
 fn init(project: &Path) -> String {
+    init_with_budget(project, "30")
+}
+
+fn init_with_budget(project: &Path, budget: &str) -> String {
     let images = fixture().join("images");
     let examples = fixture().join("examples");
     let output = tdal()
@@ -33,7 +37,7 @@ fn init(project: &Path) -> String {
             "--profile",
             "smoke",
             "--budget",
-            "30",
+            budget,
             "--batch-size",
             "10",
             "--first-batch",
@@ -257,4 +261,125 @@ fn bad_input_gives_one_clear_error() {
         ]),
         "GALAXY",
     );
+}
+
+/// `tdal label export`, expecting success; its stdout.
+fn export(project: &Path, out: &Path) -> String {
+    let output = tdal()
+        .args([
+            "label",
+            "export",
+            "--quiet",
+            "--project",
+            path_str(project),
+            "--out",
+            path_str(out),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `next.csv` with the first `filled` rows labelled (the rest left blank).
+fn write_next_csv(project: &Path, rows: &[String], filled: usize) {
+    let lines: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            if k < filled {
+                row.clone()
+            } else {
+                let (blank, _) = row.rsplit_once(',').unwrap();
+                format!("{blank},")
+            }
+        })
+        .collect();
+    std::fs::write(
+        project.join("next.csv"),
+        format!("path,score,suggestion,label\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn next_keeps_a_half_filled_csv_until_it_is_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    init(&project);
+    let (_, rows) = next_filled(&project);
+    write_next_csv(&project, &rows, 7);
+    let before = std::fs::read_to_string(project.join("next.csv")).unwrap();
+    let line = error_line(
+        tdal().args(["label", "next", "--quiet", "--project", path_str(&project)]),
+        "7 labels not imported yet",
+    );
+    assert!(line.contains("tdal label import"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(project.join("next.csv")).unwrap(),
+        before,
+        "the half-filled file is kept"
+    );
+    let stdout = import(&project, &project.join("next.csv"));
+    assert!(stdout.contains("imported 7 new labels"), "{stdout}");
+    // Imported: `next` rewrites the file, with the 7 labels from the log.
+    let (stdout, _) = next_filled(&project);
+    assert!(stdout.contains("3 still without a label"), "{stdout}");
+    let csv = std::fs::read_to_string(project.join("next.csv")).unwrap();
+    let labelled = csv.lines().skip(1).filter(|l| !l.ends_with(',')).count();
+    assert_eq!(labelled, 7, "{csv}");
+}
+
+#[test]
+fn the_walk_through_exports_the_last_imported_batch_into_a_safe_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    init_with_budget(&project, "20");
+    // README: next, fill in next.csv, import it; twice (the budget is 20).
+    for batch in 0..2 {
+        let (stdout, rows) = next_filled(&project);
+        assert!(
+            stdout.starts_with(&format!("batch {batch}: 10 images")),
+            "{stdout}"
+        );
+        write_next_csv(&project, &rows, rows.len());
+        let stdout = import(&project, &project.join("next.csv"));
+        assert!(stdout.contains("imported 10 new labels"), "{stdout}");
+    }
+    // No `next` after the last import: status and export see the batch all the same.
+    let status = status_json(&project);
+    assert_eq!(status["labelled"], 20);
+    assert_eq!(status["batches"].as_array().unwrap().len(), 2, "{status}");
+    assert_eq!(status["finished"], true, "the budget is spent");
+    let out = tmp.path().join("labelled");
+    let stdout = export(&project, &out);
+    assert!(stdout.contains("wrote 20 labelled images"), "{stdout}");
+    assert!(stdout.contains("fitted on 20 labels"), "{stdout}");
+    assert!(out.join("head.bin").is_file());
+    // Again into the same folder: fine.
+    let stdout = export(&project, &out);
+    assert!(stdout.contains("fitted on 20 labels"), "{stdout}");
+    // Into a folder of other files: refused, nothing touched.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir_all(mine.join("encoder")).unwrap();
+    std::fs::write(mine.join("encoder/notes.txt"), b"keep").unwrap();
+    std::fs::write(mine.join("labels.csv"), b"keep").unwrap();
+    error_line(
+        tdal().args([
+            "label",
+            "export",
+            "--quiet",
+            "--project",
+            path_str(&project),
+            "--out",
+            path_str(&mine),
+        ]),
+        "not empty",
+    );
+    assert_eq!(
+        std::fs::read(mine.join("encoder/notes.txt")).unwrap(),
+        b"keep"
+    );
+    assert_eq!(std::fs::read(mine.join("labels.csv")).unwrap(), b"keep");
+    assert!(!mine.join("images.npy").exists());
 }

@@ -26,6 +26,6 @@ mod project;
 
 pub use error::{Error, Result};
 pub use project::{
-    BatchYield, ClassCount, ImageStore, InitOptions, InitReport, Project, Proposal, ProposedItem,
-    Settings, Status,
+    BatchYield, ClassCount, ExportReport, ImageStore, InitOptions, InitReport, Project, Proposal,
+    ProposedItem, Settings, Status,
 };

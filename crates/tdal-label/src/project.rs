@@ -170,6 +170,24 @@ pub struct Status {
     pub finished: bool,
 }
 
+/// What [`Project::export`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportReport {
+    /// Labelled pool images written (`labels.csv`, `images.npy`, `labels.npy`).
+    pub labelled: usize,
+    /// Labelled held-out images written (`heldout-labels.csv`, `heldout-images.npy`,
+    /// `heldout-labels.npy`); never part of the model's labels.
+    pub heldout: usize,
+    /// Labels the exported model is fitted on; `None` when no model was written (the first
+    /// batch is not labelled yet).
+    pub model_labels: Option<usize>,
+    /// Whether the head was written as `head.bin` (only heads with a file format are).
+    pub head: bool,
+    /// Whether a `head.bin` of an earlier export was removed because this head cannot be
+    /// written (it would not match the exported encoder).
+    pub removed_stale_head: bool,
+}
+
 /// Reads pool images by manifest index, from any thread (the web page's images).
 #[derive(Debug, Clone)]
 pub struct ImageStore {
@@ -308,7 +326,8 @@ impl Project {
     /// # Errors
     /// [`Error::Invalid`] for bad options (no class, a repeated class, a class named like
     /// the "other" class, a budget outside the pool, GALAXY, which asks labels one at a
-    /// time inside a batch) or a folder without readable images; I/O errors.
+    /// time inside a batch, a held-out folder inside the images folder or around it) or a
+    /// folder without readable images; I/O errors.
     pub fn init(
         dir: &Path,
         opts: &InitOptions,
@@ -330,6 +349,21 @@ impl Project {
             channels: settings.channels,
         };
         let root = canonical_folder(&opts.images, "--images")?;
+        let heldout_root = match &opts.heldout {
+            Some(path) => {
+                let heldout_root = canonical_folder(path, "--heldout")?;
+                if heldout_root.starts_with(&root) || root.starts_with(&heldout_root) {
+                    return Err(Error::Invalid(format!(
+                        "--heldout {} and --images {} overlap (one folder holds the other): \
+                         held-out images must never be proposed, so give two separate folders",
+                        path.display(),
+                        opts.images.display()
+                    )));
+                }
+                Some(heldout_root)
+            }
+            None => None,
+        };
         let (manifest, pool) =
             manifest::scan(&root, geometry, &mut |d, t| progress("images", d, t))?;
         let n = manifest.entries.len();
@@ -348,9 +382,8 @@ impl Project {
             }
             None => None,
         };
-        let heldout = match &opts.heldout {
-            Some(path) => {
-                let root = canonical_folder(path, "--heldout")?;
+        let heldout = match heldout_root {
+            Some(root) => {
                 let (manifest, images) =
                     manifest::scan(&root, geometry, &mut |d, t| progress("held-out", d, t))?;
                 Some((HeldOut { root, manifest }, images))
@@ -396,7 +429,8 @@ impl Project {
     ///
     /// # Errors
     /// [`Error::Locked`] when another process has the project open; [`Error::Damaged`]
-    /// for unreadable project files; I/O errors.
+    /// for unreadable project files and for a label log whose line names an image that is
+    /// not in the manifest (index or path) or an unknown class; I/O errors.
     pub fn open(dir: &Path, device: DeviceChoice) -> Result<Self> {
         let file = read_project_file(dir)?;
         let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
@@ -411,6 +445,7 @@ impl Project {
                 message: format!("the first batch must be pool indices below {n}"),
             });
         }
+        check_log(&dir.join(files::LABELS), &file, log.entries())?;
         let initial = file.initial.clone();
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -459,9 +494,30 @@ impl Project {
     /// The decoded pool images `[N, C, S, S]` (from `pool.npy`).
     ///
     /// # Errors
-    /// I/O errors, a damaged file.
+    /// I/O errors; [`Error::Damaged`] for a file that is not an array of one image of the
+    /// project's geometry per manifest entry.
     pub fn pool_images(&self) -> Result<Array4<u8>> {
-        read_npy(&self.dir.join(files::POOL))
+        self.images_of(files::POOL, self.file.manifest.entries.len())
+    }
+
+    /// The decoded images of the project file `name`, which must hold `rows` images of the
+    /// project's geometry (one per manifest entry).
+    fn images_of(&self, name: &str, rows: usize) -> Result<Array4<u8>> {
+        let path = self.dir.join(name);
+        let images = read_npy::<u8>(&path)?;
+        let side = usize::try_from(self.file.settings.side).unwrap_or(usize::MAX);
+        let channels = usize::from(self.file.settings.channels);
+        if images.shape() != [rows, channels, side, side].as_slice() {
+            return Err(Error::Damaged {
+                message: format!(
+                    "it holds images of shape {:?} where project.json lists {rows} images \
+                     of {channels} × {side} × {side}",
+                    images.shape()
+                ),
+                path,
+            });
+        }
+        Ok(images)
     }
 
     /// The batch waiting for labels, computing it when needed (retraining, embedding,
@@ -633,6 +689,20 @@ impl Project {
         Ok(report)
     }
 
+    /// How many labels of the CSV file `path` (pool images) are not in the log yet, each
+    /// row checked as [`Project::import`] checks it; nothing is saved. `tdal label next`
+    /// asks before it rewrites its CSV, so a half-filled file is never lost.
+    ///
+    /// # Errors
+    /// As [`Project::import`]: [`Error::BadRows`] naming every bad row, [`Error::Invalid`]
+    /// for a file without a `path` and `label` header, I/O errors.
+    pub fn unimported(&self, path: &Path) -> Result<usize> {
+        let names = self.file.settings.label_names();
+        let (entries, _) =
+            crate::import::parse(path, &self.file.manifest, &names, &self.log, false)?;
+        Ok(entries.len())
+    }
+
     /// Where the project stands (counts, yields, the held-out learning curve).
     ///
     /// # Errors
@@ -655,56 +725,113 @@ impl Project {
     pub fn status_unlocked(dir: &Path) -> Result<Status> {
         let file = read_project_file(dir)?;
         let cfg = RunConfig::from_toml_file(&dir.join(files::CONFIG))?;
-        let entries = LabelLog::read(&dir.join(files::LABELS))?;
+        let labels = dir.join(files::LABELS);
+        let entries = LabelLog::read(&labels)?;
+        check_log(&labels, &file, &entries)?;
         status_of(dir, &file, &cfg, &entries, &file.initial)
     }
 
     /// Writes the labelled set into folder `out`: `labels.csv` (path, class),
     /// `images.npy` (`u8` `[N, C, S, S]`, the images as the encoders saw them),
-    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order); and, once
-    /// the first batch is labelled, the trained model: the representation under
-    /// `encoder/` (`model.safetensors`, `config.json`) and the head fitted on every label
-    /// as `head.bin` (the random forest's own format, `RandomForest::from_bytes`; heads
-    /// that cannot be written are left out). Obtaining the model may load or train the
-    /// representation (progress to `observer`). Returns the number of labelled images.
+    /// `labels.npy` (label-map labels, `u32`), `classes.txt` (label-map order); the
+    /// labelled held-out images likewise as `heldout-labels.csv`, `heldout-images.npy` and
+    /// `heldout-labels.npy` (when there are some); and, once the first batch is labelled,
+    /// the trained model: the representation under `encoder/` (`model.safetensors`,
+    /// `config.json`) and the head fitted on every label as `head.bin` (the random
+    /// forest's own format, `RandomForest::from_bytes`; a head that cannot be written is
+    /// left out, and a `head.bin` of an earlier export is removed). A proposed batch whose
+    /// labels are all in the log (imported from a CSV) is handed to the loop first, so the
+    /// model is fitted on it too. Obtaining the model may load or train the representation
+    /// (progress to `observer`).
+    ///
+    /// `out` must be missing, empty or an earlier export of this project (a folder whose
+    /// `classes.txt` names the project's classes): nothing else is overwritten.
     ///
     /// # Errors
-    /// Loop errors; I/O errors.
-    pub fn export(&mut self, out: &Path, observer: &mut dyn Observer) -> Result<usize> {
-        std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
-        let pool_labels: Vec<&LabelEntry> =
-            self.log.entries().iter().filter(|e| !e.heldout).collect();
-        let mut csv = String::from("path,label\n");
-        for e in &pool_labels {
-            csv.push_str(&csv_field(&e.path));
-            csv.push(',');
-            csv.push_str(&csv_field(&e.class));
-            csv.push('\n');
-        }
-        tdal_loop::record::write_atomic(&out.join("labels.csv"), csv.as_bytes())?;
-        let indices: Vec<usize> = pool_labels.iter().map(|e| e.index).collect();
-        let labels: Vec<u32> = pool_labels
-            .iter()
-            .map(|e| self.file.settings.label_of(&e.class).unwrap_or(0))
-            .collect();
-        let images = self.pool_images()?.select(Axis(0), &indices);
-        write_npy(&out.join("images.npy"), &images)?;
-        write_npy(&out.join("labels.npy"), &ndarray::Array1::from(labels))?;
+    /// [`Error::Invalid`] when `out` holds other files; loop errors; I/O errors.
+    pub fn export(&mut self, out: &Path, observer: &mut dyn Observer) -> Result<ExportReport> {
         let mut names = self.file.settings.label_names().join("\n");
         names.push('\n');
-        tdal_loop::record::write_atomic(&out.join("classes.txt"), names.as_bytes())?;
-        if self.first_batch_done() {
-            if self.session.is_none() {
-                self.open_session(observer)?;
-            }
-            if let Some(session) = self.session.as_mut()
-                && let Err(e) = session.export_model(out, observer)
-            {
-                self.session = None;
-                return Err(e.into());
+        check_export_folder(out, &names)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
+        // First: an export cut short is still recognised as one, and can be redone.
+        tdal_loop::record::write_atomic(&out.join(EXPORT_CLASSES), names.as_bytes())?;
+        let pool_labels: Vec<&LabelEntry> =
+            self.log.entries().iter().filter(|e| !e.heldout).collect();
+        let pool = self.pool_images()?;
+        write_labelled(out, "", &pool_labels, &self.file.settings, &pool)?;
+        drop(pool);
+        let labelled = pool_labels.len();
+        let heldout_labels: Vec<&LabelEntry> =
+            self.log.entries().iter().filter(|e| e.heldout).collect();
+        if let Some(heldout) = &self.file.heldout
+            && !heldout_labels.is_empty()
+        {
+            let images = self.images_of(files::HELDOUT, heldout.manifest.entries.len())?;
+            write_labelled(
+                out,
+                "heldout-",
+                &heldout_labels,
+                &self.file.settings,
+                &images,
+            )?;
+        }
+        let heldout = heldout_labels.len();
+        let mut report = ExportReport {
+            labelled,
+            heldout,
+            model_labels: None,
+            head: false,
+            removed_stale_head: false,
+        };
+        if !self.first_batch_done() {
+            return Ok(report);
+        }
+        if self.session.is_none() {
+            self.open_session(observer)?;
+        }
+        // The last imported batch is in the model too, not only in the files above.
+        if let Err(e) = self.submit_answered(observer) {
+            self.session = None;
+            return Err(e);
+        }
+        if let Some(session) = self.session.as_mut() {
+            match session.export_model(out, observer) {
+                Ok(written) => {
+                    report.head = written;
+                    report.model_labels = Some(session.labelled().indices.len());
+                }
+                Err(e) => {
+                    self.session = None;
+                    return Err(e.into());
+                }
             }
         }
-        Ok(indices.len())
+        let stale = out.join("head.bin");
+        if !report.head && stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| Error::io("cannot remove", &stale, e))?;
+            report.removed_stale_head = true;
+        }
+        Ok(report)
+    }
+
+    /// Hands the session's pending batch to the loop when the log has every one of its
+    /// labels (imported from a CSV, say), as [`Project::proposal`] would before computing
+    /// the next batch. [`Session::submit`] only records the round: nothing is trained.
+    fn submit_answered(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        let Some(session) = self.session.as_mut() else {
+            return Ok(());
+        };
+        let Some(proposed) = session.pending().map(|p| p.proposed.clone()) else {
+            return Ok(());
+        };
+        if let Some(answers) = answers(&self.log, &self.file.settings, &proposed) {
+            session.submit(&answers, observer)?;
+            if session.is_finished() {
+                session.finish()?;
+            }
+        }
+        Ok(())
     }
 
     /// The proposed batch's number and images without computing anything: the first
@@ -758,7 +885,10 @@ impl Project {
         let (c, s) = (pool.len_of(Axis(1)), pool.len_of(Axis(2)));
         let examples = self.file.settings.examples > 0;
         let target_inputs = if examples {
-            to_f32(read_npy::<u8>(&self.dir.join(files::EXAMPLES))?.view())
+            to_f32(
+                self.images_of(files::EXAMPLES, self.file.settings.examples)?
+                    .view(),
+            )
         } else {
             Array4::zeros((0, c, s, s))
         };
@@ -771,7 +901,12 @@ impl Project {
             let labelled: Vec<&LabelEntry> =
                 self.log.entries().iter().filter(|e| e.heldout).collect();
             if !labelled.is_empty() {
-                let all = read_npy::<u8>(&self.dir.join(files::HELDOUT))?;
+                let count = self
+                    .file
+                    .heldout
+                    .as_ref()
+                    .map_or(0, |h| h.manifest.entries.len());
+                let all = self.images_of(files::HELDOUT, count)?;
                 let rows: Vec<usize> = labelled.iter().map(|e| e.index).collect();
                 test.images = to_f32(all.select(Axis(0), &rows).view());
                 test.labels = labelled
@@ -871,6 +1006,62 @@ fn answers(log: &LabelLog, settings: &Settings, indices: &[usize]) -> Option<Vec
         .collect()
 }
 
+/// Every label of the log must name an image of its manifest (the pool's, or the
+/// held-out images' for a held-out label) by index and path, with a class of the project.
+/// A log edited by hand or copied from another project is refused naming its line,
+/// instead of panicking on an index or exporting an unknown class as the "other" class.
+fn check_log(path: &Path, file: &ProjectFile, entries: &[LabelEntry]) -> Result<()> {
+    let settings = &file.settings;
+    for (position, entry) in entries.iter().enumerate() {
+        let line = position + 1;
+        let damaged = |message: String| Error::Damaged {
+            path: path.to_path_buf(),
+            message: format!(
+                "line {line}: {message} (was labels.jsonl edited, or copied from another \
+                 project?)"
+            ),
+        };
+        let manifest = if entry.heldout {
+            match &file.heldout {
+                Some(heldout) => &heldout.manifest,
+                None => {
+                    return Err(damaged(
+                        "a held-out label, but the project has no held-out images".into(),
+                    ));
+                }
+            }
+        } else {
+            &file.manifest
+        };
+        let kind = if entry.heldout {
+            "held-out image"
+        } else {
+            "image"
+        };
+        let Some(listed) = manifest.entries.get(entry.index) else {
+            return Err(damaged(format!(
+                "{kind} {} is outside the {} {kind}s of project.json",
+                entry.index,
+                manifest.entries.len()
+            )));
+        };
+        if listed.path != entry.path {
+            return Err(damaged(format!(
+                "{kind} {} is \"{}\" in project.json, not \"{}\"",
+                entry.index, listed.path, entry.path
+            )));
+        }
+        if settings.label_of(&entry.class).is_none() {
+            return Err(damaged(format!(
+                "unknown class \"{}\" (classes: {})",
+                entry.class,
+                settings.label_names().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The settings `init` would write, after checking the options.
 fn check_options(opts: &InitOptions) -> Result<Settings> {
     let other = opts.other_name.trim().to_owned();
@@ -892,7 +1083,8 @@ fn check_options(opts: &InitOptions) -> Result<Settings> {
     }
     if classes.len() > 9 {
         return Err(Error::Invalid(format!(
-            "at most 9 target classes (one key each on the page), got {}",
+            "at most 9 target classes (with the other class, one key each on the page: 1-9 \
+             and 0), got {}",
             classes.len()
         )));
     }
@@ -994,6 +1186,36 @@ fn status_of(
             targets: r.acquired.iter().filter(|a| a.label != 0).count(),
         });
     }
+    // The proposed batch once the log has all its labels (imported, not yet handed to the
+    // loop: the next `next`, `export` or page does that): labelled, so counted.
+    let pending = if session.exists() {
+        tdal_loop::record::read_json::<tdal_loop::session::Pending>(
+            &session.join(tdal_loop::record::files::PENDING),
+        )?
+    } else {
+        None
+    };
+    let answered = pending.filter(|p| {
+        p.record.round == rounds.len() && p.proposed.iter().all(|i| pool_labels.contains_key(i))
+    });
+    if let Some(p) = &answered {
+        batches.push(BatchYield {
+            batch: p.record.round + 1,
+            labelled: p.proposed.len(),
+            targets: p
+                .proposed
+                .iter()
+                .filter(|i| pool_labels.get(*i).is_some_and(|&l| l != 0))
+                .count(),
+        });
+    }
+    // Labels the loop has or is handed: the budget is spent once they reach it, before the
+    // last (evaluation-only) round is recorded.
+    let first_done = !initial.is_empty() && first.len() == initial.len();
+    let first_labels = if first_done { initial.len() } else { 0 };
+    let loop_labels = first_labels
+        + rounds.iter().map(|r| r.acquired.len()).sum::<usize>()
+        + answered.as_ref().map_or(0, |p| p.proposed.len());
     let curve = if heldout > 0 {
         rounds
             .iter()
@@ -1010,7 +1232,8 @@ fn status_of(
         counts,
         batches,
         curve,
-        finished: tdal_loop::record::read_summary(&session)?.is_some(),
+        finished: loop_labels >= cfg.active.budget
+            || tdal_loop::record::read_summary(&session)?.is_some(),
     })
 }
 
@@ -1072,6 +1295,66 @@ fn read_npy<A: ndarray_npy::ReadableElement>(path: &Path) -> Result<Array4<A>> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// The file of an export that names its classes; it marks a folder as an earlier export.
+const EXPORT_CLASSES: &str = "classes.txt";
+
+/// `Ok` when `out` is missing, empty, or an earlier export of a project with these class
+/// `names` (`classes.txt` as written): an export overwrites its files and clears
+/// `encoder/`, so it must never land in a folder of other files.
+fn check_export_folder(out: &Path, names: &str) -> Result<()> {
+    let mut contents = match std::fs::read_dir(out) {
+        Ok(contents) => contents,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot read", out, e)),
+    };
+    if contents.next().is_none() {
+        return Ok(());
+    }
+    let earlier = std::fs::read_to_string(out.join(EXPORT_CLASSES)).is_ok_and(|text| text == names);
+    if earlier {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{} is not empty and is not an earlier export of this project (no {EXPORT_CLASSES} \
+         naming its classes); nothing was written: export into a new or empty folder",
+        out.display()
+    )))
+}
+
+/// Writes `{prefix}labels.csv` (path, class), `{prefix}images.npy` (the rows of `images`
+/// the labels name) and `{prefix}labels.npy` (label-map labels).
+fn write_labelled(
+    out: &Path,
+    prefix: &str,
+    labels: &[&LabelEntry],
+    settings: &Settings,
+    images: &Array4<u8>,
+) -> Result<()> {
+    let mut csv = String::from("path,label\n");
+    for e in labels {
+        csv.push_str(&csv_field(&e.path));
+        csv.push(',');
+        csv.push_str(&csv_field(&e.class));
+        csv.push('\n');
+    }
+    tdal_loop::record::write_atomic(&out.join(format!("{prefix}labels.csv")), csv.as_bytes())?;
+    let rows: Vec<usize> = labels.iter().map(|e| e.index).collect();
+    // `Project::open` checked every class of the log.
+    let classes: Vec<u32> = labels
+        .iter()
+        .map(|e| settings.label_of(&e.class).unwrap_or(0))
+        .collect();
+    write_npy(
+        &out.join(format!("{prefix}images.npy")),
+        &images.select(Axis(0), &rows),
+    )?;
+    write_npy(
+        &out.join(format!("{prefix}labels.npy")),
+        &ndarray::Array1::from(classes),
+    )?;
+    Ok(())
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break.

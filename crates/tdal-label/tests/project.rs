@@ -300,6 +300,13 @@ fn init_rejects_bad_options_with_a_clear_message() {
     let mut o = options(false);
     o.images = tmp.path().join("missing");
     check(o, "--images");
+    // Held-out images inside the images folder, or around it, would be proposed.
+    let mut o = options(true);
+    o.heldout = Some(fixture().join("images/."));
+    check(o, "overlap");
+    let mut o = options(true);
+    o.images = fixture();
+    check(o, "overlap");
     // A project folder that is not empty.
     let full = tmp.path().join("full");
     std::fs::create_dir_all(&full).unwrap();
@@ -372,7 +379,11 @@ fn export_writes_the_labelled_set() {
     let mut project = init(&dir, &options(false));
     let labels = label_first_batch(&mut project, &truth_pool);
     let out = tmp.path().join("export");
-    assert_eq!(project.export(&out, &mut Silent).unwrap(), 10);
+    let report = project.export(&out, &mut Silent).unwrap();
+    assert_eq!(report.labelled, 10);
+    assert_eq!(report.model_labels, Some(10));
+    assert!(report.head && !report.removed_stale_head);
+    assert_eq!(report.heldout, 0);
     // The model: the encoder's weights and the forest fitted on the 10 labels, which
     // reads back and predicts the three classes.
     assert!(out.join("encoder/model.safetensors").is_file());
@@ -401,4 +412,189 @@ fn export_writes_the_labelled_set() {
         std::fs::read_to_string(out.join("classes.txt")).unwrap(),
         "other\nfive\nsix\n"
     );
+}
+
+/// The first batch labelled, batch 1 proposed and its labels imported from a CSV (as
+/// `tdal label next` + `import` do); the project is closed.
+fn import_second_batch(dir: &Path, csv: &Path, truth_pool: &HashMap<String, String>) {
+    let mut project = init(dir, &options(false));
+    label_first_batch(&mut project, truth_pool);
+    let second = project.proposal(&mut Silent).unwrap().unwrap();
+    assert_eq!(second.batch, 1);
+    let mut text = String::from("path,label\n");
+    for item in &second.items {
+        text.push_str(&format!("{},{}\n", item.path, truth_pool[&item.path]));
+    }
+    std::fs::write(csv, text).unwrap();
+    assert_eq!(project.import(csv, false).unwrap().added, 10);
+}
+
+#[test]
+fn export_fits_the_model_on_the_last_imported_batch_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let truth_pool = truth("truth.csv");
+    import_second_batch(&dir, &tmp.path().join("batch1.csv"), &truth_pool);
+    // `status` counts the imported batch before the loop has it.
+    let status = Project::status_unlocked(&dir).unwrap();
+    assert_eq!(status.labelled, 20);
+    assert_eq!(status.batches.len(), 2, "{:?}", status.batches);
+    assert_eq!(status.batches[1].batch, 1);
+    assert_eq!(status.batches[1].labelled, 10);
+    assert!(!status.finished, "20 of 40 labels");
+
+    // A new process exports without asking for the next batch first.
+    let mut project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    let out = tmp.path().join("export");
+    let report = project.export(&out, &mut Silent).unwrap();
+    assert_eq!(report.labelled, 20);
+    assert_eq!(
+        report.model_labels,
+        Some(20),
+        "the head is fitted on the imported batch"
+    );
+    assert!(report.head);
+    let rounds = tdal_loop::record::read_rounds(&dir.join("session")).unwrap();
+    assert_eq!(rounds.len(), 1);
+    assert_eq!(
+        rounds[0].acquired.len(),
+        10,
+        "the batch was handed to the loop"
+    );
+    let status = project.status().unwrap();
+    assert_eq!(status.labelled, 20);
+    assert_eq!(status.batches.len(), 2);
+    // Exporting again into the same folder overwrites the earlier export.
+    let again = project.export(&out, &mut Silent).unwrap();
+    assert_eq!(again.model_labels, Some(20));
+    let labels: ndarray::Array1<u32> = ndarray_npy::read_npy(out.join("labels.npy")).unwrap();
+    assert_eq!(labels.len(), 20);
+    // The loop goes on with batch 2.
+    assert_eq!(project.proposal(&mut Silent).unwrap().unwrap().batch, 2);
+}
+
+#[test]
+fn export_refuses_a_folder_that_holds_other_files_and_deletes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let truth_pool = truth("truth.csv");
+    let mut project = init(&dir, &options(false));
+    label_first_batch(&mut project, &truth_pool);
+    let out = tmp.path().join("mine");
+    std::fs::create_dir_all(out.join("encoder")).unwrap();
+    std::fs::write(out.join("encoder/weights.bin"), b"mine").unwrap();
+    std::fs::write(out.join("labels.csv"), b"mine").unwrap();
+    let err = project.export(&out, &mut Silent).unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    // A classes.txt of other classes is not this project's export either.
+    std::fs::write(out.join("classes.txt"), b"cat\ndog\n").unwrap();
+    assert!(matches!(
+        project.export(&out, &mut Silent),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(
+        std::fs::read(out.join("encoder/weights.bin")).unwrap(),
+        b"mine"
+    );
+    assert_eq!(std::fs::read(out.join("labels.csv")).unwrap(), b"mine");
+    assert_eq!(
+        std::fs::read(out.join("classes.txt")).unwrap(),
+        b"cat\ndog\n"
+    );
+    assert!(!out.join("images.npy").exists());
+    // An empty folder is fine, and so is exporting into it again.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    assert_eq!(project.export(&fresh, &mut Silent).unwrap().labelled, 10);
+    assert_eq!(project.export(&fresh, &mut Silent).unwrap().labelled, 10);
+    assert!(fresh.join("head.bin").is_file());
+}
+
+#[test]
+fn export_writes_the_held_out_labels_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let mut project = init(&dir, &options(true));
+    let truth_heldout = truth("heldout-truth.csv");
+    project
+        .import(&fixture().join("heldout-truth.csv"), true)
+        .unwrap();
+    let out = tmp.path().join("export");
+    // No pool label yet: the labelled sets only, no model.
+    let report = project.export(&out, &mut Silent).unwrap();
+    assert_eq!(report.labelled, 0);
+    assert_eq!(report.heldout, truth_heldout.len());
+    assert_eq!(report.model_labels, None);
+    let labels: ndarray::Array1<u32> =
+        ndarray_npy::read_npy(out.join("heldout-labels.npy")).unwrap();
+    assert_eq!(labels.len(), truth_heldout.len());
+    let images: ndarray::Array4<u8> =
+        ndarray_npy::read_npy(out.join("heldout-images.npy")).unwrap();
+    assert_eq!(images.shape(), &[truth_heldout.len(), 1, 28, 28]);
+    let csv = std::fs::read_to_string(out.join("heldout-labels.csv")).unwrap();
+    assert_eq!(csv.lines().count(), truth_heldout.len() + 1);
+}
+
+#[test]
+fn a_label_log_that_does_not_match_the_manifest_is_refused_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let project = init(&dir, &options(false));
+    let first = project.manifest().entries[0].path.clone();
+    let second = project.manifest().entries[1].path.clone();
+    drop(project);
+    let good = format!("{{\"index\":0,\"path\":\"{first}\",\"class\":\"five\"}}\n");
+    let cases = [
+        (
+            format!("{{\"index\":400,\"path\":\"{first}\",\"class\":\"six\"}}\n"),
+            "outside",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{first}\",\"class\":\"six\"}}\n"),
+            "in project.json",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{second}\",\"class\":\"seven\"}}\n"),
+            "unknown class",
+        ),
+        (
+            format!("{{\"index\":1,\"path\":\"{second}\",\"class\":\"six\",\"heldout\":true}}\n"),
+            "no held-out images",
+        ),
+    ];
+    for (bad, needle) in &cases {
+        std::fs::write(dir.join("labels.jsonl"), format!("{good}{bad}")).unwrap();
+        let opened = Project::open(&dir, DeviceChoice::Cpu).unwrap_err();
+        let status = Project::status_unlocked(&dir).unwrap_err();
+        for err in [opened, status] {
+            assert!(matches!(err, Error::Damaged { .. }), "{err}");
+            let message = err.to_string();
+            assert!(
+                message.contains("labels.jsonl")
+                    && message.contains("line 2")
+                    && message.contains(needle),
+                "{message} lacks {needle:?}"
+            );
+        }
+    }
+    std::fs::write(dir.join("labels.jsonl"), &good).unwrap();
+    let project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    assert_eq!(project.labels().len(), 1);
+    drop(project);
+
+    // A pool.npy of another size: an error, not a panic, wherever the pool is read.
+    ndarray_npy::write_npy(
+        dir.join("pool.npy"),
+        &ndarray::Array4::<u8>::zeros((399, 1, 28, 28)),
+    )
+    .unwrap();
+    let mut project = Project::open(&dir, DeviceChoice::Cpu).unwrap();
+    assert!(matches!(project.pool_images(), Err(Error::Damaged { .. })));
+    assert!(matches!(project.task(), Err(Error::Damaged { .. })));
+    let out = tmp.path().join("export");
+    assert!(matches!(
+        project.export(&out, &mut Silent),
+        Err(Error::Damaged { .. })
+    ));
 }

@@ -39,7 +39,8 @@ enum Command {
     /// Counts per class, target-class yield per batch, the held-out learning curve.
     Status(StatusArgs),
     /// Write the labelled set (CSV, .npy) and the trained model (encoder as safetensors,
-    /// the forest head).
+    /// the forest head), fitted on every imported label. The folder must be new, empty or
+    /// an earlier export of the project.
     Export(ExportArgs),
     /// Label in the browser: a local page with the proposed batch, one key per class.
     Serve(serve::Args),
@@ -63,7 +64,8 @@ struct InitArgs {
     /// The folder of unlabelled images (png, jpeg, gif, webp, bmp, tiff; read recursively).
     #[arg(long, value_name = "DIR")]
     images: PathBuf,
-    /// The classes you care about, comma-separated (at most 9: one key each).
+    /// The classes you care about, comma-separated (at most 9: on the page keys 1-9 and 0
+    /// label the other class and yours, one key each).
     #[arg(long, value_delimiter = ',', required = true)]
     classes: Vec<String>,
     /// Name of everything else in the pool.
@@ -73,8 +75,9 @@ struct InitArgs {
     /// of your classes are the targets once there are some.
     #[arg(long, value_name = "DIR")]
     examples: Option<PathBuf>,
-    /// Held-out images: label them with `import --heldout` and `status` shows the
-    /// learning curve on them (they are never proposed).
+    /// Held-out images, a folder apart from --images (neither inside the other): label
+    /// them with `import --heldout` and `status` shows the learning curve on them (they
+    /// are never proposed).
     #[arg(long, value_name = "DIR")]
     heldout: Option<PathBuf>,
     /// The project folder to make (must not exist or be empty).
@@ -119,7 +122,8 @@ struct NextArgs {
     /// The project folder.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// Where to write the batch as CSV (path,score,suggestion,label) [default: PROJECT/next.csv].
+    /// Where to write the batch as CSV (path,score,suggestion,label) [default:
+    /// PROJECT/next.csv]; refused while that file holds labels not imported yet.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
     /// Where to write the contact sheet [default: PROJECT/next.png].
@@ -161,7 +165,8 @@ struct ExportArgs {
     /// The project folder.
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
-    /// The folder to write into.
+    /// The folder to write into: new, empty, or an earlier export of this project (its
+    /// files are replaced); a folder of other files is refused.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// No progress bars.
@@ -270,6 +275,11 @@ fn init(args: &InitArgs) -> Result<()> {
 
 fn next(args: &NextArgs) -> Result<()> {
     let mut project = open(&args.project, args.device)?;
+    let csv_path = args
+        .csv
+        .clone()
+        .unwrap_or_else(|| args.project.join("next.csv"));
+    refuse_unimported(&project, &csv_path, &args.project)?;
     let mut progress = Progress::new(args.quiet);
     let proposal = project.proposal(&mut progress);
     progress.finish();
@@ -286,10 +296,6 @@ fn next(args: &NextArgs) -> Result<()> {
         }
         return Ok(());
     };
-    let csv_path = args
-        .csv
-        .clone()
-        .unwrap_or_else(|| args.project.join("next.csv"));
     let sheet_path = args
         .sheet
         .clone()
@@ -319,6 +325,31 @@ fn next(args: &NextArgs) -> Result<()> {
     Ok(())
 }
 
+/// `next` rewrites its CSV with the labels of the log only: it refuses while the file
+/// holds labels `import` has not saved (a half-filled batch), which would be lost.
+fn refuse_unimported(project: &Project, csv: &Path, dir: &Path) -> Result<()> {
+    if !csv.exists() {
+        return Ok(());
+    }
+    let first = format!(
+        "run `tdal label import --project {} {}` first, or pass --csv elsewhere",
+        dir.display(),
+        csv.display()
+    );
+    match project.unimported(csv) {
+        Ok(0) => Ok(()),
+        Ok(n) => anyhow::bail!("{} has {n} labels not imported yet: {first}", csv.display()),
+        Err(tdal_label::Error::BadRows { rows, .. }) => anyhow::bail!(
+            "{} has rows not imported yet that `tdal label import` refuses ({}): fix them and \
+             {first}",
+            csv.display(),
+            rows.join("; ")
+        ),
+        // Not a labels file (no path/label header, unreadable): nothing of ours to keep.
+        Err(_) => Ok(()),
+    }
+}
+
 fn import(args: &ImportArgs) -> Result<()> {
     let mut project = open(&args.project, DeviceChoice::Cpu)?;
     let report = project.import(&args.file, args.heldout)?;
@@ -346,12 +377,41 @@ fn status(args: &StatusArgs) -> Result<()> {
 fn export(args: &ExportArgs) -> Result<()> {
     let mut project = open(&args.project, args.device)?;
     let mut progress = Progress::new(args.quiet);
-    let n = project.export(&args.out, &mut progress);
+    let report = project.export(&args.out, &mut progress);
     progress.finish();
-    let n = n.with_context(|| format!("cannot export to {}", args.out.display()))?;
+    let report = report.with_context(|| format!("cannot export to {}", args.out.display()))?;
     #[allow(clippy::print_stdout)]
     {
-        println!("wrote {n} labelled images to {}", args.out.display());
+        println!(
+            "wrote {} labelled images to {}",
+            report.labelled,
+            args.out.display()
+        );
+        if report.heldout > 0 {
+            println!(
+                "wrote {} labelled held-out images as heldout-labels.csv, heldout-images.npy \
+                 and heldout-labels.npy (not used to fit the model)",
+                report.heldout
+            );
+        }
+        match report.model_labels {
+            Some(n) if report.head => {
+                println!("the model (encoder/, head.bin) is fitted on {n} labels");
+            }
+            Some(n) => {
+                println!(
+                    "the encoder (encoder/) goes with {n} labels; this head has no file \
+                     format, so there is no head.bin{}",
+                    if report.removed_stale_head {
+                        " (the head.bin of an earlier export was removed: it did not go with \
+                         this encoder)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            None => println!("no model yet: label the first batch (`tdal label next`)"),
+        }
     }
     Ok(())
 }
