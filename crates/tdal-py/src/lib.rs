@@ -12,8 +12,9 @@
 //! the boundary without copies where they can: a float32 numpy array of any memory
 //! layout is read in place as an ndarray view, anything else is converted once to
 //! float32 by numpy ([`arrays`]; scores given to `select` and `perturbed_keys` other than
-//! float32 are read at float64, as `tdal select` reads a float64 file). The GIL is released while Rust computes, and every
-//! error of tdal-acquire or tdal-heads is raised as `ValueError` with the same message.
+//! float32 are read at float64, as `tdal select` reads a float64 file). The GIL is
+//! released while Rust computes, and every error of tdal-acquire or tdal-heads is
+//! raised as `ValueError` with the same message.
 //!
 //! ```python
 //! import numpy as np, tdal
