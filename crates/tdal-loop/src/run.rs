@@ -333,7 +333,8 @@ fn warm_start(
             .collect();
         if members.len() < per_class {
             return Err(Error::Config(format!(
-                "data.warm_start_share = {share} asks for {per_class} labels of label-map class                  {class}, but the pool has {} more of it",
+                "data.warm_start_share = {share} asks for {per_class} labels of label-map \
+                 class {class}, but the pool has {} more of it",
                 members.len()
             )));
         }
@@ -389,5 +390,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("warm_start_share"), "{err}");
+        assert!(err.contains("label-map class 1, but"), "{err}");
+        assert!(!err.contains("  "), "stray spaces in {err:?}");
     }
 }
