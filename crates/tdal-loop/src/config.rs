@@ -985,7 +985,8 @@ fn bad(message: String) -> Result<()> {
 pub struct RunConfig {
     /// The preset this configuration started from.
     pub profile: Profile,
-    /// Seed of every random choice (pool, encoders, heads, acquisition).
+    /// Seed of every random choice (pool, encoders, heads, acquisition); at most
+    /// 2^63 − 1, the largest TOML integer.
     pub seed: u64,
     /// The pool.
     pub data: DataConfig,
@@ -1319,6 +1320,15 @@ impl RunConfig {
     /// # Errors
     /// [`Error::Config`] naming the first bad value.
     pub fn check(&self) -> Result<()> {
+        if i64::try_from(self.seed).is_err() {
+            // `config.toml` must read back (`--resume`, `--config`): TOML has no integers
+            // above i64::MAX.
+            let (seed, max) = (self.seed, i64::MAX);
+            return bad(format!(
+                "seed must be at most {max} (2^63 − 1): TOML integers are signed 64-bit, \
+                 got {seed}"
+            ));
+        }
         let a = &self.active;
         if a.batch_size == 0 {
             return bad("loop.batch_size must be ≥ 1".into());
@@ -1613,6 +1623,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("[encoder]"), "{err}");
+    }
+
+    #[test]
+    fn seeds_above_the_largest_toml_integer_are_refused_and_the_largest_round_trips() {
+        let mut cfg = RunConfig::preset(Profile::Quick);
+        for seed in [1_u64 << 63, u64::MAX] {
+            cfg.seed = seed;
+            let err = cfg.check().unwrap_err().to_string();
+            assert!(
+                err.contains("seed must be at most 9223372036854775807"),
+                "{err}"
+            );
+        }
+        cfg.seed = i64::MAX.unsigned_abs();
+        cfg.check().unwrap();
+        let text = cfg.to_toml().unwrap();
+        let back = RunConfig::from_toml(&text, x(), None).unwrap();
+        assert_eq!(back, cfg, "{text}");
+        assert_eq!(back.run_id(), cfg.run_id());
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub struct Args {
     /// the messy-pool baselines; `similar` needs `--representation supervised`).
     #[arg(long, value_enum)]
     pub acquisition: Option<AcquisitionKind>,
-    /// Seed of every random choice.
+    /// Seed of every random choice: 0 to 9223372036854775807 (2^63 − 1, the largest
+    /// integer the run's config.toml can hold).
     #[arg(long)]
     pub seed: Option<u64>,
     #[command(flatten)]
