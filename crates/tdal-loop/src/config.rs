@@ -1337,13 +1337,13 @@ impl RunConfig {
             return bad("loop.retrain_every must be ≥ 1".into());
         }
         self.encoder.check()?;
-        if self.data.initial_per_class == Some(0)
-            && self.representation() == RepresentationKind::TdFt
-        {
-            // Caught here, not after a long pretraining: the fine-tune before round 0 is
-            // supervised by the initial labels alone.
+        if self.data.initial_per_class == Some(0) {
+            // Caught here, not after a long pretraining: every method needs labels before
+            // round 0 (td-ft's fine-tune is supervised by them alone).
             return bad(
-                "td-ft fine-tunes on the labels before round 0: data.initial_per_class must be ≥ 1"
+                "data.initial_per_class must be ≥ 1: every method needs labels of every class \
+                 before round 0 (the heads fit on them, td-ft fine-tunes on them, SIMILAR and \
+                 GALAXY need a labelled target-class point)"
                     .into(),
             );
         }
@@ -1642,6 +1642,32 @@ mod tests {
         let back = RunConfig::from_toml(&text, x(), None).unwrap();
         assert_eq!(back, cfg, "{text}");
         assert_eq!(back.run_id(), cfg.run_id());
+    }
+
+    #[test]
+    fn no_initial_labels_is_refused_for_every_method() {
+        use AcquisitionKind::{ClusterMargin, Epig, Galaxy, Random, Similar};
+        use RepresentationKind::{Supervised, TdFt, TdSplit, UsSimclr, UsVae};
+        for (rep, acq) in [
+            (UsVae, Epig),
+            (TdSplit, Random),
+            (UsSimclr, Epig),
+            (TdFt, Epig),
+            (Supervised, Similar),
+            (Supervised, Galaxy),
+            (Supervised, ClusterMargin),
+        ] {
+            let mut cfg = RunConfig::method(Profile::Smoke, rep, acq);
+            cfg.check().unwrap();
+            cfg.data.initial_per_class = Some(0);
+            let err = cfg.check().unwrap_err().to_string();
+            assert!(
+                err.contains("data.initial_per_class must be ≥ 1"),
+                "{rep:?} {acq:?}: {err}"
+            );
+            cfg.data.initial_per_class = Some(1);
+            cfg.check().unwrap();
+        }
     }
 
     #[test]
