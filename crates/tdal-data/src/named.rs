@@ -69,6 +69,16 @@ impl Dataset {
         }
     }
 
+    /// Number of classes of the target dataset, the range of `targets` (MNIST's digits,
+    /// CIFAR-10's classes, CheXpert's negative and positive).
+    #[must_use]
+    pub const fn target_classes(self) -> usize {
+        match self {
+            Self::Fmnist | Self::Cifar => 10,
+            Self::Chexpert => 2,
+        }
+    }
+
     /// Default imbalance ratio.
     #[must_use]
     pub fn default_ir(self) -> f64 {

@@ -1367,6 +1367,26 @@ impl RunConfig {
             );
         }
         let d = &self.data;
+        if let Some(targets) = &d.targets {
+            // As the pool builder checks, but before the data are read.
+            let n = d.dataset.target_classes();
+            let dataset = d.dataset.as_str();
+            if targets.is_empty() {
+                return bad("data.targets must name at least one target class".into());
+            }
+            for (i, &c) in targets.iter().enumerate() {
+                if c as usize >= n {
+                    return bad(format!(
+                        "data.targets: class {c} does not exist in {dataset}'s target dataset \
+                         (classes 0..{})",
+                        n - 1
+                    ));
+                }
+                if targets[..i].contains(&c) {
+                    return bad(format!("data.targets: class {c} is listed twice"));
+                }
+            }
+        }
         if d.ir.is_some() && d.target_share.is_some() {
             return bad("give data.ir or data.target_share, not both".into());
         }
@@ -1440,11 +1460,22 @@ impl RunConfig {
     }
 
     /// Hex blake3 of the configuration without the data directory and the path of the
-    /// initial weights (their content hash stays).
+    /// initial weights (their content hash stays), with `data.targets` and `data.ir` left
+    /// out when they are the dataset's defaults.
     #[must_use]
     pub fn identity_hash(&self) -> String {
         let mut canonical = self.clone();
         canonical.data.dir = None;
+        // The dataset's defaults given explicitly are the same run as left unset (and hash
+        // as unset, so the ids of configurations that never set them stay).
+        let dataset = canonical.data.dataset;
+        if canonical.data.targets.as_ref() == Some(&dataset.default_targets()) {
+            canonical.data.targets = None;
+        }
+        if canonical.data.target_share.is_none() && canonical.data.ir == Some(dataset.default_ir())
+        {
+            canonical.data.ir = None;
+        }
         if let EncoderConfig::Supervised(net) = &mut canonical.encoder
             && let Some(weights) = &mut net.init_weights
         {
@@ -1668,6 +1699,53 @@ mod tests {
             cfg.data.initial_per_class = Some(1);
             cfg.check().unwrap();
         }
+    }
+
+    #[test]
+    fn the_datasets_default_targets_and_ir_given_explicitly_are_the_same_run() {
+        let plain = RunConfig::preset(Profile::Quick);
+        let mut explicit = plain.clone();
+        explicit.data.targets = Some(vec![5, 6]);
+        explicit.data.ir = Some(10.0);
+        explicit.check().unwrap();
+        assert_eq!(explicit.run_id(), plain.run_id());
+        // Through the echoed config.toml too (what --resume compares).
+        let back = RunConfig::from_toml(&explicit.to_toml().unwrap(), x(), None).unwrap();
+        assert_eq!(back.identity_hash(), plain.identity_hash());
+        // Other values are other runs.
+        let mut other = plain.clone();
+        other.data.targets = Some(vec![6, 5]);
+        assert_ne!(other.run_id(), plain.run_id());
+        other.data.targets = None;
+        other.data.ir = Some(5.0);
+        assert_ne!(other.run_id(), plain.run_id());
+        // CheXpert's own defaults.
+        let chexpert = plain.with_dataset(tdal_data::Dataset::Chexpert);
+        let mut explicit = chexpert.clone();
+        explicit.data.targets = Some(vec![1]);
+        explicit.data.ir = Some(2.5);
+        assert_eq!(explicit.run_id(), chexpert.run_id());
+    }
+
+    #[test]
+    fn bad_targets_are_refused_before_the_data_are_read() {
+        let mut cfg = RunConfig::preset(Profile::Quick);
+        for (targets, needle) in [
+            (vec![], "at least one"),
+            (vec![5, 5], "listed twice"),
+            (vec![10], "class 10 does not exist"),
+        ] {
+            cfg.data.targets = Some(targets);
+            let err = cfg.check().unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle:?} not in {err}");
+            assert!(err.contains("data.targets"), "{err}");
+        }
+        cfg.data.targets = Some(vec![0, 9]);
+        cfg.check().unwrap();
+        let mut chexpert =
+            RunConfig::preset(Profile::Quick).with_dataset(tdal_data::Dataset::Chexpert);
+        chexpert.data.targets = Some(vec![2]);
+        assert!(chexpert.check().is_err());
     }
 
     #[test]
