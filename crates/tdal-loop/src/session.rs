@@ -138,7 +138,7 @@ impl<'t> Session<'t> {
             .chain(&task.warm_start)
             .copied()
             .collect();
-        let budget = cfg.active.budget + task.warm_start.len();
+        let budget = cfg.active.budget.saturating_add(task.warm_start.len());
         let total = total_rounds(before.len(), budget, cfg.active.batch_size);
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
@@ -706,10 +706,19 @@ fn resume(dir: &Path, message: &str) -> Error {
 pub fn check_budget(cfg: &RunConfig, task: &Task) -> Result<()> {
     let n_pool = task.pool.len_of(Axis(0));
     let budget = cfg.active.budget;
-    if budget <= task.initial.len() || budget + task.warm_start.len() > n_pool {
+    // Saturating: a budget near usize::MAX (from a flag) is reported, not an overflow.
+    if budget <= task.initial.len() || budget.saturating_add(task.warm_start.len()) > n_pool {
+        let warm = task.warm_start.len();
+        let room = if warm == 0 {
+            format!("the pool size {n_pool}")
+        } else {
+            format!(
+                "the pool size {n_pool} less the {warm} warm-start labels ({})",
+                n_pool.saturating_sub(warm)
+            )
+        };
         return Err(Error::Config(format!(
-            "loop.budget must be above the {} initial labels and at most the pool size {n_pool}, \
-             got {budget}",
+            "loop.budget must be above the {} initial labels and at most {room}, got {budget}",
             task.initial.len()
         )));
     }

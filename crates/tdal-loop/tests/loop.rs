@@ -214,6 +214,18 @@ fn bad_budgets_and_missing_data_are_clear_errors() {
     cfg.active.budget = 6; // equal to the initial labels
     let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));
     assert!(err.to_string().contains("budget"), "{err}");
+    // The largest budget a flag takes, with a warm-start set on top: reported, no overflow.
+    let mut cfg = smoke(
+        RepresentationKind::Supervised,
+        AcquisitionKind::ClusterMargin,
+    );
+    assert!(cfg.data.warm_start_share.is_some());
+    cfg.active.budget = usize::MAX;
+    let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("budget") && m.contains("warm-start")),
+        "{err}"
+    );
     let mut cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Random);
     cfg.data.dir = Some(tmp.path().join("nowhere"));
     let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));
