@@ -360,6 +360,14 @@ fn target_count(imbalance: Imbalance, redundant_counts: &[usize], n_targets: usi
     }
 }
 
+/// The imbalance as the flags name it, for messages.
+fn describe(imbalance: Imbalance) -> String {
+    match imbalance {
+        Imbalance::Ratio(ir) => format!("IR {ir}"),
+        Imbalance::TargetShare(share) => format!("target share {share}"),
+    }
+}
+
 struct Pick {
     source: usize,
     split: SplitKind,
@@ -429,7 +437,12 @@ pub fn build_pool(sources: &[Source], spec: &PoolSpec) -> Result<MessyPool> {
     // Counts: every redundant image, targets from the imbalance, then the optional cap.
     let mut redundant_counts: Vec<usize> = redundant_train.iter().flatten().map(Vec::len).collect();
     let mut per_target = target_count(spec.imbalance, &redundant_counts, n_targets);
-    let total = redundant_counts.iter().sum::<usize>() + per_target * n_targets;
+    // Saturating: a share just below 1 asks for ~usize::MAX images per target class, which
+    // the per-class check below reports.
+    let total = redundant_counts
+        .iter()
+        .sum::<usize>()
+        .saturating_add(per_target.saturating_mul(n_targets));
     if let Some(cap) = spec.max_pool
         && total > cap
     {
@@ -441,16 +454,17 @@ pub fn build_pool(sources: &[Source], spec: &PoolSpec) -> Result<MessyPool> {
         }
         per_target = target_count(spec.imbalance, &redundant_counts, n_targets);
     }
+    let imbalance = describe(spec.imbalance);
     if per_target == 0 {
         return Err(Error::Config(format!(
-            "the requested imbalance leaves no target image in the pool (largest redundant class: {} images); lower --ir or raise the target share or the pool cap",
+            "the requested imbalance ({imbalance}) leaves no target image in the pool (largest redundant class: {} images); lower --ir or raise the target share or the pool cap",
             redundant_counts.iter().max().unwrap_or(&0)
         )));
     }
     for (k, idx) in target_train.iter().enumerate() {
         if idx.len() < per_target {
             return Err(Error::Config(format!(
-                "target class {} of {} has {} training images but the imbalance needs {per_target} per target class; raise --ir (or lower the target share) or cap the pool with --max-pool",
+                "target class {} of {} has {} training images but the imbalance ({imbalance}) needs {per_target} per target class; raise --ir (or lower the target share) or cap the pool with --max-pool",
                 spec.targets.classes[k],
                 target_source.name,
                 idx.len()

@@ -169,6 +169,26 @@ fn target_share_gives_the_requested_fraction() {
 }
 
 #[test]
+fn a_target_share_just_below_one_is_an_error_naming_it() {
+    // 0.9999999999999999 asks for 6000 / (2 · 1.1e-16) ≈ 2.7e19 images per target class:
+    // beyond usize, saturated, then reported (with and without a pool cap), never an
+    // overflow.
+    let sources = two_sources(&[40, 40], &[3000, 3000]);
+    for max_pool in [None, Some(500)] {
+        let spec = PoolSpec {
+            imbalance: Imbalance::TargetShare(0.999_999_999_999_999_9),
+            max_pool,
+            ..spec(vec![0, 1], vec![0, 1], 10.0, 0)
+        };
+        let msg = build_pool(&sources, &spec).unwrap_err().to_string();
+        assert!(
+            msg.contains("target share 0.9999999999999999"),
+            "{max_pool:?}: {msg}"
+        );
+    }
+}
+
+#[test]
 fn test_rules_select_the_documented_images() {
     let sources = two_sources(&[30, 60], &[90, 90, 90]); // target test 11 + 21, redundant 23 each
     let base = spec(vec![0, 1], vec![0, 1, 2], 10.0, 3);
