@@ -17,12 +17,12 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array4;
+use ndarray::{Array4, Axis};
 use tdal_data::chexpert::ChexpertOptions;
 use tdal_data::{Imbalance, LabelledSplit, PoolOptions, TestRule};
 use tdal_encoders::DeviceChoice;
 
-use crate::config::RunConfig;
+use crate::config::{AcquisitionKind, RunConfig};
 use crate::oracle::{Oracle, SimulatedOracle};
 use crate::parts::Parts;
 use crate::record::{self, RoundRecord, RunSummary, files};
@@ -136,7 +136,8 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, observer: &mut dyn Observer) -> R
 ///
 /// # Errors
 /// As [`run`]; [`Error::Resume`] when recorded answers disagree with the oracle;
-/// [`Error::Config`] when the budget is not above the initial labels.
+/// [`Error::Config`] when the budget is not above the initial labels, or when EPIG has no
+/// target inputs.
 pub fn run_task(
     cfg: &RunConfig,
     opts: &RunOptions,
@@ -146,6 +147,7 @@ pub fn run_task(
     observer: &mut dyn Observer,
 ) -> Result<RunSummary> {
     check_budget(cfg, task)?;
+    check_target_inputs(cfg, task)?;
     let dir = opts.out.join(cfg.run_id());
     let finished = prepare_dir(cfg, &dir, opts.resume)?;
     check_data(&dir, task)?;
@@ -192,6 +194,42 @@ pub fn run_task(
         session.submit(&answers, observer)?;
     }
     session.finish()
+}
+
+/// EPIG scores against target inputs: when they are the task's own (not the labelled
+/// target-class points, [`Task::targets_from_labelled`]) there must be some, or the run
+/// would stop in round 0, after the representation's training and the initial labels.
+///
+/// # Errors
+/// [`Error::Config`] naming the settings that leave none.
+fn check_target_inputs(cfg: &RunConfig, task: &Task) -> Result<()> {
+    if cfg.acquisition_kind() != AcquisitionKind::Epig
+        || task.targets_from_labelled
+        || task.target_inputs.len_of(Axis(0)) > 0
+    {
+        return Ok(());
+    }
+    let d = &cfg.data;
+    if d.target_inputs_per_class == Some(0) {
+        return Err(Error::Config(
+            "data.target_inputs_per_class = 0 leaves EPIG no target inputs: raise it or leave \
+             it out"
+                .into(),
+        ));
+    }
+    let imbalance = match (d.ir, d.target_share) {
+        (Some(ir), _) => format!("--ir {ir} (data.ir)"),
+        (None, Some(share)) => format!("--target-share {share} (data.target_share)"),
+        (None, None) => format!(
+            "{}'s default IR {}",
+            d.dataset.as_str(),
+            d.dataset.default_ir()
+        ),
+    };
+    Err(Error::Config(format!(
+        "{imbalance} leaves no target-class training images outside the pool for EPIG's \
+         target inputs: raise --ir, lower --target-share or cap the pool with --max-pool"
+    )))
 }
 
 /// Records the hash of the pool's pixels in a new run folder, or checks it in an existing

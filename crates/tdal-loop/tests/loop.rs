@@ -226,6 +226,20 @@ fn bad_budgets_and_missing_data_are_clear_errors() {
         matches!(&err, Error::Config(m) if m.contains("budget") && m.contains("warm-start")),
         "{err}"
     );
+    // IR 2.5 puts all 40 training images of each target digit in the pool: EPIG has no
+    // target inputs, refused before the run folder is made (not in round 0).
+    let mut cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Epig);
+    cfg.data.ir = Some(2.5);
+    let out = tmp.path().join("no-targets");
+    let err = run_error(&cfg, &out, &tmp.path().join("c"));
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("--ir 2.5") && m.contains("target inputs")),
+        "{err}"
+    );
+    assert!(
+        !out.join(cfg.run_id()).exists(),
+        "a refused run left a folder"
+    );
     let mut cfg = smoke(RepresentationKind::UsVae, AcquisitionKind::Random);
     cfg.data.dir = Some(tmp.path().join("nowhere"));
     let err = run_error(&cfg, tmp.path(), &tmp.path().join("c"));

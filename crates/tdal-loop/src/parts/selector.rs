@@ -220,7 +220,10 @@ impl ScoreThenSample {
         let n = targets.len_of(Axis(0));
         if n == 0 {
             return Err(Error::Config(
-                "EPIG needs target inputs, but the pool has none".into(),
+                "EPIG needs target inputs, but there are none: the pool took every \
+                 target-class training image (raise --ir, lower --target-share or cap the \
+                 pool with --max-pool)"
+                    .into(),
             ));
         }
         let mut rng = round.streams.rng("targets");
