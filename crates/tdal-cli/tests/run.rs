@@ -189,6 +189,20 @@ fn bad_input_gives_one_clear_error_line() {
 }
 
 #[test]
+fn negative_imbalances_get_the_config_checks_message() {
+    // Not clap's "unexpected argument": the value reaches the configuration check.
+    let line = error_line(
+        tdal().args(["run", "--print-config", "--ir", "-1"]),
+        "data.ir must be ≥ 1, got -1",
+    );
+    assert!(!line.contains("unexpected argument"), "{line}");
+    error_line(
+        tdal().args(["run", "--print-config", "--target-share", "-0.1"]),
+        "data.target_share must be in (0, 1), got -0.1",
+    );
+}
+
+#[test]
 fn print_config_shows_the_resolved_toml_and_a_config_file_is_honoured() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("run.toml");

@@ -24,10 +24,15 @@ pub struct PoolFlags {
     pub targets: Option<Vec<u32>>,
     /// Imbalance ratio: each target class gets (largest redundant class / IR) images
     /// (default: 10, 2.5 for chexpert).
-    #[arg(long, value_name = "IR", conflicts_with = "target_share")]
+    #[arg(
+        long,
+        value_name = "IR",
+        conflicts_with = "target_share",
+        allow_negative_numbers = true
+    )]
     pub ir: Option<f64>,
     /// Instead of --ir: the fraction of the pool that is target-class images, in (0, 1).
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     pub target_share: Option<f64>,
     /// Cap on the pool size: redundant and target counts shrink proportionally (with
     /// --target-share 0.06, 20000 keeps the 600 images per digit that --ir 10 gives on
