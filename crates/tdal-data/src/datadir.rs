@@ -89,7 +89,9 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// Finds `dataset`'s folder inside `data_dir`.
+/// Finds `dataset`'s folder inside `data_dir`: the first accepted sub-folder holding all
+/// its files (for MNIST-style datasets the four IDX files), else the first holding its
+/// marker file.
 ///
 /// `allow_direct` accepts `data_dir` itself when it holds the dataset's files directly
 /// (callers needing two datasets with the same file names pass `false`).
@@ -106,11 +108,24 @@ pub fn locate(data_dir: &Path, dataset: KnownDataset, allow_direct: bool) -> Res
         });
     }
     let has_marker = |dir: &Path| dataset.marker_files().iter().any(|m| dir.join(m).is_file());
-    for name in dataset.folder_names() {
-        let dir = data_dir.join(name);
-        if has_marker(&dir) {
-            return Ok(dir);
-        }
+    let is_complete = |dir: &Path| match dataset {
+        KnownDataset::Mnist | KnownDataset::FashionMnist => crate::idx::idx_files_in(dir).1,
+        KnownDataset::Cifar10 | KnownDataset::Cifar100 | KnownDataset::Chexpert => has_marker(dir),
+    };
+    // A folder holding all the files wins over an earlier one holding some (a partial
+    // DIR/mnist/ next to a complete DIR/MNIST/raw/); else the first holding any, whose
+    // reader then names what is missing.
+    let candidates: Vec<PathBuf> = dataset
+        .folder_names()
+        .iter()
+        .map(|name| data_dir.join(name))
+        .collect();
+    if let Some(dir) = candidates
+        .iter()
+        .find(|dir| is_complete(dir))
+        .or_else(|| candidates.iter().find(|dir| has_marker(dir)))
+    {
+        return Ok(dir.clone());
     }
     if allow_direct && has_marker(data_dir) {
         return Ok(data_dir.to_path_buf());

@@ -168,12 +168,44 @@ pub fn read_mnist_split(dir: &Path, split: Split, class_names: Vec<String>) -> R
     let hint =
         "pass --data-dir (or set TDAL_DATA_DIR) to the folder holding the dataset's IDX files";
     require_dir(dir, "MNIST-style dataset folder", hint)?;
+    // A folder without one of its files: say what it does hold.
+    let (present, _) = idx_files_in(dir);
+    let held = if present.is_empty() {
+        "no IDX file".to_owned()
+    } else {
+        present.join(", ")
+    };
+    let hint = format!(
+        "{} holds {held}; a dataset folder needs its four IDX files (train and t10k images \
+         and labels, gzipped or not), and --data-dir (or TDAL_DATA_DIR) is the folder above \
+         the dataset folders (DIR for DIR/mnist/ and DIR/fashion-mnist/)",
+        dir.display()
+    );
     let (image_names, label_names) = idx_file_names(split);
     let image_refs: Vec<&str> = image_names.iter().map(String::as_str).collect();
     let label_refs: Vec<&str> = label_names.iter().map(String::as_str).collect();
-    let images_path = find_file(dir, &image_refs, "IDX image file", hint)?;
-    let labels_path = find_file(dir, &label_refs, "IDX label file", hint)?;
+    let images_path = find_file(dir, &image_refs, "IDX image file", &hint)?;
+    let labels_path = find_file(dir, &label_refs, "IDX label file", &hint)?;
     read_mnist_files(&images_path, &labels_path, class_names)
+}
+
+/// The IDX files of both splits (any accepted spelling, [`idx_file_names`]) present in
+/// `dir`, and whether all four (training and test images and labels) are.
+pub(crate) fn idx_files_in(dir: &Path) -> (Vec<String>, bool) {
+    let mut present = Vec::new();
+    let mut complete = true;
+    for split in [Split::Train, Split::Test] {
+        let (images, labels) = idx_file_names(split);
+        for names in [images, labels] {
+            let found: Vec<String> = names
+                .into_iter()
+                .filter(|n| dir.join(n).is_file())
+                .collect();
+            complete &= !found.is_empty();
+            present.extend(found);
+        }
+    }
+    (present, complete)
 }
 
 /// Reads an IDX image file `[N, H, W]` and its label file `[N]`.

@@ -182,6 +182,46 @@ fn label_out_of_class_range_is_refused() {
 }
 
 #[test]
+fn a_complete_dataset_folder_wins_over_an_earlier_partial_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // A partial DIR/fashion-mnist/ (training images only) before a complete
+    // DIR/FashionMNIST/raw/ in the accepted names; locate looks at names only.
+    let partial = dir.path().join("fashion-mnist");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("train-images-idx3-ubyte.gz"), b"").unwrap();
+    let raw = dir.path().join("FashionMNIST/raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels.idx1-ubyte",
+    ] {
+        std::fs::write(raw.join(name), b"").unwrap();
+    }
+    assert_eq!(
+        locate(dir.path(), KnownDataset::FashionMnist, false).unwrap(),
+        raw
+    );
+    // Without it the partial folder is found, and reading it says what it holds and what
+    // --data-dir is.
+    std::fs::remove_dir_all(dir.path().join("FashionMNIST")).unwrap();
+    assert_eq!(
+        locate(dir.path(), KnownDataset::FashionMnist, false).unwrap(),
+        partial
+    );
+    let msg = read_mnist_split(&partial, Split::Train, vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("train-labels-idx1-ubyte.gz")
+            && msg.contains("holds train-images-idx3-ubyte.gz;")
+            && msg.contains("--data-dir (or TDAL_DATA_DIR) is the folder above"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn data_dir_layouts_are_found_and_explained() {
     let dir = tempfile::tempdir().unwrap();
     // torchvision layout
