@@ -71,6 +71,8 @@ enum Command {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
+    // Freed training buffers are reused, not returned to the OS and faulted back in.
+    tdal_encoders::allocator::keep_freed_memory();
     match Cli::parse().command {
         Command::Tidy => {
             let root = tidy::workspace_root();

@@ -41,6 +41,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Freed training buffers are reused, not returned to the OS and faulted back in.
+    tdal_encoders::allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -110,6 +110,8 @@ fn supervised_step(steps: usize, device: DeviceChoice) -> f64 {
 }
 
 fn main() {
+    // Freed training buffers are reused, not returned to the OS and faulted back in.
+    tdal_encoders::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let steps = args
         .iter()

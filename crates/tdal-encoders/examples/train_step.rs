@@ -111,6 +111,8 @@ fn builtin_loss(vae: &Vae, x: &Tensor, eps: &Tensor) -> Tensor {
 }
 
 fn main() {
+    // Freed training buffers are reused, not returned to the OS and faulted back in.
+    tdal_encoders::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let steps = args
         .iter()

@@ -40,6 +40,7 @@
 //! # Ok::<(), tdal_encoders::Error>(())
 //! ```
 
+pub mod allocator;
 pub mod backbone;
 pub mod contrastive_loss;
 mod device;

@@ -473,7 +473,10 @@ fn more_classes_than_the_limit_are_typed_errors() {
         "label 65536 at row 1 is too large: classes must be 0..C-1 with C at most 65536 \
          (predictions hold C probabilities per sample and row)"
     );
-    assert!(model.n_classes().is_none(), "a failed fit leaves the forest unfitted");
+    assert!(
+        model.n_classes().is_none(),
+        "a failed fit leaves the forest unfitted"
+    );
     model.fit_seeded(x.view(), &[0, limit - 1, 1], 0).unwrap();
     assert_eq!(model.n_classes(), Some(MAX_CLASSES));
 
@@ -485,7 +488,13 @@ fn more_classes_than_the_limit_are_typed_errors() {
     };
     let err = RandomForest::new(params(MAX_CLASSES + 1)).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidParam { name: "n_classes", .. }),
+        matches!(
+            err,
+            Error::InvalidParam {
+                name: "n_classes",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("at most 65536"), "{err}");
