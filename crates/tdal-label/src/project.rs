@@ -1108,7 +1108,7 @@ fn check_options(opts: &InitOptions) -> Result<Settings> {
                 .into(),
         ));
     }
-    if cfg.data.warm_start_share.is_some() {
+    if cfg.data.warm_start_share.is_some_and(|share| share > 0.0) {
         return Err(Error::Invalid(
             "a warm-start set needs the pool's labels to be class-balanced; a labelling \
              project has none: remove data.warm_start_share"

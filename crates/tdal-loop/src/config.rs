@@ -194,8 +194,8 @@ pub struct DataConfig {
     pub initial_per_class: Option<usize>,
     /// A class-balanced labelled set of this share of the pool (at least one point per
     /// class), labelled before round 0 on top of the initial labels and **outside** the
-    /// budget: Cluster-Margin's warm start on a validation set (the paper: 0.005). Absent:
-    /// none.
+    /// budget: Cluster-Margin's warm start on a validation set (the paper: 0.005). Absent
+    /// or 0: none (`warm_start_share = 0` switches Cluster-Margin's warm start off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start_share: Option<f64>,
 }
@@ -1401,10 +1401,10 @@ impl RunConfig {
             return bad(format!("data.target_share must be in (0, 1), got {share}"));
         }
         if let Some(share) = d.warm_start_share
-            && !(share > 0.0 && share < 1.0)
+            && !(0.0..1.0).contains(&share)
         {
             return bad(format!(
-                "data.warm_start_share must be in (0, 1), got {share}"
+                "data.warm_start_share must be in [0, 1) (0: no warm start), got {share}"
             ));
         }
         Ok(())
@@ -1562,11 +1562,20 @@ mod tests {
         let text = format!("{text}[loop]\nretrain_every = 3\n");
         let cfg = RunConfig::from_toml(&text, Path::new("t.toml"), Some(Profile::Quick)).unwrap();
         assert_eq!(cfg.active.retrain_every, 3);
-        // Cluster-Margin's warm start comes with it, and can be switched off by hand only
-        // by choosing another share.
+        // Cluster-Margin's warm start comes with it, and a share of 0 in the file switches
+        // it off (a valid configuration with its own run id).
         let text = "[encoder]\nkind = \"supervised\"\n[acquisition]\nkind = \"cluster-margin\"\n";
         let cfg = RunConfig::from_toml(text, Path::new("t.toml"), Some(Profile::Quick)).unwrap();
         assert_eq!(cfg.data.warm_start_share, Some(0.005));
+        let off = RunConfig::from_toml(
+            &format!("{text}[data]\nwarm_start_share = 0.0\n"),
+            Path::new("t.toml"),
+            Some(Profile::Quick),
+        )
+        .unwrap();
+        assert_eq!(off.data.warm_start_share, Some(0.0));
+        off.check().unwrap();
+        assert_ne!(off.run_id(), cfg.run_id());
     }
 
     use super::*;

@@ -291,14 +291,14 @@ pub fn build_task(cfg: &RunConfig) -> Result<(Task, SimulatedOracle)> {
     let mut messy = tdal_data::build_named(cfg.data.dataset, &data_dir, &options)?;
     let num_classes = messy.num_classes();
     let warm_start = match cfg.data.warm_start_share {
-        Some(share) => warm_start(
+        Some(share) if share > 0.0 => warm_start(
             &messy.pool.labels,
             &messy.initial_labelled,
             num_classes,
             share,
             cfg.seed,
         )?,
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let oracle = SimulatedOracle::take(
         &mut messy.pool,

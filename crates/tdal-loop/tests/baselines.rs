@@ -195,6 +195,13 @@ fn supervised_cluster_margin_is_reproducible_and_resumes_its_clustering() {
         assert_eq!(warm.iter().filter(|a| a.label == class).count(), 2);
     }
     assert!(task.warm_start.iter().all(|i| !task.initial.contains(i)));
+    // A share of 0 switches the warm start off: the same pool and initial labels, no set.
+    let mut cold = cfg.clone();
+    cold.data.warm_start_share = Some(0.0);
+    cold.check().unwrap();
+    let (cold_task, _) = tdal_loop::build_task(&cold).unwrap();
+    assert!(cold_task.warm_start.is_empty());
+    assert_eq!(cold_task.initial, task.initial);
     let (whole, a) = run_into(&cfg, &tmp.path().join("a"), &cache);
     assert_complete(
         &cfg,
