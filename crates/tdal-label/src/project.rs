@@ -660,27 +660,30 @@ impl Project {
     /// [`crate::import`]): every row is checked and either all are saved or none.
     /// `heldout` labels the held-out images instead of the pool's.
     ///
+    /// A row's path is matched as written, else trimmed, else with `/` for `\` and no
+    /// leading `./`, else relative to the images folder (`--images`, or `--heldout` with
+    /// `heldout`) when it starts with that folder's absolute path; a path that matches no
+    /// image or, in its first form that matches, several files is a bad row (see
+    /// [`crate::import::parse`]).
+    ///
     /// # Errors
-    /// [`Error::BadRows`] naming every bad row; [`Error::Invalid`] for held-out labels in
+    /// [`Error::BadRows`] naming every bad row (an unknown path with the forms tried, an
+    /// ambiguous one with the files it matches); [`Error::Invalid`] for held-out labels in
     /// a project without held-out images; I/O errors.
     pub fn import(&mut self, path: &Path, heldout: bool) -> Result<ImportReport> {
         let names = self.file.settings.label_names();
-        let manifest = if heldout {
-            &self
-                .file
-                .heldout
-                .as_ref()
-                .ok_or_else(|| {
-                    Error::Invalid(
-                        "this project has no held-out images (tdal label init --heldout DIR)"
-                            .into(),
-                    )
-                })?
-                .manifest
+        let (manifest, root) = if heldout {
+            let held = self.file.heldout.as_ref().ok_or_else(|| {
+                Error::Invalid(
+                    "this project has no held-out images (tdal label init --heldout DIR)".into(),
+                )
+            })?;
+            (&held.manifest, held.root.as_path())
         } else {
-            &self.file.manifest
+            (&self.file.manifest, self.file.images.as_path())
         };
-        let (entries, report) = crate::import::parse(path, manifest, &names, &self.log, heldout)?;
+        let (entries, report) =
+            crate::import::parse(path, manifest, root, &names, &self.log, heldout)?;
         self.log.append(&entries)?;
         if heldout && !entries.is_empty() {
             // The test set changed: the next proposal reopens the session with it.
@@ -698,8 +701,14 @@ impl Project {
     /// for a file without a `path` and `label` header, I/O errors.
     pub fn unimported(&self, path: &Path) -> Result<usize> {
         let names = self.file.settings.label_names();
-        let (entries, _) =
-            crate::import::parse(path, &self.file.manifest, &names, &self.log, false)?;
+        let (entries, _) = crate::import::parse(
+            path,
+            &self.file.manifest,
+            &self.file.images,
+            &names,
+            &self.log,
+            false,
+        )?;
         Ok(entries.len())
     }
 

@@ -598,3 +598,89 @@ fn a_label_log_that_does_not_match_the_manifest_is_refused_naming_the_line() {
         Err(Error::Damaged { .. })
     ));
 }
+
+/// The rows of a truth CSV, in file order.
+fn truth_rows(file: &str) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(fixture().join(file)).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_owned(), r[1].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn import_matches_paths_written_loosely_or_absolute_to_the_same_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = truth_rows("truth.csv");
+    // `init` keeps the images folder canonical: absolute paths under it as a file
+    // manager or `find` would write them.
+    let root = fixture().join("images").canonicalize().unwrap();
+    let write = |name: &str, path_of: &dyn Fn(usize, &str) -> String| {
+        let file = tmp.path().join(name);
+        let mut writer = csv::Writer::from_path(&file).unwrap();
+        writer.write_record(["path", "label"]).unwrap();
+        for (row, (path, class)) in rows.iter().enumerate() {
+            writer
+                .write_record([path_of(row, path.as_str()).as_str(), class.as_str()])
+                .unwrap();
+        }
+        writer.flush().unwrap();
+        file
+    };
+    let imported = |name: &str, file: &Path| {
+        let mut project = init(&tmp.path().join(name), &options(false));
+        let report = project.import(file, false).unwrap();
+        assert_eq!(report.added, rows.len(), "{name}");
+        project.labels().entries().to_vec()
+    };
+
+    let exact_csv = write("exact.csv", &|_: usize, path: &str| path.to_owned());
+    let exact = imported("exact", exact_csv.as_path());
+    assert_eq!(exact.len(), 400);
+    assert!(exact.iter().all(|label| rows[label.index].0 == label.path));
+    let variants = [
+        write("spaces.csv", &|_: usize, path: &str| format!("{path}   ")),
+        write("dots.csv", &|row: usize, path: &str| {
+            if row % 2 == 0 {
+                format!("./{path}")
+            } else {
+                format!(".\\{path}")
+            }
+        }),
+        write("absolute.csv", &|_: usize, path: &str| {
+            root.join(path).display().to_string()
+        }),
+    ];
+    for (name, file) in ["spaces", "dots", "absolute"].into_iter().zip(&variants) {
+        assert_eq!(imported(name, file.as_path()), exact, "{}", file.display());
+    }
+
+    // Refused whole, naming the row: a file init skipped, an absolute path elsewhere.
+    let mut project = init(&tmp.path().join("bad"), &options(false));
+    let bad = write("bad.csv", &|row: usize, path: &str| match row {
+        1 => "./broken.png".to_owned(),
+        2 => format!("/elsewhere/{path}"),
+        _ => path.to_owned(),
+    });
+    let err = project.import(&bad, false).unwrap_err();
+    match &err {
+        Error::BadRows { rows, .. } => {
+            assert_eq!(rows.len(), 2, "{err}");
+            assert!(
+                rows[0]
+                    .starts_with("row 3: path \"./broken.png\" is not in the pool: init skipped"),
+                "{err}"
+            );
+            assert!(
+                rows[1].starts_with("row 4: unknown path \"/elsewhere/img-002.png\"")
+                    && rows[1].contains("not under the images root"),
+                "{err}"
+            );
+        }
+        other => panic!("expected BadRows, got {other}"),
+    }
+    assert!(project.labels().is_empty(), "nothing imported");
+}

@@ -143,7 +143,10 @@ struct ImportArgs {
     #[arg(long, value_name = "DIR")]
     project: PathBuf,
     /// The CSV file: a header row with `path` and `label` (or `class`); other columns are
-    /// ignored and rows with an empty label are skipped.
+    /// ignored and rows with an empty label are skipped. A path is matched as written,
+    /// else trimmed, else with / for \ and no leading ./, else relative to the images
+    /// folder when absolute; one that matches no image, or several, is refused with its
+    /// row.
     file: PathBuf,
     /// The rows label held-out images (`init --heldout`).
     #[arg(long)]
