@@ -763,7 +763,7 @@ pub enum AcquisitionConfig {
     /// `similar`: SIMILAR (FLQMI) against the labelled target-class points.
     Similar(SimilarSettings),
     /// `galaxy`: GALAXY's shortest-path search, one label revealed per query.
-    Galaxy(NoSettings),
+    Galaxy(GalaxySettings),
     /// `cluster-margin`: Cluster-Margin over clusters of the round-0 network's features.
     ClusterMargin(ClusterMarginSettings),
 }
@@ -774,6 +774,21 @@ pub enum AcquisitionConfig {
 pub struct SimilarSettings {
     /// η, the weight of the query-coverage term of FLQMI (the paper: 1).
     pub eta: f64,
+}
+
+/// GALAXY's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GalaxySettings {
+    /// `acquisition.carry_class_pointer`: carry the class round robin over from one round
+    /// to the next, so that a round's first query uses the graph of the class after the
+    /// last one the previous round used. `false` (the default) is the authors' rule: every
+    /// round starts at class 0, so with a batch smaller than the number of classes the
+    /// last classes never lead a query (docs/REPRODUCING.md, "GALAXY"). Written to
+    /// `config.toml` (and so into the run id) only when `true`; the pointer is part of the
+    /// selector's state saved for `--resume`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carry_class_pointer: bool,
 }
 
 /// Cluster-Margin's settings.
@@ -840,7 +855,9 @@ impl AcquisitionConfig {
             AcquisitionKind::Margin => Self::Margin(sampling),
             AcquisitionKind::Random => Self::Random(NoSettings {}),
             AcquisitionKind::Similar => Self::Similar(SimilarSettings { eta: 1.0 }),
-            AcquisitionKind::Galaxy => Self::Galaxy(NoSettings {}),
+            AcquisitionKind::Galaxy => Self::Galaxy(GalaxySettings {
+                carry_class_pointer: false,
+            }),
             AcquisitionKind::ClusterMargin => Self::ClusterMargin(ClusterMarginSettings {
                 clusters: 50,
                 subsample: 1_000,
@@ -2336,5 +2353,50 @@ mod tests {
         };
         net.target_accuracy = 1.0;
         exact.check().unwrap();
+    }
+
+    #[test]
+    fn galaxy_carries_its_class_pointer_only_when_asked_and_keeps_its_run_ids() {
+        let galaxy = RunConfig::method(
+            Profile::Quick,
+            RepresentationKind::Supervised,
+            AcquisitionKind::Galaxy,
+        );
+        let authors = AcquisitionConfig::Galaxy(GalaxySettings::default());
+        assert_eq!(galaxy.acquisition, authors);
+        // The default serialises as the section did before the key existed, so existing
+        // config.toml files and run ids do not change.
+        let text = galaxy.to_toml().unwrap();
+        assert!(!text.contains("carry_class_pointer"), "{text}");
+        assert_eq!(serde_json::to_string(&authors).unwrap(), r#"{"kind":"galaxy"}"#);
+
+        let carried = galaxy
+            .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
+            .unwrap();
+        assert_eq!(
+            carried.acquisition,
+            AcquisitionConfig::Galaxy(GalaxySettings {
+                carry_class_pointer: true,
+            })
+        );
+        assert_ne!(carried.run_id(), galaxy.run_id());
+        let text = carried.to_toml().unwrap();
+        assert!(text.contains("carry_class_pointer = true"), "{text}");
+        let back = RunConfig::from_toml(&text, x(), None).unwrap();
+        assert_eq!(back, carried);
+        assert_eq!(back.run_id(), carried.run_id());
+        // Set to false explicitly, it is the authors' rule and the same run.
+        let explicit = galaxy
+            .overlay_toml("[acquisition]\ncarry_class_pointer = false\n", x())
+            .unwrap();
+        assert_eq!(explicit.run_id(), galaxy.run_id());
+        // The key is GALAXY's only.
+        let err = RunConfig::preset(Profile::Quick)
+            .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("[acquisition]: unknown field `carry_class_pointer`"),
+            "{err}"
+        );
     }
 }
