@@ -2431,7 +2431,8 @@ mod tests {
             .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
             .unwrap_err();
         assert!(
-            err.to_string().contains("[acquisition]: unknown field `carry_class_pointer`"),
+            err.to_string()
+                .contains("[acquisition]: unknown field `carry_class_pointer`"),
             "{err}"
         );
     }

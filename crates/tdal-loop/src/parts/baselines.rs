@@ -430,7 +430,11 @@ mod tests {
         // A carrying configuration does not continue from a state that restarted.
         let err = restored(true).unwrap_err();
         assert!(matches!(err, Error::Resume { .. }), "{err}");
-        assert!(err.to_string().contains("acquisition.carry_class_pointer = true"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("acquisition.carry_class_pointer = true"),
+            "{err}"
+        );
         // A state without the flag takes the configuration's.
         std::fs::write(&path, r#"{"initial_order":1,"next_class":2,"rounds":2}"#).unwrap();
         assert_eq!(
