@@ -337,8 +337,6 @@ impl BatchSelector for ClusterMargin {
 
 #[cfg(test)]
 mod tests {
-    use ndarray::Array2;
-
     use super::*;
     use crate::config::AcquisitionConfig;
 
