@@ -48,6 +48,9 @@ def main():
                 idx = np.array(labelled, dtype=np.int64)
                 assert len(idx) == record["n_labelled"], "records and export disagree"
                 ours = record["accuracy"]
+                # null with a single target class (tdal records no targets-only accuracy)
+                ours_targets = ("n/a" if ours["targets_only"] is None
+                                else f"{ours['targets_only'] * 100:.1f}")
                 theirs = []
                 for state in range(5):
                     forest = RandomForestClassifier(250, random_state=state, n_jobs=1)
@@ -58,7 +61,7 @@ def main():
                 mean, sd = np.mean(theirs, 0) * 100, np.std(theirs, 0) * 100
                 print(f"| {run.name} | {record['round']} | {len(idx)} | "
                       f"{int((pool_labels[idx] > 0).sum())} | "
-                      f"{ours['primary'] * 100:.1f} / {ours['targets_only'] * 100:.1f} / "
+                      f"{ours['primary'] * 100:.1f} / {ours_targets} / "
                       f"{ours['balanced'] * 100:.1f} | "
                       f"{mean[0]:.1f} ± {sd[0]:.1f} / {mean[1]:.1f} ± {sd[1]:.1f} / "
                       f"{mean[2]:.1f} ± {sd[2]:.1f} |")

@@ -485,12 +485,14 @@ fn markdown(r: &Report<'_>) -> String {
     for row in r.rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {:.2} | {:.1} | {} |",
             row.representation,
             row.draw.key(),
             row.dims,
             100.0 * row.accuracy.primary,
-            100.0 * row.accuracy.targets_only,
+            row.accuracy
+                .targets_only
+                .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2}", 100.0 * a)),
             100.0 * row.accuracy.balanced,
             row.seconds,
             row.how

@@ -172,7 +172,7 @@ fn finished_run(runs: &Path, seed: u64, primary: f64) {
     std::fs::write(dir.join(files::CONFIG), cfg.to_toml().unwrap()).unwrap();
     let accuracy = Accuracies {
         primary,
-        targets_only: primary,
+        targets_only: Some(primary),
         balanced: primary,
     };
     for round in 0..4 {

@@ -81,9 +81,22 @@ pub enum Kernel {
 
 /// EPIG against a fixed set of target-input samples.
 ///
+/// EPIG measures how the K posterior samples disagree about the pool input and the target
+/// inputs together, so with K = 1 (a deterministic model, a one-tree forest) the joint
+/// factorises and every score is 0, up to floating-point rounding. That is the
+/// estimator's correct value, and such inputs are scored, not refused; but a batch drawn
+/// from those scores is not the model's choice: rounding and the strategy's tie rule
+/// decide it. Give K ≥ 2 samples.
+///
 /// # Shapes
 /// `targets`: `[M, K, C]`; the pool passed to [`Acquisition::score`]: `[N, K, C]` with the
 /// same K (posterior samples, in the same order) and C.
+///
+/// # Errors
+/// [`Epig::new`] and [`Acquisition::score`] fail on invalid probabilities
+/// ([`crate::check_probs`]), and [`Acquisition::score`] on a pool whose K or C differs from
+/// the targets' ([`Error::ShapeMismatch`]) or when the working memory does not fit the
+/// budget ([`Error::MemoryBudget`]); K = 1 is not an error (every score is 0).
 ///
 /// # Example
 /// ```
@@ -141,7 +154,8 @@ impl Epig {
     /// Prepares EPIG against `targets` (validated here, once).
     ///
     /// # Errors
-    /// Any error of [`crate::check_probs`] for `targets`.
+    /// Any error of [`crate::check_probs`] for `targets`. K = 1 is accepted: every score
+    /// is then 0 ([`Epig`]).
     pub fn new(targets: Array3<f32>) -> Result<Self> {
         Self::from_view(targets.view())
     }

@@ -31,6 +31,17 @@ const INPUTS_PER_TASK: usize = 512;
 pub struct Entropy;
 
 /// BALD: mutual information `I(y; θ | x)` in nats.
+///
+/// BALD measures how the K posterior samples disagree, so with K = 1 (a deterministic
+/// model, a one-tree forest) every score is 0, up to floating-point rounding. That is the
+/// estimator's correct value, and such a pool is scored, not refused; but a batch drawn
+/// from those scores is not the model's choice: rounding and the strategy's tie rule
+/// decide it. Give K ≥ 2 samples, or use [`Entropy`], [`Confidence`] or [`Margin`], which
+/// need only the mean prediction.
+///
+/// # Errors
+/// [`Acquisition::score`] fails on invalid probabilities ([`crate::check_probs`]); K = 1 is
+/// not an error (every score is 0).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bald;
 

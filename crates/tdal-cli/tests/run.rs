@@ -87,6 +87,22 @@ fn a_smoke_run_prints_its_result_and_writes_its_folder() {
         .assert()
         .success();
     assert_eq!(again.get_output().stdout, out.get_output().stdout);
+
+    // Two target classes give a targets-only number; a run with a single target class
+    // records none (null), and the result line says n/a.
+    assert!(stdout.contains("targets-only argmax "), "{stdout}");
+    assert!(!stdout.contains("n/a"), "{stdout}");
+    let path = dir.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    summary["final_accuracy"]["targets_only"] = serde_json::Value::Null;
+    std::fs::write(&path, summary.to_string()).unwrap();
+    let single = tdal()
+        .args(smoke_args(tmp.path(), &["--resume"]))
+        .assert()
+        .success();
+    let stdout = String::from_utf8(single.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("targets-only argmax n/a, balanced test set"), "{stdout}");
 }
 
 #[test]

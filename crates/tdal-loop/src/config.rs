@@ -725,6 +725,20 @@ impl HeadConfig {
         })
     }
 
+    /// K, the posterior samples this head gives an acquisition function: the forest's
+    /// `posterior_samples` (its first K trees), the Laplace head's `posterior_samples`
+    /// (sampled networks), and 1 for the network head (the network's own, deterministic,
+    /// prediction). BALD and EPIG measure how the K samples disagree, so they need K ≥ 2
+    /// ([`RunConfig::check`]).
+    #[must_use]
+    pub const fn posterior_samples(&self) -> usize {
+        match self {
+            Self::Forest(f) => f.posterior_samples,
+            Self::Laplace(l) => l.posterior_samples,
+            Self::Network(_) => 1,
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if let Self::Laplace(l) = self
             && (l.hidden == 0 || l.posterior_samples == 0 || l.steps == 0)
@@ -763,7 +777,7 @@ pub enum AcquisitionConfig {
     /// `similar`: SIMILAR (FLQMI) against the labelled target-class points.
     Similar(SimilarSettings),
     /// `galaxy`: GALAXY's shortest-path search, one label revealed per query.
-    Galaxy(NoSettings),
+    Galaxy(GalaxySettings),
     /// `cluster-margin`: Cluster-Margin over clusters of the round-0 network's features.
     ClusterMargin(ClusterMarginSettings),
 }
@@ -774,6 +788,21 @@ pub enum AcquisitionConfig {
 pub struct SimilarSettings {
     /// η, the weight of the query-coverage term of FLQMI (the paper: 1).
     pub eta: f64,
+}
+
+/// GALAXY's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GalaxySettings {
+    /// `acquisition.carry_class_pointer`: carry the class round robin over from one round
+    /// to the next, so that a round's first query uses the graph of the class after the
+    /// last one the previous round used. `false` (the default) is the authors' rule: every
+    /// round starts at class 0, so with a batch smaller than the number of classes the
+    /// last classes never lead a query (docs/REPRODUCING.md, "GALAXY"). Written to
+    /// `config.toml` (and so into the run id) only when `true`; the pointer is part of the
+    /// selector's state saved for `--resume`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carry_class_pointer: bool,
 }
 
 /// Cluster-Margin's settings.
@@ -840,7 +869,9 @@ impl AcquisitionConfig {
             AcquisitionKind::Margin => Self::Margin(sampling),
             AcquisitionKind::Random => Self::Random(NoSettings {}),
             AcquisitionKind::Similar => Self::Similar(SimilarSettings { eta: 1.0 }),
-            AcquisitionKind::Galaxy => Self::Galaxy(NoSettings {}),
+            AcquisitionKind::Galaxy => Self::Galaxy(GalaxySettings {
+                carry_class_pointer: false,
+            }),
             AcquisitionKind::ClusterMargin => Self::ClusterMargin(ClusterMarginSettings {
                 clusters: 50,
                 subsample: 1_000,
@@ -1365,6 +1396,28 @@ impl RunConfig {
                  head.kind = \"laplace\""
                     .into(),
             );
+        }
+        let kind = self.acquisition_kind();
+        let samples = self.head.posterior_samples();
+        if matches!(kind, AcquisitionKind::Bald | AcquisitionKind::Epig) && samples < 2 {
+            let fix = match &self.head {
+                HeadConfig::Network(_) => {
+                    "head.kind = \"network\" is one deterministic sample: use head.kind = \
+                     \"forest\" or \"laplace\", or an acquisition.kind that needs no posterior \
+                     samples (entropy, confidence, margin)"
+                }
+                HeadConfig::Forest(_) => {
+                    "raise head.posterior_samples to at least 2 (head.trees must be at least as \
+                     many)"
+                }
+                HeadConfig::Laplace(_) => "raise head.posterior_samples to at least 2",
+            };
+            return bad(format!(
+                "acquisition.kind = {:?} needs at least 2 posterior samples, but the head gives \
+                 {samples}: with one sample every score is 0 (there is no disagreement between \
+                 samples to measure) and the batch is left to rounding and ties; {fix}",
+                kind.as_str()
+            ));
         }
         let d = &self.data;
         if let Some(targets) = &d.targets {
@@ -2345,5 +2398,108 @@ mod tests {
         };
         net.target_accuracy = 1.0;
         exact.check().unwrap();
+    }
+
+    #[test]
+    fn galaxy_carries_its_class_pointer_only_when_asked_and_keeps_its_run_ids() {
+        let galaxy = RunConfig::method(
+            Profile::Quick,
+            RepresentationKind::Supervised,
+            AcquisitionKind::Galaxy,
+        );
+        let authors = AcquisitionConfig::Galaxy(GalaxySettings::default());
+        assert_eq!(galaxy.acquisition, authors);
+        // The default serialises as the section did before the key existed, so existing
+        // config.toml files and run ids do not change.
+        let text = galaxy.to_toml().unwrap();
+        assert!(!text.contains("carry_class_pointer"), "{text}");
+        assert_eq!(serde_json::to_string(&authors).unwrap(), r#"{"kind":"galaxy"}"#);
+
+        let carried = galaxy
+            .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
+            .unwrap();
+        assert_eq!(
+            carried.acquisition,
+            AcquisitionConfig::Galaxy(GalaxySettings {
+                carry_class_pointer: true,
+            })
+        );
+        assert_ne!(carried.run_id(), galaxy.run_id());
+        let text = carried.to_toml().unwrap();
+        assert!(text.contains("carry_class_pointer = true"), "{text}");
+        let back = RunConfig::from_toml(&text, x(), None).unwrap();
+        assert_eq!(back, carried);
+        assert_eq!(back.run_id(), carried.run_id());
+        // Set to false explicitly, it is the authors' rule and the same run.
+        let explicit = galaxy
+            .overlay_toml("[acquisition]\ncarry_class_pointer = false\n", x())
+            .unwrap();
+        assert_eq!(explicit.run_id(), galaxy.run_id());
+        // The key is GALAXY's only.
+        let err = RunConfig::preset(Profile::Quick)
+            .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[acquisition]: unknown field `carry_class_pointer`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bald_and_epig_are_refused_with_fewer_than_two_posterior_samples() {
+        use AcquisitionKind::{Bald, Confidence, Entropy, Epig, Margin, Random};
+        let message = |cfg: &RunConfig| match cfg.check() {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        };
+        let forest = |trees, posterior_samples| {
+            HeadConfig::Forest(ForestSettings {
+                trees,
+                posterior_samples,
+            })
+        };
+        let laplace = |posterior_samples| {
+            HeadConfig::Laplace(LaplaceSettings {
+                posterior_samples,
+                ..LaplaceSettings::preset(Profile::Smoke)
+            })
+        };
+        for acq in [Bald, Epig] {
+            let mut cfg = RunConfig::method(Profile::Smoke, RepresentationKind::TdSplit, acq);
+            cfg.check().unwrap();
+            let named = format!("acquisition.kind = \"{}\"", acq.as_str());
+            for one in [forest(50, 1), forest(1, 1), laplace(1)] {
+                cfg.head = one;
+                assert_eq!(cfg.head.posterior_samples(), 1);
+                let err = message(&cfg);
+                assert!(err.contains(&named), "{err}");
+                assert!(err.contains("needs at least 2 posterior samples"), "{err}");
+                assert!(err.contains("raise head.posterior_samples"), "{err}");
+            }
+            for two in [forest(2, 2), laplace(2)] {
+                cfg.head = two;
+                cfg.check().unwrap();
+            }
+            // The baselines' network head is one deterministic sample.
+            let network = RunConfig::method(Profile::Smoke, RepresentationKind::Supervised, acq);
+            assert_eq!(network.head, HeadConfig::Network(NoSettings {}));
+            assert_eq!(network.head.posterior_samples(), 1);
+            let err = message(&network);
+            assert!(err.contains(&named), "{err}");
+            assert!(err.contains("head.kind = \"network\" is one deterministic"), "{err}");
+        }
+        // The other scores need no disagreement between samples: one sample is fine.
+        for acq in [Entropy, Confidence, Margin, Random] {
+            let mut cfg = RunConfig::method(Profile::Smoke, RepresentationKind::TdSplit, acq);
+            cfg.head = forest(1, 1);
+            cfg.check().unwrap();
+        }
+        // A file that lowers the samples is refused with the key to change.
+        let err = RunConfig::preset(Profile::Quick)
+            .overlay_toml("[head]\nposterior_samples = 1\n", x())
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(err.to_string().contains("head.posterior_samples"), "{err}");
     }
 }

@@ -43,9 +43,9 @@ pub mod stage;
 
 pub use config::{
     AcquisitionConfig, AcquisitionKind, ClusterMarginSettings, DataConfig, Dataset, EncoderConfig,
-    EpigSettings, ForestSettings, HeadConfig, InitWeights, LaplaceSettings, LoopConfig, NoSettings,
-    Profile, RepresentationKind, RunConfig, Sampling, ScheduleKind, SimilarSettings, SplitSettings,
-    StrategyKind, SupervisedSettings, VaeSettings,
+    EpigSettings, ForestSettings, GalaxySettings, HeadConfig, InitWeights, LaplaceSettings,
+    LoopConfig, NoSettings, Profile, RepresentationKind, RunConfig, Sampling, ScheduleKind,
+    SimilarSettings, SplitSettings, StrategyKind, SupervisedSettings, VaeSettings,
 };
 pub use error::{Error, Result};
 pub use oracle::{Oracle, SimulatedOracle};

@@ -54,8 +54,11 @@ pub struct Acquired {
 pub struct Accuracies {
     /// Primary: target-class test images, argmax over all classes (other counts as wrong).
     pub primary: f64,
-    /// Target-class test images, argmax restricted to the target classes.
-    pub targets_only: f64,
+    /// Target-class test images, argmax restricted to the target classes; `None` (JSON
+    /// `null`, "n/a" in tables) with a single target class, where the restricted argmax
+    /// can only name that class and the accuracy would be 100 % whatever the head learnt.
+    #[serde(default)]
+    pub targets_only: Option<f64>,
     /// The whole class-balanced test set, "other" images included.
     pub balanced: f64,
 }

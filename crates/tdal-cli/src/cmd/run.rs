@@ -297,15 +297,19 @@ pub fn run(args: &Args) -> Result<()> {
     let summary = run_reporting_init(&cfg, &opts, &mut progress)
         .with_context(|| format!("run {} failed", cfg.run_id()))?;
     progress.finish();
+    // n/a with a single target class, where the restricted argmax can only name it.
+    let targets_only = summary
+        .final_accuracy
+        .targets_only
+        .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2} %", 100.0 * a));
     #[allow(clippy::print_stdout)]
     {
         println!(
             "final test accuracy {:.2} % ({} labels, {} target-class acquisitions; targets-only \
-             argmax {:.2} %, balanced test set {:.2} %)",
+             argmax {targets_only}, balanced test set {:.2} %)",
             100.0 * summary.final_accuracy.primary,
             summary.n_labelled,
             summary.target_acquired,
-            100.0 * summary.final_accuracy.targets_only,
             100.0 * summary.final_accuracy.balanced,
         );
         println!("run folder {}", opts.out.join(&summary.run_id).display());

@@ -7,7 +7,9 @@
 //!   [`tdal_heads::PredictionHead::last_layer`]).
 //! - [`Galaxy`]: GALAXY's graph search on the head's mean prediction over the whole
 //!   pool, asking the oracle for each query's label inside the batch
-//!   ([`RoundInputs::reveal`]). Its round-robin position is state kept for `--resume`.
+//!   ([`RoundInputs::reveal`]). Its class round robin restarts at class 0 every round
+//!   (the authors' rule) unless `acquisition.carry_class_pointer` carries it over; the
+//!   pointer is state kept for `--resume`.
 //! - [`ClusterMargin`]: clusters the round-0 embeddings once (the initial network's
 //!   features for the baseline) and spreads the lowest margins over them. The clustering
 //!   is state kept for `--resume`.
@@ -24,7 +26,7 @@ use tdal_acquire::{
 use tdal_heads::LastLayerOutput;
 
 use super::selector::{BatchSelector, RoundInputs};
-use crate::config::{ClusterMarginSettings, SimilarSettings};
+use crate::config::{ClusterMarginSettings, GalaxySettings, SimilarSettings};
 use crate::stage::{Stage, StageClock};
 use crate::{Error, Result};
 
@@ -112,14 +114,18 @@ pub struct Galaxy {
 const GALAXY_STATE: &str = "galaxy.json";
 
 impl Galaxy {
-    /// A fresh selector with the reference's settings (graph order 1 at the start of a
-    /// round, the class round robin restarting at class 0 every round).
+    /// A fresh selector: graph order 1 at the start of every round (the reference's), the
+    /// class round robin restarting at class 0 every round (the reference's) or, with
+    /// `carry_class_pointer`, going on from where the previous round stopped.
     ///
     /// # Errors
     /// None for these settings.
-    pub fn new() -> Result<Self> {
+    pub fn new(settings: GalaxySettings) -> Result<Self> {
         Ok(Self {
-            inner: tdal_acquire::Galaxy::new(GalaxyParams::default())?,
+            inner: tdal_acquire::Galaxy::new(GalaxyParams {
+                carry_class_pointer: settings.carry_class_pointer,
+                ..GalaxyParams::default()
+            })?,
         })
     }
 }
@@ -134,12 +140,16 @@ fn galaxy_json(state: &GalaxyState) -> serde_json::Value {
     })
 }
 
-/// [`GalaxyState`] from the JSON of [`galaxy_json`].
-fn galaxy_state(value: &serde_json::Value) -> Option<GalaxyState> {
+/// [`GalaxyState`] from the JSON of [`galaxy_json`]; a state without
+/// `carry_class_pointer` takes `configured`'s.
+fn galaxy_state(value: &serde_json::Value, configured: bool) -> Option<GalaxyState> {
     let int = |key: &str| -> Option<usize> { usize::try_from(value.get(key)?.as_u64()?).ok() };
+    let carry = value
+        .get("carry_class_pointer")
+        .map_or(Some(configured), serde_json::Value::as_bool)?;
     Some(GalaxyState {
         initial_order: int("initial_order")?,
-        carry_class_pointer: value.get("carry_class_pointer")?.as_bool()?,
+        carry_class_pointer: carry,
         next_class: int("next_class")?,
         rounds: int("rounds")?,
     })
@@ -206,7 +216,16 @@ impl BatchSelector for Galaxy {
         };
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| damaged(format!("not JSON: {e}")))?;
-        let state = galaxy_state(&value).ok_or_else(|| damaged("not a galaxy state".into()))?;
+        let configured = self.inner.params().carry_class_pointer;
+        let state = galaxy_state(&value, configured)
+            .ok_or_else(|| damaged("not a galaxy state".into()))?;
+        if state.carry_class_pointer != configured {
+            return Err(damaged(format!(
+                "the galaxy state was saved with carry_class_pointer = {}, but the \
+                 configuration has acquisition.carry_class_pointer = {configured}",
+                state.carry_class_pointer
+            )));
+        }
         self.inner = tdal_acquire::Galaxy::from_state(state).map_err(|e| damaged(e.to_string()))?;
         Ok(())
     }
@@ -313,5 +332,117 @@ impl BatchSelector for ClusterMargin {
             Clusters::from_parts(centroids, assignment.to_vec()).map_err(|e| damaged(dir, &e))?,
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AcquisitionConfig;
+
+    fn galaxy(carry: bool) -> Galaxy {
+        Galaxy::new(GalaxySettings {
+            carry_class_pointer: carry,
+        })
+        .unwrap()
+    }
+
+    /// The class whose graph leads each of three rounds of batch 1 on a pool of three
+    /// classes. With `resume`, every round runs on a selector rebuilt from the
+    /// configuration and the state the previous round saved, as `--resume` does.
+    fn leading_classes(carry: bool, resume: bool) -> Vec<usize> {
+        let n = 12;
+        let probs =
+            Array2::from_shape_fn((n, 3), |(i, c)| if i % 3 == c { 0.8f32 } else { 0.1 });
+        let truth: Vec<u32> = (0..n).map(|i| [0, 1, 2][i % 3]).collect();
+        let mut labels: Vec<Option<u32>> = (0..n).map(|i| (i < 3).then_some(truth[i])).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut selector = galaxy(carry);
+        let mut leaders = Vec::new();
+        for _ in 0..3 {
+            if resume {
+                selector.save_state(dir.path()).unwrap();
+                selector = galaxy(carry);
+                selector.load_state(dir.path()).unwrap();
+            }
+            let queries = selector
+                .inner
+                .select_queries(probs.view(), &labels, 1, &mut |i| Ok(truth[i]))
+                .unwrap();
+            assert_eq!(queries.len(), 1);
+            leaders.push(queries[0].class);
+            labels[queries[0].index] = Some(queries[0].label);
+        }
+        leaders
+    }
+
+    #[test]
+    fn the_class_pointer_restarts_at_class_zero_unless_carried_and_resumes_carried() {
+        // The authors' rule: with batch 1 < 3 classes, classes 1 and 2 never lead.
+        assert_eq!(leading_classes(false, false), [0, 0, 0]);
+        assert_eq!(leading_classes(false, true), [0, 0, 0]);
+        // Carried over, the rounds take the classes in turn, across a resume too.
+        assert_eq!(leading_classes(true, false), [0, 1, 2]);
+        assert_eq!(leading_classes(true, true), [0, 1, 2]);
+    }
+
+    #[test]
+    fn the_configured_pointer_reaches_the_saved_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |dir: &Path| -> serde_json::Value {
+            let text = std::fs::read_to_string(dir.join(GALAXY_STATE)).unwrap();
+            serde_json::from_str(&text).unwrap()
+        };
+        for carry in [false, true] {
+            let cfg = AcquisitionConfig::Galaxy(GalaxySettings {
+                carry_class_pointer: carry,
+            });
+            let selector = super::super::selector::from_config(&cfg).unwrap();
+            selector.save_state(dir.path()).unwrap();
+            assert_eq!(read(dir.path())["carry_class_pointer"], carry);
+        }
+    }
+
+    #[test]
+    fn a_state_saved_before_the_option_loads_and_a_mismatch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(GALAXY_STATE);
+        let restored = |carry: bool| -> Result<GalaxyState> {
+            let mut selector = galaxy(carry);
+            selector.load_state(dir.path())?;
+            Ok(selector.inner.state())
+        };
+        // What the selector wrote before the option existed (the flag always false).
+        std::fs::write(
+            &path,
+            r#"{"initial_order":1,"carry_class_pointer":false,"next_class":0,"rounds":2}"#,
+        )
+        .unwrap();
+        let expected = GalaxyState {
+            initial_order: 1,
+            carry_class_pointer: false,
+            next_class: 0,
+            rounds: 2,
+        };
+        assert_eq!(restored(false).unwrap(), expected);
+        // A carrying configuration does not continue from a state that restarted.
+        let err = restored(true).unwrap_err();
+        assert!(matches!(err, Error::Resume { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("acquisition.carry_class_pointer = true"),
+            "{err}"
+        );
+        // A state without the flag takes the configuration's.
+        std::fs::write(&path, r#"{"initial_order":1,"next_class":2,"rounds":2}"#).unwrap();
+        assert_eq!(
+            restored(true).unwrap(),
+            GalaxyState {
+                carry_class_pointer: true,
+                next_class: 2,
+                ..expected
+            }
+        );
+        assert!(!restored(false).unwrap().carry_class_pointer);
     }
 }

@@ -165,7 +165,7 @@ pub fn from_config(cfg: &AcquisitionConfig) -> Result<Box<dyn BatchSelector>> {
         AcquisitionConfig::Margin(s) => (Score::Margin, s),
         AcquisitionConfig::Random(_) => return Ok(Box::new(UniformRandom)),
         AcquisitionConfig::Similar(s) => return Ok(Box::new(super::baselines::Similar::new(s))),
-        AcquisitionConfig::Galaxy(_) => return Ok(Box::new(super::baselines::Galaxy::new()?)),
+        AcquisitionConfig::Galaxy(g) => return Ok(Box::new(super::baselines::Galaxy::new(g)?)),
         AcquisitionConfig::ClusterMargin(c) => {
             return Ok(Box::new(super::baselines::ClusterMargin::new(c)));
         }

@@ -167,6 +167,11 @@ fn ours(runs: &[&RunFolder]) -> Ours {
     };
     let percent =
         |f: &dyn Fn(&RunSummary) -> f64| Estimate::of(&values(f)).map(|e| e.scaled(100.0));
+    // Only the runs with more than one target class have a targets-only accuracy.
+    let targets_only: Vec<f64> = finished
+        .iter()
+        .filter_map(|(_, s)| s.final_accuracy.targets_only)
+        .collect();
     #[allow(clippy::cast_precision_loss)] // counts of a few hundred
     let target_acquired = Estimate::of(&values(&|s| s.target_acquired as f64));
     let splits: Vec<StageSplit> = finished.iter().map(|(r, s)| StageSplit::of(r, s)).collect();
@@ -211,7 +216,7 @@ fn ours(runs: &[&RunFolder]) -> Ours {
     Ours {
         seeds: finished.iter().map(|(r, _)| r.config.seed).collect(),
         accuracy: percent(&|s| s.final_accuracy.primary),
-        targets_only: percent(&|s| s.final_accuracy.targets_only),
+        targets_only: Estimate::of(&targets_only).map(|e| e.scaled(100.0)),
         balanced: percent(&|s| s.final_accuracy.balanced),
         target_acquired,
         wall_seconds: Estimate::of(&values(&|s| s.loop_seconds + s.initialise_seconds)),
@@ -225,7 +230,7 @@ fn ours(runs: &[&RunFolder]) -> Ours {
                 run_id: r.id.clone(),
                 seed: r.config.seed,
                 primary: 100.0 * s.final_accuracy.primary,
-                targets_only: 100.0 * s.final_accuracy.targets_only,
+                targets_only: s.final_accuracy.targets_only.map(|a| 100.0 * a),
                 balanced: 100.0 * s.final_accuracy.balanced,
                 target_acquired: s.target_acquired,
                 n_labelled: s.n_labelled,

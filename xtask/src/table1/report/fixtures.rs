@@ -34,7 +34,7 @@ pub fn synthetic_run(
             n_labelled: 6 + 10 * round,
             accuracy: Accuracies {
                 primary: final_primary * progress,
-                targets_only: (final_primary + 0.01) * progress,
+                targets_only: Some((final_primary + 0.01) * progress),
                 balanced: (final_primary - 0.01) * progress,
             },
             retrained: round % 5 == 0,
@@ -70,7 +70,7 @@ pub fn synthetic_run(
             run_id: id.clone(),
             final_accuracy: Accuracies {
                 primary: final_primary,
-                targets_only: final_primary + 0.01,
+                targets_only: Some(final_primary + 0.01),
                 balanced: final_primary - 0.01,
             },
             n_labelled: 6 + 10 * (rounds - 1),

@@ -72,8 +72,8 @@ pub struct RunLine {
     pub seed: u64,
     /// Final accuracies, %.
     pub primary: f64,
-    /// Targets-only argmax, %.
-    pub targets_only: f64,
+    /// Targets-only argmax, % (`None` with a single target class: "n/a").
+    pub targets_only: Option<f64>,
     /// Balanced test set, %.
     pub balanced: f64,
     /// Target-class points acquired (initial labels excluded).
@@ -155,7 +155,8 @@ pub struct Ours {
     pub seeds: Vec<u64>,
     /// Final primary accuracy, %.
     pub accuracy: Option<Estimate>,
-    /// Final accuracy with the argmax restricted to the target classes, %.
+    /// Final accuracy with the argmax restricted to the target classes, %, over the runs
+    /// that have it (`None` as well with a single target class: "n/a").
     pub targets_only: Option<Estimate>,
     /// Final accuracy on the class-balanced test set, %.
     pub balanced: Option<Estimate>,

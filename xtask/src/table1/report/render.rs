@@ -372,6 +372,36 @@ mod tests {
     }
 
     #[test]
+    fn a_run_with_a_single_target_class_shows_targets_only_as_n_a() {
+        let out = tempfile::tempdir().unwrap();
+        let runs = out.path().join("runs");
+        let s = smoke();
+        let cfg = s.config(Row::TdSplit, 0, None);
+        synthetic_run(&runs, &cfg, 0.5, 4, true);
+        // What a run with one target class records: no targets-only accuracy (null).
+        let path = runs
+            .join(cfg.run_id())
+            .join(tdal_loop::record::files::SUMMARY);
+        let mut summary: tdal_loop::RunSummary =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        summary.final_accuracy.targets_only = None;
+        std::fs::write(&path, serde_json::to_string(&summary).unwrap()).unwrap();
+        let (_, report) = build(out.path(), Selection::Exact(s), &ctx()).unwrap();
+        let md = markdown(&report).unwrap();
+        assert!(md.contains("| **50.00 (n=1)** | 1 | n/a | 49.00 (n=1) |"), "{md}");
+        assert!(md.contains("| 50.00 | n/a | 49.00 |"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&json(&report).unwrap()).unwrap();
+        let row = json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["row"] == "td-split")
+            .unwrap();
+        assert!(row["ours"]["targets_only"].is_null(), "{row}");
+        assert!(row["ours"]["runs"][0]["targets_only"].is_null(), "{row}");
+    }
+
+    #[test]
     fn every_paper_row_is_shown_and_rows_without_runs_say_so() {
         let out = tempfile::tempdir().unwrap();
         let s = smoke();
