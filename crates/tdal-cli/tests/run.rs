@@ -102,7 +102,10 @@ fn a_smoke_run_prints_its_result_and_writes_its_folder() {
         .assert()
         .success();
     let stdout = String::from_utf8(single.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("targets-only argmax n/a, balanced test set"), "{stdout}");
+    assert!(
+        stdout.contains("targets-only argmax n/a, balanced test set"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -395,6 +398,36 @@ fn similar_on_the_forest_head_is_refused_naming_head_kind() {
     assert!(
         std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
         "a refused run left files behind"
+    );
+}
+
+#[test]
+fn a_file_naming_the_encoder_takes_the_acquisition_from_a_flag() {
+    // The file alone (supervised + the default EPIG on the network's one sample) is not a
+    // valid method; the flag completes it, and the whole is checked after the flags.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "profile = \"smoke\"\n[encoder]\nkind = \"supervised\"\n",
+    )
+    .unwrap();
+    let out = tdal()
+        .args([
+            "run",
+            "--print-config",
+            "--config",
+            path_str(&config),
+            "--acquisition",
+            "galaxy",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("kind = \"galaxy\""), "{text}");
+    error_line(
+        tdal().args(["run", "--print-config", "--config", path_str(&config)]),
+        "needs at least 2 posterior samples",
     );
 }
 

@@ -644,7 +644,7 @@ fn import_matches_paths_written_loosely_or_absolute_to_the_same_labels() {
     let variants = [
         write("spaces.csv", &|_: usize, path: &str| format!("{path}   ")),
         write("dots.csv", &|row: usize, path: &str| {
-            if row % 2 == 0 {
+            if row.is_multiple_of(2) {
                 format!("./{path}")
             } else {
                 format!(".\\{path}")

@@ -1228,11 +1228,13 @@ impl RunConfig {
 
     /// Lays a TOML document over this configuration: keys present in `text` replace the
     /// current values (tables merge key by key; a tagged section whose `kind` changes
-    /// starts from that kind's preset), and the result is validated.
+    /// starts from that kind's preset), and the result's values are validated. Whether the
+    /// head, representation and acquisition fit together is left to [`RunConfig::check`],
+    /// so that command-line flags can still change the method the file names.
     ///
     /// # Errors
     /// [`Error::ConfigFile`] for TOML syntax errors, unknown keys or wrong types (the
-    /// message names the key); [`Error::Config`] as [`RunConfig::check`].
+    /// message names the key); [`Error::Config`] as [`RunConfig::check`] for a bad value.
     pub fn overlay_toml(&self, text: &str, origin: &Path) -> Result<Self> {
         let file_error = |message: String| Error::ConfigFile {
             path: origin.to_path_buf(),
@@ -1268,7 +1270,7 @@ impl RunConfig {
                 let message = one_line(&e, None);
                 file_error(section.map_or_else(|| message.clone(), |s| format!("[{s}]: {message}")))
             })?;
-        merged.check()?;
+        merged.check_values()?;
         Ok(merged)
     }
 
@@ -1351,6 +1353,15 @@ impl RunConfig {
     /// # Errors
     /// [`Error::Config`] naming the first bad value.
     pub fn check(&self) -> Result<()> {
+        self.check_values()?;
+        self.check_method()
+    }
+
+    /// The checks of [`RunConfig::check`] that hold for every method: each section's
+    /// values and the data's. [`RunConfig::overlay_toml`] runs only these, so a file that
+    /// names an encoder and leaves the acquisition to a command-line flag (or the other
+    /// way round) is judged as a whole once the flags are applied.
+    fn check_values(&self) -> Result<()> {
         if i64::try_from(self.seed).is_err() {
             // `config.toml` must read back (`--resume`, `--config`): TOML has no integers
             // above i64::MAX.
@@ -1380,45 +1391,6 @@ impl RunConfig {
         }
         self.head.check()?;
         self.acquisition.check()?;
-        let network_head = matches!(self.head, HeadConfig::Network(_));
-        if network_head && self.representation() != RepresentationKind::Supervised {
-            return bad(format!(
-                "head.kind = \"network\" is the supervised encoder's own output layer; \
-                 encoder.kind is {:?} (use head.kind = \"forest\")",
-                self.representation().as_str()
-            ));
-        }
-        let last_layer = network_head || matches!(self.head, HeadConfig::Laplace(_));
-        if self.acquisition_kind() == AcquisitionKind::Similar && !last_layer {
-            return bad(
-                "similar needs gradient embeddings of a network's last layer: use \
-                 head.kind = \"network\" (encoder.kind = \"supervised\") or \
-                 head.kind = \"laplace\""
-                    .into(),
-            );
-        }
-        let kind = self.acquisition_kind();
-        let samples = self.head.posterior_samples();
-        if matches!(kind, AcquisitionKind::Bald | AcquisitionKind::Epig) && samples < 2 {
-            let fix = match &self.head {
-                HeadConfig::Network(_) => {
-                    "head.kind = \"network\" is one deterministic sample: use head.kind = \
-                     \"forest\" or \"laplace\", or an acquisition.kind that needs no posterior \
-                     samples (entropy, confidence, margin)"
-                }
-                HeadConfig::Forest(_) => {
-                    "raise head.posterior_samples to at least 2 (head.trees must be at least as \
-                     many)"
-                }
-                HeadConfig::Laplace(_) => "raise head.posterior_samples to at least 2",
-            };
-            return bad(format!(
-                "acquisition.kind = {:?} needs at least 2 posterior samples, but the head gives \
-                 {samples}: with one sample every score is 0 (there is no disagreement between \
-                 samples to measure) and the batch is left to rounding and ties; {fix}",
-                kind.as_str()
-            ));
-        }
         let d = &self.data;
         if let Some(targets) = &d.targets {
             // As the pool builder checks, but before the data are read.
@@ -1458,6 +1430,51 @@ impl RunConfig {
         {
             return bad(format!(
                 "data.warm_start_share must be in [0, 1) (0: no warm start), got {share}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks of [`RunConfig::check`] across sections: the head, the representation
+    /// and the acquisition fit together.
+    fn check_method(&self) -> Result<()> {
+        let network_head = matches!(self.head, HeadConfig::Network(_));
+        if network_head && self.representation() != RepresentationKind::Supervised {
+            return bad(format!(
+                "head.kind = \"network\" is the supervised encoder's own output layer; \
+                 encoder.kind is {:?} (use head.kind = \"forest\")",
+                self.representation().as_str()
+            ));
+        }
+        let last_layer = network_head || matches!(self.head, HeadConfig::Laplace(_));
+        if self.acquisition_kind() == AcquisitionKind::Similar && !last_layer {
+            return bad(
+                "similar needs gradient embeddings of a network's last layer: use \
+                 head.kind = \"network\" (encoder.kind = \"supervised\") or \
+                 head.kind = \"laplace\""
+                    .into(),
+            );
+        }
+        let kind = self.acquisition_kind();
+        let samples = self.head.posterior_samples();
+        if matches!(kind, AcquisitionKind::Bald | AcquisitionKind::Epig) && samples < 2 {
+            let fix = match &self.head {
+                HeadConfig::Network(_) => {
+                    "head.kind = \"network\" is one deterministic sample: use head.kind = \
+                     \"forest\" or \"laplace\", or an acquisition.kind that needs no posterior \
+                     samples (entropy, confidence, margin)"
+                }
+                HeadConfig::Forest(_) => {
+                    "raise head.posterior_samples to at least 2 (head.trees must be at least as \
+                     many)"
+                }
+                HeadConfig::Laplace(_) => "raise head.posterior_samples to at least 2",
+            };
+            return bad(format!(
+                "acquisition.kind = {:?} needs at least 2 posterior samples, but the head gives \
+                 {samples}: with one sample every score is 0 (there is no disagreement between \
+                 samples to measure) and the batch is left to rounding and ties; {fix}",
+                kind.as_str()
             ));
         }
         Ok(())
@@ -2413,7 +2430,10 @@ mod tests {
         // config.toml files and run ids do not change.
         let text = galaxy.to_toml().unwrap();
         assert!(!text.contains("carry_class_pointer"), "{text}");
-        assert_eq!(serde_json::to_string(&authors).unwrap(), r#"{"kind":"galaxy"}"#);
+        assert_eq!(
+            serde_json::to_string(&authors).unwrap(),
+            r#"{"kind":"galaxy"}"#
+        );
 
         let carried = galaxy
             .overlay_toml("[acquisition]\ncarry_class_pointer = true\n", x())
@@ -2487,7 +2507,10 @@ mod tests {
             assert_eq!(network.head.posterior_samples(), 1);
             let err = message(&network);
             assert!(err.contains(&named), "{err}");
-            assert!(err.contains("head.kind = \"network\" is one deterministic"), "{err}");
+            assert!(
+                err.contains("head.kind = \"network\" is one deterministic"),
+                "{err}"
+            );
         }
         // The other scores need no disagreement between samples: one sample is fine.
         for acq in [Entropy, Confidence, Margin, Random] {
@@ -2495,9 +2518,12 @@ mod tests {
             cfg.head = forest(1, 1);
             cfg.check().unwrap();
         }
-        // A file that lowers the samples is refused with the key to change.
+        // A file that lowers the samples is refused with the key to change, once the
+        // method is complete (a flag may still change the acquisition).
         let err = RunConfig::preset(Profile::Quick)
             .overlay_toml("[head]\nposterior_samples = 1\n", x())
+            .unwrap()
+            .check()
             .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(err.to_string().contains("head.posterior_samples"), "{err}");

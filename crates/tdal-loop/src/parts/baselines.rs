@@ -217,8 +217,8 @@ impl BatchSelector for Galaxy {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| damaged(format!("not JSON: {e}")))?;
         let configured = self.inner.params().carry_class_pointer;
-        let state = galaxy_state(&value, configured)
-            .ok_or_else(|| damaged("not a galaxy state".into()))?;
+        let state =
+            galaxy_state(&value, configured).ok_or_else(|| damaged("not a galaxy state".into()))?;
         if state.carry_class_pointer != configured {
             return Err(damaged(format!(
                 "the galaxy state was saved with carry_class_pointer = {}, but the \
@@ -352,8 +352,7 @@ mod tests {
     /// configuration and the state the previous round saved, as `--resume` does.
     fn leading_classes(carry: bool, resume: bool) -> Vec<usize> {
         let n = 12;
-        let probs =
-            Array2::from_shape_fn((n, 3), |(i, c)| if i % 3 == c { 0.8f32 } else { 0.1 });
+        let probs = Array2::from_shape_fn((n, 3), |(i, c)| if i % 3 == c { 0.8f32 } else { 0.1 });
         let truth: Vec<u32> = (0..n).map(|i| [0, 1, 2][i % 3]).collect();
         let mut labels: Vec<Option<u32>> = (0..n).map(|i| (i < 3).then_some(truth[i])).collect();
         let dir = tempfile::tempdir().unwrap();

@@ -388,7 +388,10 @@ mod tests {
         std::fs::write(&path, serde_json::to_string(&summary).unwrap()).unwrap();
         let (_, report) = build(out.path(), Selection::Exact(s), &ctx()).unwrap();
         let md = markdown(&report).unwrap();
-        assert!(md.contains("| **50.00 (n=1)** | 1 | n/a | 49.00 (n=1) |"), "{md}");
+        assert!(
+            md.contains("| **50.00 (n=1)** | 1 | n/a | 49.00 (n=1) |"),
+            "{md}"
+        );
         assert!(md.contains("| 50.00 | n/a | 49.00 |"), "{md}");
         let json: serde_json::Value = serde_json::from_str(&json(&report).unwrap()).unwrap();
         let row = json["rows"]
