@@ -16,14 +16,7 @@ fn fixture() -> PathBuf {
 
 /// `path → class` of a truth CSV.
 fn truth(file: &str) -> HashMap<String, String> {
-    let mut reader = csv::Reader::from_path(fixture().join(file)).unwrap();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[0].to_owned(), r[1].to_owned())
-        })
-        .collect()
+    truth_rows(file).into_iter().collect()
 }
 
 fn options(heldout: bool) -> InitOptions {
