@@ -490,9 +490,7 @@ fn markdown(r: &Report<'_>) -> String {
             row.draw.key(),
             row.dims,
             100.0 * row.accuracy.primary,
-            row.accuracy
-                .targets_only
-                .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2}", 100.0 * a)),
+            row.accuracy.targets_only_text(""),
             100.0 * row.accuracy.balanced,
             row.seconds,
             row.how

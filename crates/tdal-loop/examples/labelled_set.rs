@@ -242,16 +242,17 @@ fn run(args: &Args) -> BoxResult<()> {
 
     // The pool as the run built it (the run's seed), checked against its records.
     let (mut task, mut oracle) = build_task(&cfg)?;
-    let hash_path = run_dir.join(files::DATA_HASH);
-    if let Ok(stored) = std::fs::read_to_string(&hash_path)
-        && stored.trim() != tdal_loop::cache::images_hash(task.pool.view())
-    {
-        return Err(format!(
-            "the pool built from the data directory is not the run's (its {} differs): \
-             pass the run's data with --data-dir",
-            hash_path.display()
-        )
-        .into());
+    match tdal_loop::verify_pool(run_dir, &task) {
+        Err(tdal_loop::Error::Resume { .. }) => {
+            return Err(format!(
+                "the pool built from the data directory is not the run's (its {} differs): \
+                 pass the run's data with --data-dir",
+                run_dir.join(files::DATA_HASH).display()
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
     let expected: Vec<usize> = task
         .initial

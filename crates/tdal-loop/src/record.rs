@@ -63,6 +63,17 @@ pub struct Accuracies {
     pub balanced: f64,
 }
 
+impl Accuracies {
+    /// The targets-only accuracy in percent with two decimals followed by `suffix` (for
+    /// example `" %"`), or `"n/a"` with a single target class, where the restricted
+    /// argmax can only name that class.
+    #[must_use]
+    pub fn targets_only_text(&self, suffix: &str) -> String {
+        self.targets_only
+            .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2}{suffix}", 100.0 * a))
+    }
+}
+
 /// One completed round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoundRecord {
@@ -299,6 +310,19 @@ mod tests {
             seconds: StageSeconds::default(),
             peak_rss_bytes: 0,
         }
+    }
+
+    #[test]
+    fn targets_only_text_is_percent_or_n_a() {
+        let mut a = Accuracies {
+            primary: 0.5,
+            targets_only: Some(0.98765),
+            balanced: 0.25,
+        };
+        assert_eq!(a.targets_only_text(" %"), "98.77 %");
+        assert_eq!(a.targets_only_text(""), "98.77");
+        a.targets_only = None;
+        assert_eq!(a.targets_only_text(" %"), "n/a");
     }
 
     #[test]

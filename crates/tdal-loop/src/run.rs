@@ -236,19 +236,35 @@ fn check_target_inputs(cfg: &RunConfig, task: &Task) -> Result<()> {
 /// one: the run id leaves the data directory out, so the same configuration on other data
 /// (a fixture, another copy) must not resume or reuse a run made from different images.
 fn check_data(dir: &Path, task: &Task) -> Result<()> {
-    let path = dir.join(files::DATA_HASH);
     let hash = crate::cache::images_hash(task.pool.view());
+    if stored_hash_matches(dir, &hash)? {
+        Ok(())
+    } else {
+        record::write_atomic(&dir.join(files::DATA_HASH), hash.as_bytes())
+    }
+}
+
+/// Checks, without writing, that `task`'s pool is the one a run folder was made from (its
+/// `data.blake3`): `Ok(true)` when it is, `Ok(false)` when the folder records no hash yet.
+///
+/// # Errors
+/// [`Error::Resume`] when the folder was made from a different pool; [`Error::Io`] when
+/// its hash file cannot be read.
+pub fn verify_pool(dir: &Path, task: &Task) -> Result<bool> {
+    stored_hash_matches(dir, &crate::cache::images_hash(task.pool.view()))
+}
+
+fn stored_hash_matches(dir: &Path, hash: &str) -> Result<bool> {
+    let path = dir.join(files::DATA_HASH);
     match std::fs::read_to_string(&path) {
-        Ok(stored) if stored.trim() == hash => Ok(()),
+        Ok(stored) if stored.trim() == hash => Ok(true),
         Ok(_) => Err(Error::Resume {
             path: dir.to_path_buf(),
             message: "it was made from a different pool (other data directory or files); \
                       choose another --out"
                 .into(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            record::write_atomic(&path, hash.as_bytes())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("cannot read", &path, e)),
     }
 }
@@ -398,6 +414,45 @@ mod tests {
         assert_eq!(options.chexpert.image_size, ENCODER_SIDE);
         // Everything else is the dataset's default reading.
         assert_eq!(options.chexpert.finding, ChexpertOptions::default().finding);
+    }
+
+    fn pool_task(fill: f32) -> Task {
+        let empty = Array4::<f32>::zeros((0, 1, 2, 2));
+        Task {
+            pool: Array4::from_elem((3, 1, 2, 2), fill),
+            target_inputs: empty.clone(),
+            test: LabelledSplit {
+                images: empty,
+                labels: Vec::new(),
+                origins: Vec::new(),
+            },
+            initial: Vec::new(),
+            warm_start: Vec::new(),
+            num_classes: 2,
+            targets_from_labelled: false,
+        }
+    }
+
+    #[test]
+    fn a_run_folder_remembers_its_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, other) = (pool_task(0.25), pool_task(0.5));
+        // No hash yet: verifying writes nothing, checking records it.
+        assert!(!verify_pool(dir.path(), &ours).unwrap());
+        assert!(!dir.path().join(files::DATA_HASH).exists());
+        check_data(dir.path(), &ours).unwrap();
+        assert!(verify_pool(dir.path(), &ours).unwrap());
+        check_data(dir.path(), &ours).unwrap();
+        // Another pool is refused by both, and the record is left as it was.
+        let stored = std::fs::read(dir.path().join(files::DATA_HASH)).unwrap();
+        for err in [
+            verify_pool(dir.path(), &other).unwrap_err(),
+            check_data(dir.path(), &other).unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::Resume { .. }), "{err}");
+            assert!(err.to_string().contains("different pool"), "{err}");
+        }
+        assert_eq!(std::fs::read(dir.path().join(files::DATA_HASH)).unwrap(), stored);
     }
 
     #[test]

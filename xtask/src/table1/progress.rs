@@ -75,11 +75,7 @@ impl Progress {
                 HumanDuration(all)
             )
         };
-        // n/a with a single target class, where the restricted argmax can only name it.
-        let targets_only = summary
-            .final_accuracy
-            .targets_only
-            .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2} %", 100.0 * a));
+        let targets_only = summary.final_accuracy.targets_only_text(" %");
         self.line(&format!(
             "{:<16} seed {seed}: accuracy {:.2} % (targets-only {targets_only}, balanced \
              {:.2} %), {} target-class labels of {}, {how}",

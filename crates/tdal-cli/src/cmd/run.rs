@@ -297,11 +297,7 @@ pub fn run(args: &Args) -> Result<()> {
     let summary = run_reporting_init(&cfg, &opts, &mut progress)
         .with_context(|| format!("run {} failed", cfg.run_id()))?;
     progress.finish();
-    // n/a with a single target class, where the restricted argmax can only name it.
-    let targets_only = summary
-        .final_accuracy
-        .targets_only
-        .map_or_else(|| "n/a".to_owned(), |a| format!("{:.2} %", 100.0 * a));
+    let targets_only = summary.final_accuracy.targets_only_text(" %");
     #[allow(clippy::print_stdout)]
     {
         println!(
