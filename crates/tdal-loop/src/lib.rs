@@ -55,9 +55,7 @@ pub use parts::{
     UniformRandom,
 };
 pub use record::{Accuracies, Acquired, RoundRecord, RunSummary};
-pub use run::{
-    Event, Observer, RunOptions, Silent, Task, build_task, run, run_task, verify_pool,
-};
+pub use run::{Event, Observer, RunOptions, Silent, Task, build_task, run, run_task, verify_pool};
 pub use session::{Session, total_rounds};
 pub use stage::{Stage, StageClock, StageSeconds};
 pub use tdal_encoders::DeviceChoice;

@@ -452,7 +452,10 @@ mod tests {
             assert!(matches!(err, Error::Resume { .. }), "{err}");
             assert!(err.to_string().contains("different pool"), "{err}");
         }
-        assert_eq!(std::fs::read(dir.path().join(files::DATA_HASH)).unwrap(), stored);
+        assert_eq!(
+            std::fs::read(dir.path().join(files::DATA_HASH)).unwrap(),
+            stored
+        );
     }
 
     #[test]
