@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
 
+use super::uninit::{init_rows, par_init, write_all};
 use super::{Activation, FusedLayer, Grads, Real, apply, float_dtype};
 
 /// Rows (pixels) per block of the reductions and element-wise passes.
@@ -214,17 +215,26 @@ impl BnCore {
             .collect();
         let relu = self.activation == Activation::Relu;
         let c = self.channels;
-        let mut y = vec![T::zero(); x.len()];
-        y.par_chunks_mut(self.block_len())
-            .zip(x.par_chunks(self.block_len()))
-            .for_each(|(y_block, x_block)| {
-                for (y_row, x_row) in y_block.chunks_exact_mut(c).zip(x_block.chunks_exact(c)) {
-                    for (((o, &v), &s), &t) in y_row.iter_mut().zip(x_row).zip(&scale).zip(&shift) {
-                        let z = v * s + t;
-                        *o = if relu && z <= T::zero() { T::zero() } else { z };
-                    }
-                }
-            });
+        // Every element is written once, so the output is never zero-filled first.
+        let (y, _) = par_init(
+            x.len(),
+            self.block_len(),
+            || (),
+            |_, b, y_block| {
+                let x_block = self.block(x, b);
+                let y_block = init_rows(y_block, c, |r, y_row| {
+                    let x_row = &x_block[r * c..(r + 1) * c];
+                    write_all(
+                        y_row,
+                        x_row.iter().zip(&scale).zip(&shift).map(|((&v, &s), &t)| {
+                            let z = v * s + t;
+                            if relu && z <= T::zero() { T::zero() } else { z }
+                        }),
+                    )
+                });
+                (y_block, ())
+            },
+        );
         y
     }
 

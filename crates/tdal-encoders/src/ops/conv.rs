@@ -18,7 +18,8 @@
 use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{Mat, matmul};
+use super::gemm::{Mat, matmul, matmul_uninit};
+use super::uninit::{par_init, write_all};
 use super::{
     Activation, FusedLayer, Grads, Real, Scratch, activation_grad, add_column_sums, apply,
     bias_activation, float_dtype, sum_partials,
@@ -415,10 +416,14 @@ impl FusedLayer for ConvOp {
         let rows_per_image = g.small_pixels();
         if self.transposed {
             // y (big) = col2im(x · Wᵀ) + bias.
-            let mut y = vec![T::zero(); g.batch * g.big_image_len()];
-            y.par_chunks_mut(g.images_per_block() * g.big_image_len())
-                .enumerate()
-                .for_each_init(Scratch::take, |scratch, (block, y_block)| {
+            let (y, _) = par_init(
+                g.batch * g.big_image_len(),
+                g.images_per_block() * g.big_image_len(),
+                Scratch::take,
+                |scratch, block, y_block| {
+                    // col2im adds into its output: zeros first.
+                    let n = y_block.len();
+                    let y_block = write_all(y_block, std::iter::repeat_n(T::zero(), n));
                     let images = g.block_images(block);
                     let rows = images.len() * rows_per_image;
                     // Overwritten whole by the product below.
@@ -434,29 +439,32 @@ impl FusedLayer for ConvOp {
                     );
                     g.col2im(col, y_block);
                     bias_activation(y_block, bias, self.activation);
-                });
+                    (y_block, ())
+                },
+            );
             y
         } else {
-            // y (small) = im2col(x) · W + bias.
-            let mut y = vec![T::zero(); g.batch * g.small_image_len()];
-            y.par_chunks_mut(g.images_per_block() * g.small_image_len())
-                .enumerate()
-                .for_each_init(Scratch::take, |scratch, (block, y_block)| {
+            // y (small) = im2col(x) · W + bias, every element written by the product.
+            let (y, _) = par_init(
+                g.batch * g.small_image_len(),
+                g.images_per_block() * g.small_image_len(),
+                Scratch::take,
+                |scratch, block, y_block| {
                     let images = g.block_images(block);
                     let rows = images.len() * rows_per_image;
                     let x_block =
                         &x[images.start * g.big_image_len()..images.end * g.big_image_len()];
                     let col = scratch.slice(rows * g.patch_len());
                     g.im2col(x_block, images.len(), col);
-                    matmul(
+                    let y_block = matmul_uninit(
                         y_block,
                         Mat::row_major(col, rows, g.patch_len()),
                         Mat::row_major(&w, g.patch_len(), g.small_c),
-                        false,
-                        false,
                     );
                     bias_activation(y_block, bias, self.activation);
-                });
+                    (y_block, ())
+                },
+            );
             y
         }
     }
@@ -559,14 +567,18 @@ impl ConvOp {
             (weight_grad, bias_grad)
         };
         let (dx, partials) = if input_grad {
-            let mut dx = vec![T::zero(); g.batch * in_len];
-            let partials: Vec<(Vec<T>, Vec<T>)> = dx
-                .par_chunks_mut(g.images_per_block() * in_len)
-                .enumerate()
-                .map_init(scratch_pair, |scratch, (i, dx_block)| {
-                    block(i, Some(dx_block), scratch)
-                })
-                .collect();
+            // Each block's input gradient is zeroed on its own thread (col2im adds into it).
+            let (dx, partials) = par_init(
+                g.batch * in_len,
+                g.images_per_block() * in_len,
+                scratch_pair,
+                |scratch, i, dx_block| {
+                    let n = dx_block.len();
+                    let dx_block = write_all(dx_block, std::iter::repeat_n(T::zero(), n));
+                    let partial = block(i, Some(&mut *dx_block), scratch);
+                    (dx_block, partial)
+                },
+            );
             (Some(dx), partials)
         } else {
             let partials = (0..g.blocks())

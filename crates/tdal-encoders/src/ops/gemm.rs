@@ -1,7 +1,10 @@
 //! A safe, bounds-checked front to the `gemm` crate (the matrix product candle's CPU backend
 //! uses), for strided views into slices.
 
+use std::mem::MaybeUninit;
+
 use super::Real;
+use super::uninit::{assume_init, write_all};
 
 /// A read-only strided matrix view into a slice: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`.
@@ -87,13 +90,66 @@ pub(crate) fn matmul<T: Real>(
         gemm::Parallelism::None
     };
     let dst = &mut dst[..m * n];
-    raw_gemm(dst, n, lhs, rhs, accumulate, parallelism);
+    raw_gemm(
+        dst.as_mut_ptr(),
+        dst.len(),
+        n,
+        lhs,
+        rhs,
+        accumulate,
+        parallelism,
+    );
 }
 
-/// The single call into `gemm`.
+/// `dst ← lhs · rhs` into uninitialised memory (never read, every element written):
+/// [`matmul`] without `accumulate`, single-threaded. Returns `dst`, which must hold exactly
+/// `lhs.rows × rhs.cols` elements, initialised.
+///
+/// # Panics
+/// When the shapes disagree, a view reaches past its slice or `dst` has another length.
+pub(crate) fn matmul_uninit<'d, T: Real>(
+    dst: &'d mut [MaybeUninit<T>],
+    lhs: Mat<'_, T>,
+    rhs: Mat<'_, T>,
+) -> &'d mut [T] {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
+    assert!(
+        lhs.span() <= lhs.data.len(),
+        "matmul: lhs view out of bounds"
+    );
+    assert!(
+        rhs.span() <= rhs.data.len(),
+        "matmul: rhs view out of bounds"
+    );
+    assert_eq!(dst.len(), m * n, "matmul: destination of another size");
+    if m == 0 || n == 0 || k == 0 {
+        return write_all(dst, std::iter::repeat_n(T::zero(), m * n));
+    }
+    raw_gemm(
+        dst.as_mut_ptr().cast::<T>(),
+        dst.len(),
+        n,
+        lhs,
+        rhs,
+        false,
+        gemm::Parallelism::None,
+    );
+    // SAFETY: `gemm` without `read_dst` writes every element of the row-major `m × n`
+    // destination (it computes each (i, j) for i < m, j < n, k ≥ 1) and reads none, and
+    // the destination is exactly `dst` (asserted above).
+    #[allow(unsafe_code)]
+    unsafe {
+        assume_init(dst)
+    }
+}
+
+/// The single call into `gemm`: `dst_len` elements from `dst`, which `gemm` reads only
+/// with `accumulate`.
 #[allow(unsafe_code, clippy::cast_possible_wrap)]
 fn raw_gemm<T: Real>(
-    dst: &mut [T],
+    dst: *mut T,
+    dst_len: usize,
     n: usize,
     lhs: Mat<'_, T>,
     rhs: Mat<'_, T>,
@@ -101,13 +157,15 @@ fn raw_gemm<T: Real>(
     parallelism: gemm::Parallelism,
 ) {
     let (m, k) = (lhs.rows, lhs.cols);
-    debug_assert!(dst.len() == m * n && lhs.span() <= lhs.data.len());
+    debug_assert!(dst_len == m * n && lhs.span() <= lhs.data.len());
     debug_assert!(rhs.rows == k && rhs.cols == n && rhs.span() <= rhs.data.len());
-    // SAFETY: `matmul` checked that every offset gemm reads, `i·rs + p·cs` for i < rows and
-    // p < cols, lies below the length of the borrowed `lhs` and `rhs` slices (`span`), and
-    // that the row-major destination of `m · n` elements (row stride n, column stride 1,
-    // so distinct (i, j) are distinct elements) is exactly `dst`. `dst` is a unique
-    // borrow, so it cannot alias the shared `lhs`/`rhs` borrows. `T` is f32 or f64
+    // SAFETY: the callers (`matmul`, `matmul_uninit`) checked that every offset gemm
+    // reads, `i·rs + p·cs` for i < rows and p < cols, lies below the length of the borrowed
+    // `lhs` and `rhs` slices (`span`), and that the row-major destination of `m · n`
+    // elements (row stride n, column stride 1, so distinct (i, j) are distinct elements)
+    // is exactly the `dst_len` elements at `dst`, which come from a unique borrow, so they
+    // cannot alias the shared `lhs`/`rhs` borrows; without `accumulate` (the only mode of
+    // `matmul_uninit`) gemm never reads them. `T` is f32 or f64
     // (`Real` is implemented for those only), which gemm supports natively. Strides are
     // slice lengths, far below `isize::MAX`.
     unsafe {
@@ -115,7 +173,7 @@ fn raw_gemm<T: Real>(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,

@@ -24,6 +24,7 @@ mod conv;
 mod conv_bn;
 mod dense;
 mod gemm;
+mod uninit;
 
 pub(crate) use bce::{bce_backward, bce_forward};
 pub(crate) use conv::ConvOp;
