@@ -64,16 +64,7 @@ pub(crate) fn matmul<T: Real>(
     accumulate: bool,
     parallel: bool,
 ) {
-    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
-    assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
-    assert!(
-        lhs.span() <= lhs.data.len(),
-        "matmul: lhs view out of bounds"
-    );
-    assert!(
-        rhs.span() <= rhs.data.len(),
-        "matmul: rhs view out of bounds"
-    );
+    let (m, n, k) = checked_dims(lhs, rhs);
     assert!(dst.len() >= m * n, "matmul: destination too small");
     if m == 0 || n == 0 {
         return;
@@ -112,16 +103,7 @@ pub(crate) fn matmul_uninit<'d, T: Real>(
     lhs: Mat<'_, T>,
     rhs: Mat<'_, T>,
 ) -> &'d mut [T] {
-    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
-    assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
-    assert!(
-        lhs.span() <= lhs.data.len(),
-        "matmul: lhs view out of bounds"
-    );
-    assert!(
-        rhs.span() <= rhs.data.len(),
-        "matmul: rhs view out of bounds"
-    );
+    let (m, n, k) = checked_dims(lhs, rhs);
     assert_eq!(dst.len(), m * n, "matmul: destination of another size");
     if m == 0 || n == 0 || k == 0 {
         return write_all(dst, std::iter::repeat_n(T::zero(), m * n));
@@ -142,6 +124,24 @@ pub(crate) fn matmul_uninit<'d, T: Real>(
     unsafe {
         assume_init(dst)
     }
+}
+
+/// `(m, n, k)` of `lhs · rhs`.
+///
+/// # Panics
+/// When the inner dimensions differ or a view reaches past its slice.
+fn checked_dims<T>(lhs: Mat<'_, T>, rhs: Mat<'_, T>) -> (usize, usize, usize) {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
+    assert!(
+        lhs.span() <= lhs.data.len(),
+        "matmul: lhs view out of bounds"
+    );
+    assert!(
+        rhs.span() <= rhs.data.len(),
+        "matmul: rhs view out of bounds"
+    );
+    (m, n, k)
 }
 
 /// The single call into `gemm`: `dst_len` elements from `dst`, which `gemm` reads only

@@ -356,7 +356,19 @@ fn sum_partials<T: Real>(
 
 #[cfg(test)]
 mod tests {
-    use super::gemm::{Mat, matmul};
+    use super::gemm::{Mat, matmul, matmul_uninit};
+
+    #[test]
+    fn an_empty_inner_dimension_writes_zeros_into_uninitialised_memory() {
+        let mut fresh = vec![std::mem::MaybeUninit::<f64>::uninit(); 6];
+        let empty: [f64; 0] = [];
+        let written = matmul_uninit(
+            &mut fresh,
+            Mat::row_major(&empty, 3, 0),
+            Mat::row_major(&empty, 0, 2),
+        );
+        assert_eq!(written, [0.0; 6]);
+    }
 
     #[test]
     fn parallel_gemm_is_bitwise_equal_to_serial_gemm() {
@@ -390,6 +402,35 @@ mod tests {
                 true,
             );
             assert_eq!(serial, parallel, "{m}×{k}·{k}×{n}");
+            // Into uninitialised memory: the same products, every element written, for
+            // both operand layouts (the transposed right side reads with other strides).
+            let mut fresh = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n];
+            let written = matmul_uninit(
+                &mut fresh,
+                Mat::row_major(&lhs, m, k),
+                Mat::row_major(&rhs, k, n),
+            );
+            assert_eq!(written, serial.as_slice(), "{m}×{k}·{k}×{n}");
+            let rhs_t: Vec<f32> = (0..n * k).map(|i| rhs[(i % k) * n + i / k]).collect();
+            let mut strided = vec![f32::NAN; m * n];
+            matmul(
+                &mut strided,
+                Mat::row_major(&lhs, m, k),
+                Mat::row_major(&rhs_t, n, k).t(),
+                false,
+                false,
+            );
+            let mut fresh = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n];
+            let written = matmul_uninit(
+                &mut fresh,
+                Mat::row_major(&lhs, m, k),
+                Mat::row_major(&rhs_t, n, k).t(),
+            );
+            assert_eq!(
+                written,
+                strided.as_slice(),
+                "{m}×{k}·{k}×{n}, transposed rhs"
+            );
         }
     }
 }
