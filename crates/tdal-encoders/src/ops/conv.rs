@@ -163,11 +163,11 @@ impl Geometry {
         }
     }
 
-    /// Scatter-adds the patch rows `col` into the zeroed big-side `images` (`big`), the
-    /// adjoint of [`Geometry::im2col`]; a fixed order, so the sums are deterministic.
+    /// Scatter-adds the patch rows `col` into the big-side `images` (`big`), the adjoint of
+    /// [`Geometry::im2col`]; a fixed order, so the sums are deterministic. `big` must hold
+    /// zeros: both callers write them as they make the block, so it is not zeroed twice.
     fn col2im<T: Real>(&self, col: &[T], big: &mut [T]) {
         let (k, c, len) = (self.kernel, self.big_c, self.patch_len());
-        big.fill(T::zero());
         let mut rows = col.chunks_exact(len);
         for image in big.chunks_exact_mut(self.big_image_len()) {
             for oh in 0..self.small_h {
@@ -421,7 +421,7 @@ impl FusedLayer for ConvOp {
                 g.images_per_block() * g.big_image_len(),
                 Scratch::take,
                 |scratch, block, y_block| {
-                    // col2im adds into its output: zeros first.
+                    // col2im adds into its output: zeros first (only here).
                     let n = y_block.len();
                     let y_block = write_all(y_block, std::iter::repeat_n(T::zero(), n));
                     let images = g.block_images(block);
