@@ -53,12 +53,16 @@ pub(crate) fn write_all<T>(
 /// initialised.
 ///
 /// # Panics
-/// When `fill` returns another slice than the one it was given, or `chunk` is 0.
+/// When `fill` returns another slice than the one it was given, `chunk` is 0 or `T` is
+/// zero-sized.
 pub(crate) fn init_rows<T>(
     dst: &mut [MaybeUninit<T>],
     chunk: usize,
     mut fill: impl for<'a> FnMut(usize, &'a mut [MaybeUninit<T>]) -> &'a mut [T],
 ) -> &mut [T] {
+    // Slices of a zero-sized type all start at one dangling address, so the check below
+    // could not tell them apart.
+    assert!(size_of::<T>() > 0, "init_rows: zero-sized elements");
     for (i, part) in dst.chunks_mut(chunk).enumerate() {
         let (start, len) = (part.as_ptr().cast::<T>(), part.len());
         let done = fill(i, part);
@@ -82,7 +86,8 @@ pub(crate) fn init_rows<T>(
 /// chunk order. `init` makes a thread's `state` (scratch buffers), as rayon's `map_init`.
 ///
 /// # Panics
-/// When `fill` returns another slice than the one it was given, or `chunk` is 0.
+/// When `fill` returns another slice than the one it was given, `chunk` is 0 or `T` is
+/// zero-sized.
 pub(crate) fn par_init<T, S, R>(
     len: usize,
     chunk: usize,
@@ -94,6 +99,9 @@ where
     R: Send,
 {
     assert!(chunk > 0, "par_init: chunk of 0 elements");
+    // Slices of a zero-sized type all start at one dangling address, so the check below
+    // could not tell them apart.
+    assert!(size_of::<T>() > 0, "par_init: zero-sized elements");
     let mut out: Vec<T> = Vec::with_capacity(len);
     let results: Vec<R> = out.spare_capacity_mut()[..len]
         .par_chunks_mut(chunk)
@@ -160,6 +168,12 @@ mod tests {
     fn write_all_refuses_too_few_values() {
         let mut buffer = vec![MaybeUninit::<f32>::uninit(); 4];
         let _ = write_all(&mut buffer, [1.0, 2.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "zero-sized")]
+    fn zero_sized_elements_are_refused() {
+        let _ = par_init(2, 1, || (), |_, _, part| (write_all(part, [(); 1]), ()));
     }
 
     #[test]
