@@ -201,6 +201,7 @@ fn finished_run(runs: &Path, seed: u64, primary: f64) {
         initialise_seconds: 30.0,
         encoder_cached: false,
         peak_rss_bytes: 1 << 30,
+        kernels: "avx2+fma".into(),
     };
     std::fs::write(
         dir.join(files::SUMMARY),

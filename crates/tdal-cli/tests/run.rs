@@ -207,6 +207,70 @@ fn bad_input_gives_one_clear_error_line() {
     }
 }
 
+/// The kernels `summary.json` records.
+fn recorded_kernels(dir: &Path) -> String {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+            .unwrap();
+    summary["kernels"].as_str().unwrap().to_owned()
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_kernels_are_chosen_recorded_and_checked() {
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    // The default: the fastest kernels this CPU has.
+    let tmp = tempfile::tempdir().unwrap();
+    tdal().args(smoke_args(tmp.path(), &[])).assert().success();
+    let native = recorded_kernels(&run_dir(tmp.path()));
+    assert_eq!(native, if avx512 { "avx512f" } else { "avx2+fma" });
+    // `--kernels portable` (before or after the sub-command) and TDAL_KERNELS=portable.
+    for (flag, env) in [(true, None), (false, Some("portable"))] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = smoke_args(tmp.path(), &[]);
+        if flag {
+            args.extend(["--kernels".to_owned(), "portable".to_owned()]);
+        }
+        let mut cmd = tdal();
+        if let Some(value) = env {
+            cmd.env("TDAL_KERNELS", value);
+        }
+        cmd.args(args).assert().success();
+        assert_eq!(recorded_kernels(&run_dir(tmp.path())), "avx2+fma");
+    }
+    // The flag wins over the variable.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["--kernels".to_owned(), "native".to_owned()];
+    args.extend(smoke_args(tmp.path(), &[]));
+    tdal()
+        .env("TDAL_KERNELS", "portable")
+        .args(args)
+        .assert()
+        .success();
+    assert_eq!(recorded_kernels(&run_dir(tmp.path())), native);
+    // Bad values: an error naming the choices, nothing written.
+    let tmp = tempfile::tempdir().unwrap();
+    let line = error_line(
+        tdal()
+            .env("TDAL_KERNELS", "avx9")
+            .args(smoke_args(tmp.path(), &[])),
+        "TDAL_KERNELS",
+    );
+    assert!(line.contains("portable"), "{line}");
+    assert!(find_run_dir(tmp.path()).is_none());
+    let output = tdal()
+        .args(smoke_args(tmp.path(), &["--kernels", "avx9"]))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("--kernels") && stderr.contains("portable"),
+        "{stderr}"
+    );
+    assert!(find_run_dir(tmp.path()).is_none());
+}
+
 #[test]
 fn negative_imbalances_get_the_config_checks_message() {
     // Not clap's "unexpected argument": the value reaches the configuration check.

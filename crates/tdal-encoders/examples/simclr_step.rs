@@ -11,6 +11,7 @@
 //!
 //! `cargo run --release -p tdal-encoders --example simclr_step [-- --steps N] [--only NAME] [--device cpu|cuda:N]`
 //! (`cuda:N` needs `--features cuda`; the inputs are made on that device).
+//! `TDAL_KERNELS=portable` keeps the AVX2 kernels on an AVX-512 CPU (`tdal_encoders::kernels`).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::time::Instant;
@@ -50,10 +51,11 @@ fn time(n: usize, warm: usize, mut step: impl FnMut()) -> f64 {
 
 fn report(name: &str, batch: usize, unit: &str, seconds: f64) {
     println!(
-        "{{\"model\": \"{name}\", \"batch\": {batch}, \"ms_per_step\": {:.1}, \"items_per_s\": {:.1}, \"unit\": \"{unit}\", \"threads\": {}}}",
+        "{{\"model\": \"{name}\", \"batch\": {batch}, \"ms_per_step\": {:.1}, \"items_per_s\": {:.1}, \"unit\": \"{unit}\", \"threads\": {}, \"kernels\": \"{}\"}}",
         seconds * 1e3,
         batch as f64 / seconds,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        tdal_encoders::kernels::in_use()
     );
 }
 
@@ -112,6 +114,7 @@ fn supervised_step(steps: usize, device: DeviceChoice) -> f64 {
 fn main() {
     // Freed training buffers are reused, not returned to the OS and faulted back in.
     tdal_encoders::allocator::keep_freed_memory();
+    tdal_encoders::kernels::from_env().expect("TDAL_KERNELS");
     let args: Vec<String> = std::env::args().collect();
     let steps = args
         .iter()

@@ -113,6 +113,7 @@ fn builtin_loss(vae: &Vae, x: &Tensor, eps: &Tensor) -> Tensor {
 fn main() {
     // Freed training buffers are reused, not returned to the OS and faulted back in.
     tdal_encoders::allocator::keep_freed_memory();
+    tdal_encoders::kernels::from_env().expect("TDAL_KERNELS");
     let args: Vec<String> = std::env::args().collect();
     let steps = args
         .iter()
@@ -128,8 +129,9 @@ fn main() {
         .cloned();
     let wanted = |what: &str| only.as_deref().is_none_or(|o| o == what);
     println!(
-        "rayon threads: {}; {steps} timed steps each",
-        rayon::current_num_threads()
+        "rayon threads: {}; {steps} timed steps each; kernels: {}",
+        rayon::current_num_threads(),
+        tdal_encoders::kernels::in_use()
     );
 
     let fixture = common::fashion_train().images;

@@ -46,6 +46,7 @@ pub mod contrastive_loss;
 mod device;
 mod error;
 pub mod init;
+pub mod kernels;
 pub mod lars;
 pub mod layers;
 pub mod model;

@@ -1,16 +1,20 @@
-//! Pins the exact result of VAE and TD-SPLIT training (weights and reports, bit for bit) as
-//! computed on commit 4393122, before training went through the `Trainable` trait: a refactor
-//! of the loop must not change a single bit.
+//! Pins the exact result of VAE and TD-SPLIT training (weights and reports, bit for bit) for
+//! each matrix-product path this CPU has (`tdal_encoders::kernels`):
 //!
-//! The pins hold for the default build, whose matrix products use the same AVX2 kernels on
-//! every x86-64 CPU; the `avx512` feature sums in another order on AVX-512 CPUs, so it
-//! skips them (its own results are still deterministic: the other tests run under it).
-#![cfg(not(feature = "avx512"))]
+//! - the portable AVX2 + FMA kernels, as computed on commit 4393122, before training went
+//!   through the `Trainable` trait: a refactor of the loop must not change a single bit,
+//!   and these kernels give the same bits on every x86-64 CPU;
+//! - the AVX-512F kernels (the default where the CPU has AVX-512F), which add the inner
+//!   products up in another order: pinned when they were made the default.
+//!
+//! One test function switches the process-wide kernels, so this file holds no other test.
+#![cfg(target_arch = "x86_64")]
 
 mod common;
 
 use common::{fashion_train, mnist_train, small_split, small_vae};
 use ndarray::s;
+use tdal_encoders::kernels::{self, Kernels};
 use tdal_encoders::{
     DeviceChoice, LabelledSchedule, SplitModel, SplitTrainConfig, TrainReport, VaeModel,
     VaeTrainConfig, train_split_with_progress, train_vae_with_progress,
@@ -54,8 +58,8 @@ fn checksum(varmap: &candle_nn::VarMap, report: &TrainReport) -> u64 {
     hash
 }
 
-#[test]
-fn vae_and_split_training_are_bit_identical_to_the_pinned_run() {
+/// The VAE's checksum and the three TD-SPLIT trainings' after it.
+fn hashes() -> (u64, Vec<u64>) {
     let images = fashion_train().images.slice_move(s![..70, .., .., ..]);
     let mut vae = VaeModel::new(&small_vae(), 11, DeviceChoice::Cpu).unwrap();
     let run = VaeTrainConfig {
@@ -106,16 +110,50 @@ fn vae_and_split_training_are_bit_identical_to_the_pinned_run() {
         assert_eq!(last, (10, 10));
         hashes.push(checksum(split.varmap(), &report));
     }
+    (vae_hash, hashes)
+}
+
+/// The portable kernels' checksums (commit 4393122, before the `Trainable` refactor).
+const PORTABLE: (u64, [u64; 3]) = (
+    0x3926_7de3_17e1_75a6,
+    [
+        0x429c_6167_aab6_abce,
+        0x6d62_87b1_0c49_0b21,
+        0xf07d_c512_179f_1323,
+    ],
+);
+
+/// The AVX-512F kernels' checksums.
+const AVX512: (u64, [u64; 3]) = (
+    0xc573_697d_faf0_8868,
+    [
+        0xa46e_e90f_7fb2_04b3,
+        0x7c6f_324a_2945_05ab,
+        0xf6f6_f634_8a5b_4553,
+    ],
+);
+
+#[test]
+fn vae_and_split_training_are_bit_identical_to_the_pinned_runs() {
+    kernels::set(Kernels::Portable);
+    assert_eq!(kernels::in_use(), "avx2+fma");
+    let portable = hashes();
     assert_eq!(
-        (vae_hash, hashes),
-        (
-            0x3926_7de3_17e1_75a6,
-            vec![
-                0x429c_6167_aab6_abce,
-                0x6d62_87b1_0c49_0b21,
-                0xf07d_c512_179f_1323
-            ]
-        ),
-        "pinned on the code before the Trainable refactor (commit 4393122)"
+        portable,
+        (PORTABLE.0, PORTABLE.1.to_vec()),
+        "portable kernels: pinned on the code before the Trainable refactor (commit 4393122)"
     );
+    kernels::set(Kernels::Native);
+    let native = hashes();
+    if kernels::cpu_has_avx512() {
+        assert_eq!(kernels::in_use(), "avx512f");
+        assert_eq!(
+            native,
+            (AVX512.0, AVX512.1.to_vec()),
+            "AVX-512F kernels: pinned when they became the default"
+        );
+    } else {
+        // Without AVX-512F the default is the portable path itself.
+        assert_eq!(native, portable);
+    }
 }

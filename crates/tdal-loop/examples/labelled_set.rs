@@ -369,6 +369,10 @@ fn main() -> ExitCode {
     };
     // Freed training buffers are reused, not returned to the OS (as the `tdal` binary).
     tdal_encoders::allocator::keep_freed_memory();
+    if let Err(e) = tdal_encoders::kernels::from_env() {
+        eprintln!("labelled_set: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

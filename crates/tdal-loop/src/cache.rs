@@ -1,7 +1,9 @@
 //! On-disk cache of trained US encoders and their embeddings, keyed by content hashes.
 //!
 //! Key of an encoder: blake3 over the pool's pixels, the architecture, the training
-//! configuration (seeds included). Key of an embedding: blake3 over the encoder key and
+//! configuration (seeds included), and the matrix-product kernels when they are the
+//! AVX-512 ones ([`encoder_key`]: their weights differ from the portable AVX2 kernels' in
+//! the last bits, so the two never share an entry). Key of an embedding: blake3 over the encoder key and
 //! the embedded images' pixels. Entries are written to a temporary name and renamed into
 //! place, so a killed process never leaves a half-written entry that a later run trusts.
 //! A second run with identical data, configuration and seed never retrains the encoder.
@@ -41,6 +43,22 @@ pub fn hash_parts(parts: &[&str]) -> String {
         hasher.update(p.as_bytes());
     }
     hasher.finalize().to_hex().to_string()
+}
+
+/// [`hash_parts`] of an encoder's description, with `"kernels/avx512f"` appended when the
+/// encoders' matrix products run on the AVX-512 kernels (`tdal_encoders::kernels`); keys
+/// made with the portable AVX2 kernels are those of caches written before the choice
+/// existed.
+#[must_use]
+pub fn encoder_key(parts: &[&str]) -> String {
+    let kernels = tdal_encoders::kernels::in_use();
+    if kernels == "avx512f" {
+        let mut parts = parts.to_vec();
+        parts.push("kernels/avx512f");
+        hash_parts(&parts)
+    } else {
+        hash_parts(parts)
+    }
 }
 
 /// The cache folder.
@@ -139,6 +157,19 @@ mod tests {
         assert_ne!(images_hash(a.view()), images_hash(c.view()));
         assert_eq!(images_hash(a.view()), images_hash(a.clone().view()));
         assert_ne!(hash_parts(&["ab", "c"]), hash_parts(&["a", "bc"]));
+    }
+
+    #[test]
+    fn encoder_keys_name_the_avx512_kernels_only() {
+        let parts = ["us-vae/1", "pool", "{}"];
+        let plain = hash_parts(&parts);
+        let with = hash_parts(&["us-vae/1", "pool", "{}", "kernels/avx512f"]);
+        let expected = if tdal_encoders::kernels::in_use() == "avx512f" {
+            with
+        } else {
+            plain
+        };
+        assert_eq!(encoder_key(&parts), expected);
     }
 
     #[test]

@@ -117,6 +117,11 @@ pub struct RunSummary {
     pub encoder_cached: bool,
     /// Largest peak resident memory seen in the rounds, bytes.
     pub peak_rss_bytes: u64,
+    /// The encoders' matrix-product kernels in the session that finished the run
+    /// (`tdal_encoders::kernels::in_use`: `"avx512f"`, `"avx2+fma"`, `"generic"`); empty in
+    /// records written before it was recorded, which used `"avx2+fma"` on x86-64.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernels: String,
 }
 
 /// Appends one record as a line and flushes it to disk.

@@ -406,6 +406,7 @@ impl<'t> Session<'t> {
                 .map(|r| r.peak_rss_bytes)
                 .max()
                 .unwrap_or(0),
+            kernels: tdal_encoders::kernels::in_use().to_owned(),
         };
         record::write_json(&self.dir.join(files::SUMMARY), &summary)?;
         Ok(summary)

@@ -8,11 +8,11 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-/// The `tdal` binary, with `TDAL_DATA_DIR` cleared so tests never depend on the caller's
-/// environment.
+/// The `tdal` binary, with `TDAL_DATA_DIR` and `TDAL_KERNELS` cleared so tests never depend
+/// on the caller's environment.
 pub fn tdal() -> Command {
     let mut cmd = Command::cargo_bin("tdal").unwrap();
-    cmd.env_remove("TDAL_DATA_DIR");
+    cmd.env_remove("TDAL_DATA_DIR").env_remove("TDAL_KERNELS");
     cmd
 }
 

@@ -25,7 +25,7 @@ use tdal_encoders::{
 };
 
 use super::fixed::{FixedEncoder, Pretraining, load_or_train};
-use crate::cache::{Cache, hash_parts};
+use crate::cache::{Cache, encoder_key};
 use crate::config::{ScheduleKind, SplitSettings, VaeSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
@@ -139,7 +139,7 @@ impl Pretraining for UsVaeRecipe {
         let vae = serde_json::to_string(&self.vae).unwrap_or_default();
         let train = serde_json::to_string(&self.train).unwrap_or_default();
         let init = self.init_seed.to_string();
-        hash_parts(&["us-vae/1", pool_hash, &vae, &train, &init])
+        encoder_key(&["us-vae/1", pool_hash, &vae, &train, &init])
     }
 
     fn train(

@@ -20,7 +20,7 @@ use tdal_encoders::{
 
 use super::fixed::{FixedEncoder, Pretraining, load_or_train};
 use super::representation::{Initialised, Representation, check_architecture, not_initialised};
-use crate::cache::{Cache, hash_parts};
+use crate::cache::{Cache, encoder_key};
 use crate::config::{FineTuneSettings, SimclrSettings};
 use crate::seeds::stream_seed;
 use crate::{Error, Result};
@@ -65,7 +65,7 @@ impl Pretraining for SimclrRecipe {
         let network = serde_json::to_string(&self.network).unwrap_or_default();
         let train = serde_json::to_string(&self.train).unwrap_or_default();
         let init = self.init_seed.to_string();
-        hash_parts(&["us-simclr/2", pool_hash, &network, &train, &init])
+        encoder_key(&["us-simclr/2", pool_hash, &network, &train, &init])
     }
 
     fn train(

@@ -81,6 +81,7 @@ pub fn synthetic_run(
             initialise_seconds: 60.0,
             encoder_cached: cfg.seed > 0,
             peak_rss_bytes: (200 + cfg.seed) << 20,
+            kernels: "avx2+fma".into(),
         };
         std::fs::write(
             dir.join(files::SUMMARY),
