@@ -73,12 +73,13 @@ enum Command {
 fn main() -> ExitCode {
     // Freed training buffers are reused, not returned to the OS and faulted back in.
     tdal_encoders::allocator::keep_freed_memory();
+    let cli = Cli::parse();
     // TDAL_KERNELS=portable keeps the AVX2 kernels on AVX-512 CPUs (tdal_encoders::kernels).
     if let Err(e) = tdal_encoders::kernels::from_env() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    match Cli::parse().command {
+    match cli.command {
         Command::Tidy => {
             let root = tidy::workspace_root();
             let mut problems = tidy::check(&root);

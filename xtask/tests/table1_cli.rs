@@ -187,6 +187,7 @@ fn finished_run(runs: &Path, seed: u64, primary: f64) {
                 target_acquired: round,
                 seconds: StageSeconds::default(),
                 peak_rss_bytes: 1 << 20,
+                kernels: "avx2+fma".into(),
             },
         )
         .unwrap();

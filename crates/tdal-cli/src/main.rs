@@ -23,14 +23,28 @@ struct Cli {
     /// has it, ≈ 1.3× faster training) or `portable` (AVX2 + FMA everywhere: bit for bit the
     /// same results on every x86-64 CPU, as the runs in docs/results). Overrides the
     /// TDAL_KERNELS environment variable.
-    #[arg(long, global = true, value_name = "KIND", value_parser = parse_kernels)]
-    kernels: Option<tdal_encoders::kernels::Kernels>,
+    #[arg(long, global = true, value_name = "KIND")]
+    kernels: Option<KernelsArg>,
     #[command(subcommand)]
     command: Command,
 }
 
-fn parse_kernels(s: &str) -> Result<tdal_encoders::kernels::Kernels, String> {
-    s.parse().map_err(|e: tdal_encoders::Error| e.to_string())
+/// `--kernels` (tdal_encoders::kernels::Kernels).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    /// The fastest kernels this CPU has (AVX-512F where present).
+    Native,
+    /// AVX2 + FMA everywhere: the same bits on every x86-64 CPU.
+    Portable,
+}
+
+impl From<KernelsArg> for tdal_encoders::kernels::Kernels {
+    fn from(arg: KernelsArg) -> Self {
+        match arg {
+            KernelsArg::Native => Self::Native,
+            KernelsArg::Portable => Self::Portable,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,8 +78,8 @@ fn main() -> ExitCode {
     // `--kernels`, else TDAL_KERNELS, else the fastest kernels this CPU has.
     let kernels = match cli.kernels {
         Some(kernels) => {
-            tdal_encoders::kernels::set(kernels);
-            Ok(kernels)
+            tdal_encoders::kernels::set(kernels.into());
+            Ok(kernels.into())
         }
         None => tdal_encoders::kernels::from_env(),
     };

@@ -210,8 +210,7 @@ fn bad_input_gives_one_clear_error_line() {
 /// The kernels `summary.json` records.
 fn recorded_kernels(dir: &Path) -> String {
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     summary["kernels"].as_str().unwrap().to_owned()
 }
 
@@ -269,6 +268,40 @@ fn the_kernels_are_chosen_recorded_and_checked() {
         "{stderr}"
     );
     assert!(find_run_dir(tmp.path()).is_none());
+}
+
+#[test]
+fn a_run_resumes_only_on_the_kernels_of_its_last_round() {
+    let tmp = tempfile::tempdir().unwrap();
+    tdal().args(smoke_args(tmp.path(), &[])).assert().success();
+    let dir = run_dir(tmp.path());
+    let path = dir.join("rounds.jsonl");
+    let full = std::fs::read_to_string(&path).unwrap();
+    let rounds: Vec<serde_json::Value> = full
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kernels = rounds[0]["kernels"].as_str().unwrap().to_owned();
+    assert!(rounds.iter().all(|r| r["kernels"] == kernels.as_str()));
+    assert_eq!(recorded_kernels(&dir), kernels);
+    // Interrupted after two rounds that ran on other kernels: refused, nothing rewritten.
+    let mut cut: Vec<serde_json::Value> = rounds[..2].to_vec();
+    cut[1]["kernels"] = "other-kernels".into();
+    let text: String = cut.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&path, &text).unwrap();
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    let line = error_line(
+        tdal().args(smoke_args(tmp.path(), &["--resume"])),
+        "other-kernels",
+    );
+    assert!(line.contains(&kernels), "{line}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    // A finished run prints its result whatever the kernels.
+    std::fs::write(&path, full.replace(&kernels, "other-kernels")).unwrap();
+    tdal()
+        .args(smoke_args(tmp.path(), &["--resume"]))
+        .assert()
+        .success();
 }
 
 #[test]

@@ -15,14 +15,18 @@
 //!   reproduces bit for bit on any machine of that kind (docs/results were made this
 //!   way).
 //!
-//! The choice is process-wide and applies to every product started after [`set`]; the
-//! `tdal` and `xtask` binaries make it at start-up from `TDAL_KERNELS` ([`from_env`]).
-//! [`in_use`] names the kernels a product would use now (written into run records).
+//! The choice is process-wide and applies to every product started after [`set`]. Until
+//! [`set`] or [`from_env`] is called, the environment variable `TDAL_KERNELS` (`native` or
+//! `portable`) decides, read once at the crate's first matrix product (as `RAYON_NUM_THREADS`
+//! is by rayon; an invalid value is ignored there); the `tdal` and `xtask` binaries call
+//! [`from_env`] at start-up, which reports an invalid value as an error. [`in_use`] names
+//! the kernels a product would use now (written into run records).
 //!
 //! On other architectures both choices use the same kernels.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Once;
 
 use crate::{Error, Result};
 
@@ -73,15 +77,35 @@ impl FromStr for Kernels {
     }
 }
 
+/// Decided once: by the first [`set`] / [`from_env`], or else from the environment at the
+/// first product ([`env_default`]).
+static DECIDED: Once = Once::new();
+
 /// Allows or forbids the AVX-512 kernels for every matrix product started afterwards, in
 /// the whole process.
 pub fn set(kernels: Kernels) {
+    DECIDED.call_once(|| ());
     gemm_common::set_x86_v4(kernels == Kernels::Native);
+}
+
+/// Applies `TDAL_KERNELS` once, unless [`set`] or [`from_env`] came first; an invalid
+/// value is ignored (the binaries report it through [`from_env`]). Called before the
+/// crate's matrix products and by [`get`].
+pub(crate) fn env_default() {
+    DECIDED.call_once(|| {
+        if let Some(kernels) = std::env::var(ENV)
+            .ok()
+            .and_then(|v| v.parse::<Kernels>().ok())
+        {
+            gemm_common::set_x86_v4(kernels == Kernels::Native);
+        }
+    });
 }
 
 /// The current choice.
 #[must_use]
 pub fn get() -> Kernels {
+    env_default();
     if gemm_common::get_x86_v4() {
         Kernels::Native
     } else {
@@ -97,9 +121,11 @@ pub fn get() -> Kernels {
 pub fn from_env() -> Result<Kernels> {
     match std::env::var(ENV) {
         Ok(value) => {
-            let kernels = value
-                .parse::<Kernels>()
-                .map_err(|e| Error::Config(format!("{ENV}: {e}")))?;
+            let kernels = value.parse::<Kernels>().map_err(|_| {
+                Error::Config(format!(
+                    "{ENV}={value:?}: expected `native` (the fastest kernels this CPU has,                      the default) or `portable` (the same bits on every x86-64 CPU)"
+                ))
+            })?;
             set(kernels);
             Ok(kernels)
         }

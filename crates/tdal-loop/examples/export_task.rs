@@ -25,6 +25,8 @@ use tdal_loop::cache::Cache;
 use tdal_loop::{DeviceChoice, Fixed, Oracle, Representation, RunConfig, build_task};
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // The run's kernels (TDAL_KERNELS), so the cached encoder is the run's own.
+    tdal_encoders::kernels::from_env()?;
     let mut args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     let images = args.last().is_some_and(|a| a.as_os_str() == "--images");
     if images {

@@ -1,9 +1,9 @@
 //! On-disk cache of trained US encoders and their embeddings, keyed by content hashes.
 //!
 //! Key of an encoder: blake3 over the pool's pixels, the architecture, the training
-//! configuration (seeds included), and the matrix-product kernels when they are the
-//! AVX-512 ones ([`encoder_key`]: their weights differ from the portable AVX2 kernels' in
-//! the last bits, so the two never share an entry). Key of an embedding: blake3 over the encoder key and
+//! configuration (seeds included), and the matrix-product kernels unless they are the
+//! AVX2 ones ([`encoder_key`]: other kernels' weights differ in the last bits, so they
+//! never share an entry). Key of an embedding: blake3 over the encoder key and
 //! the embedded images' pixels. Entries are written to a temporary name and renamed into
 //! place, so a killed process never leaves a half-written entry that a later run trusts.
 //! A second run with identical data, configuration and seed never retrains the encoder.
@@ -45,19 +45,19 @@ pub fn hash_parts(parts: &[&str]) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-/// [`hash_parts`] of an encoder's description, with `"kernels/avx512f"` appended when the
-/// encoders' matrix products run on the AVX-512 kernels (`tdal_encoders::kernels`); keys
-/// made with the portable AVX2 kernels are those of caches written before the choice
-/// existed.
+/// [`hash_parts`] of an encoder's description, with `"kernels/<name>"` appended unless the
+/// encoders' matrix products run on the AVX2 + FMA kernels (`tdal_encoders::kernels`):
+/// keys made on those are the keys of caches written before the choice existed.
 #[must_use]
 pub fn encoder_key(parts: &[&str]) -> String {
     let kernels = tdal_encoders::kernels::in_use();
-    if kernels == "avx512f" {
-        let mut parts = parts.to_vec();
-        parts.push("kernels/avx512f");
-        hash_parts(&parts)
-    } else {
+    if kernels == "avx2+fma" {
         hash_parts(parts)
+    } else {
+        let suffix = format!("kernels/{kernels}");
+        let mut parts = parts.to_vec();
+        parts.push(&suffix);
+        hash_parts(&parts)
     }
 }
 
@@ -160,14 +160,13 @@ mod tests {
     }
 
     #[test]
-    fn encoder_keys_name_the_avx512_kernels_only() {
+    fn encoder_keys_name_every_kernels_but_avx2() {
         let parts = ["us-vae/1", "pool", "{}"];
-        let plain = hash_parts(&parts);
-        let with = hash_parts(&["us-vae/1", "pool", "{}", "kernels/avx512f"]);
-        let expected = if tdal_encoders::kernels::in_use() == "avx512f" {
-            with
+        let kernels = tdal_encoders::kernels::in_use();
+        let expected = if kernels == "avx2+fma" {
+            hash_parts(&parts)
         } else {
-            plain
+            hash_parts(&["us-vae/1", "pool", "{}", &format!("kernels/{kernels}")])
         };
         assert_eq!(encoder_key(&parts), expected);
     }

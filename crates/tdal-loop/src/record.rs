@@ -94,6 +94,11 @@ pub struct RoundRecord {
     pub seconds: StageSeconds,
     /// Peak resident memory of the process so far, bytes (Linux; 0 where unknown).
     pub peak_rss_bytes: u64,
+    /// The encoders' matrix-product kernels this round ran on
+    /// (`tdal_encoders::kernels::in_use`); empty in records written before it was
+    /// recorded. A run is resumed only on the kernels of its last round.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernels: String,
 }
 
 /// The end of a run.
@@ -119,7 +124,8 @@ pub struct RunSummary {
     pub peak_rss_bytes: u64,
     /// The encoders' matrix-product kernels in the session that finished the run
     /// (`tdal_encoders::kernels::in_use`: `"avx512f"`, `"avx2+fma"`, `"generic"`); empty in
-    /// records written before it was recorded, which used `"avx2+fma"` on x86-64.
+    /// records written before it was recorded (the default build then used `"avx2+fma"`
+    /// on x86-64; a build with the former `avx512` feature, `"avx512f"` where present).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kernels: String,
 }
@@ -314,6 +320,7 @@ mod tests {
             target_acquired: round,
             seconds: StageSeconds::default(),
             peak_rss_bytes: 0,
+            kernels: "avx2+fma".into(),
         }
     }
 

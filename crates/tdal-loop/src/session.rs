@@ -142,6 +142,9 @@ impl<'t> Session<'t> {
         let total = total_rounds(before.len(), budget, cfg.active.batch_size);
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
+        if history.len() < total {
+            same_kernels(dir, &history)?;
+        }
         record::rewrite_rounds(dir, &history)?;
         let disagree =
             |what: String| resume(dir, &format!("{what} disagree with the pool's labels"));
@@ -295,6 +298,7 @@ impl<'t> Session<'t> {
             target_acquired: self.target_acquired,
             seconds: clock.finish(),
             peak_rss_bytes: peak_rss_bytes(),
+            kernels: tdal_encoders::kernels::in_use().to_owned(),
         };
         if proposed.is_empty() {
             self.complete(record, observer)?;
@@ -693,6 +697,33 @@ fn answers_match(indices: &[usize], answers: &[Acquired]) -> std::result::Result
 }
 
 /// An [`Error::Resume`] of the run folder `dir`.
+/// A run with rounds left is resumed only on the matrix-product kernels of its last
+/// recorded round: other kernels round differently, and the run would not end as an
+/// uninterrupted one.
+fn same_kernels(dir: &Path, history: &[RoundRecord]) -> Result<()> {
+    let Some(last) = history.last().filter(|r| !r.kernels.is_empty()) else {
+        return Ok(());
+    };
+    let now = tdal_encoders::kernels::in_use();
+    if last.kernels == now {
+        return Ok(());
+    }
+    let how = match last.kernels.as_str() {
+        "avx2+fma" => "resume it with `--kernels portable` (or TDAL_KERNELS=portable)".to_owned(),
+        "avx512f" if tdal_encoders::kernels::cpu_has_avx512() => {
+            "resume it with `--kernels native` (or TDAL_KERNELS=native)".to_owned()
+        }
+        other => format!("resume it on a machine whose kernels are {other}"),
+    };
+    Err(resume(
+        dir,
+        &format!(
+            "its rounds ran on the {} matrix-product kernels and this process uses {now},              which round differently: {how}",
+            last.kernels
+        ),
+    ))
+}
+
 fn resume(dir: &Path, message: &str) -> Error {
     Error::Resume {
         path: dir.to_path_buf(),

@@ -157,6 +157,8 @@ fn raw_gemm<T: Real>(
     parallelism: gemm::Parallelism,
 ) {
     let (m, k) = (lhs.rows, lhs.cols);
+    // TDAL_KERNELS, unless the kernels were chosen explicitly (`kernels::set`).
+    crate::kernels::env_default();
     debug_assert!(dst_len == m * n && lhs.span() <= lhs.data.len());
     debug_assert!(rhs.rows == k && rhs.cols == n && rhs.span() <= rhs.data.len());
     // SAFETY: the callers (`matmul`, `matmul_uninit`) checked that every offset gemm

@@ -298,7 +298,6 @@ fn float_dtype(op: &str, tensors: &[&Tensor]) -> candle_core::Result<DType> {
     Ok(dtype)
 }
 
-/// Adds `bias` to every row of the row-major `rows × bias.len()` block and applies `act`.
 /// Runs `f` compiled for the widest vectors this CPU has (pulp's run-time dispatch:
 /// AVX-512F, AVX2, or the baseline), so that the loops inlined into it auto-vectorise at
 /// that width. Only for lane-wise arithmetic: the compiler never reassociates float sums
@@ -308,6 +307,7 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
+/// Adds `bias` to every row of the row-major `rows × bias.len()` block and applies `act`.
 fn bias_activation<T: Real>(block: &mut [T], bias: &[T], act: Activation) {
     for row in block.chunks_exact_mut(bias.len()) {
         for (v, &b) in row.iter_mut().zip(bias) {

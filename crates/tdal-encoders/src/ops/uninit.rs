@@ -31,6 +31,7 @@ pub(crate) unsafe fn assume_init<T>(dst: &mut [MaybeUninit<T>]) -> &mut [T] {
 ///
 /// # Panics
 /// When `values` yields fewer items than `dst` holds (further items are not taken).
+#[inline]
 pub(crate) fn write_all<T>(
     dst: &mut [MaybeUninit<T>],
     values: impl IntoIterator<Item = T>,
@@ -55,6 +56,7 @@ pub(crate) fn write_all<T>(
 /// # Panics
 /// When `fill` returns another slice than the one it was given, `chunk` is 0 or `T` is
 /// zero-sized.
+#[inline]
 pub(crate) fn init_rows<T>(
     dst: &mut [MaybeUninit<T>],
     chunk: usize,

@@ -41,6 +41,7 @@ pub fn outcome(records: &[RoundRecord]) -> Vec<RoundRecord> {
         .map(|r| RoundRecord {
             seconds: tdal_loop::StageSeconds::default(),
             peak_rss_bytes: 0,
+            kernels: String::new(),
             ..r.clone()
         })
         .collect()

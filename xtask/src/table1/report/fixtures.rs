@@ -62,6 +62,7 @@ pub fn synthetic_run(
                 s
             },
             peak_rss_bytes: 100 << 20,
+            kernels: "avx2+fma".into(),
         };
         record::append_round(&dir, &rec).unwrap();
     }
