@@ -12,7 +12,9 @@
 //! accuracies, let the selector pick a batch, ask the oracle. The last round (budget
 //! reached) only fits and evaluates. Each round draws its randomness from streams
 //! `(seed, purpose, r)` ([`crate::seeds`]) and every part that changed is checkpointed
-//! before the round's record is written, so `--resume` continues bit for bit.
+//! before the round's record is written, so `--resume` continues bit for bit (on the
+//! matrix-product kernels the run's rounds ran on, which every record names; a resume on
+//! other kernels is refused).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use crate::config::{AcquisitionKind, RunConfig};
 use crate::oracle::{Oracle, SimulatedOracle};
 use crate::parts::Parts;
 use crate::record::{self, RoundRecord, RunSummary, files};
-use crate::session::{Session, check_budget};
+use crate::session::{Session, check_budget, same_kernels, total_rounds};
 use crate::stage::Stage;
 use crate::{Acquired, Error, Result};
 
@@ -135,9 +137,10 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, observer: &mut dyn Observer) -> R
 /// an earlier session are read back, never asked again.
 ///
 /// # Errors
-/// As [`run`]; [`Error::Resume`] when recorded answers disagree with the oracle;
-/// [`Error::Config`] when the budget is not above the initial labels, or when EPIG has no
-/// target inputs.
+/// As [`run`]; [`Error::Resume`] when recorded answers disagree with the oracle, or when
+/// the run has rounds left and its last round ran on other matrix-product kernels than
+/// this process uses (`tdal_encoders::kernels`); [`Error::Config`] when the budget is not
+/// above the initial labels, or when EPIG has no target inputs.
 pub fn run_task(
     cfg: &RunConfig,
     opts: &RunOptions,
@@ -154,6 +157,10 @@ pub fn run_task(
     if let Some(summary) = finished {
         return Ok(summary);
     }
+    let before = task.initial.len() + task.warm_start.len();
+    let budget = cfg.active.budget.saturating_add(task.warm_start.len());
+    let total = total_rounds(before, budget, cfg.active.batch_size);
+    same_kernels(&dir, &record::read_rounds(&dir)?, total)?;
     let mut session = Session::open(cfg, &dir, task, parts, oracle, observer)?;
     // Labels a selector asks for inside its batch (GALAXY) are asked once and kept for
     // the batch's answers.

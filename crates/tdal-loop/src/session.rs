@@ -142,9 +142,6 @@ impl<'t> Session<'t> {
         let total = total_rounds(before.len(), budget, cfg.active.batch_size);
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
-        if history.len() < total {
-            same_kernels(dir, &history)?;
-        }
         record::rewrite_rounds(dir, &history)?;
         let disagree =
             |what: String| resume(dir, &format!("{what} disagree with the pool's labels"));
@@ -697,11 +694,15 @@ fn answers_match(indices: &[usize], answers: &[Acquired]) -> std::result::Result
 }
 
 /// An [`Error::Resume`] of the run folder `dir`.
-/// A run with rounds left is resumed only on the matrix-product kernels of its last
-/// recorded round: other kernels round differently, and the run would not end as an
-/// uninterrupted one.
-fn same_kernels(dir: &Path, history: &[RoundRecord]) -> Result<()> {
-    let Some(last) = history.last().filter(|r| !r.kernels.is_empty()) else {
+/// An experiment with rounds left (of `total`) is resumed only on the matrix-product
+/// kernels of its last recorded round: other kernels round differently, and the run would
+/// not end as an uninterrupted one. (A labelling project is not held to this: its answers
+/// come from a person, and it may move to another machine.)
+pub(crate) fn same_kernels(dir: &Path, history: &[RoundRecord], total: usize) -> Result<()> {
+    let Some(last) = history
+        .last()
+        .filter(|r| history.len() < total && !r.kernels.is_empty())
+    else {
         return Ok(());
     };
     let now = tdal_encoders::kernels::in_use();
