@@ -175,7 +175,7 @@ pub fn render_sheet(
     let (n, _, h, w) = images.dim();
     if per_row == 0 || scale == 0 || captions.len() != n {
         return Err(Error::Config(format!(
-            "a contact sheet needs at least one image per row, a scale of at least 1 and one              caption per image ({} captions for {n} images)",
+            "a contact sheet needs at least one image per row, a scale of at least 1 and one caption per image ({} captions for {n} images)",
             captions.len()
         )));
     }

@@ -123,7 +123,7 @@ pub fn from_env() -> Result<Kernels> {
         Ok(value) => {
             let kernels = value.parse::<Kernels>().map_err(|_| {
                 Error::Config(format!(
-                    "{ENV}={value:?}: expected `native` (the fastest kernels this CPU has,                      the default) or `portable` (the same bits on every x86-64 CPU)"
+                    "{ENV}={value:?}: expected `native` (the fastest kernels this CPU has, the default) or `portable` (the same bits on every x86-64 CPU)"
                 ))
             })?;
             set(kernels);

@@ -719,7 +719,7 @@ pub(crate) fn same_kernels(dir: &Path, history: &[RoundRecord], total: usize) ->
     Err(resume(
         dir,
         &format!(
-            "its rounds ran on the {} matrix-product kernels and this process uses {now},              which round differently: {how}",
+            "its rounds ran on the {} matrix-product kernels and this process uses {now}, which round differently: {how}",
             last.kernels
         ),
     ))
