@@ -79,9 +79,9 @@ fn main() -> ExitCode {
     let kernels = match cli.kernels {
         Some(kernels) => {
             tdal_encoders::kernels::set(kernels.into());
-            Ok(kernels.into())
+            Ok(())
         }
-        None => tdal_encoders::kernels::from_env(),
+        None => tdal_encoders::kernels::from_env().map(drop),
     };
     let result = match kernels {
         Err(e) => Err(e.into()),

@@ -33,6 +33,10 @@ use crate::{Error, Result};
 /// The environment variable [`from_env`] reads: `native` or `portable`.
 pub const ENV: &str = "TDAL_KERNELS";
 
+/// What a bad name is told.
+const CHOICES: &str = "expected `native` (the fastest kernels this CPU has, the default) or \
+                       `portable` (the same bits on every x86-64 CPU)";
+
 /// Which matrix-product kernels to allow (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernels {
@@ -70,8 +74,7 @@ impl FromStr for Kernels {
             "native" => Ok(Self::Native),
             "portable" => Ok(Self::Portable),
             other => Err(Error::Config(format!(
-                "unknown matrix-product kernels {other:?}: expected `native` (the fastest this \
-                 CPU has, the default) or `portable` (the same bits on every x86-64 CPU)"
+                "unknown matrix-product kernels {other:?}: {CHOICES}"
             ))),
         }
     }
@@ -121,17 +124,15 @@ pub fn get() -> Kernels {
 pub fn from_env() -> Result<Kernels> {
     match std::env::var(ENV) {
         Ok(value) => {
-            let kernels = value.parse::<Kernels>().map_err(|_| {
-                Error::Config(format!(
-                    "{ENV}={value:?}: expected `native` (the fastest kernels this CPU has, the default) or `portable` (the same bits on every x86-64 CPU)"
-                ))
-            })?;
+            let kernels = value
+                .parse::<Kernels>()
+                .map_err(|_| Error::Config(format!("{ENV}={value:?}: {CHOICES}")))?;
             set(kernels);
             Ok(kernels)
         }
         Err(std::env::VarError::NotPresent) => Ok(get()),
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(format!(
-            "{ENV} is not valid UTF-8: expected `native` or `portable`"
+            "{ENV} is not valid UTF-8: {CHOICES}"
         ))),
     }
 }

@@ -28,7 +28,7 @@ use crate::config::{AcquisitionKind, RunConfig};
 use crate::oracle::{Oracle, SimulatedOracle};
 use crate::parts::Parts;
 use crate::record::{self, RoundRecord, RunSummary, files};
-use crate::session::{Session, check_budget, same_kernels, total_rounds};
+use crate::session::{Session, budget_and_rounds, check_budget, same_kernels};
 use crate::stage::Stage;
 use crate::{Acquired, Error, Result};
 
@@ -157,9 +157,7 @@ pub fn run_task(
     if let Some(summary) = finished {
         return Ok(summary);
     }
-    let before = task.initial.len() + task.warm_start.len();
-    let budget = cfg.active.budget.saturating_add(task.warm_start.len());
-    let total = total_rounds(before, budget, cfg.active.batch_size);
+    let (_, total) = budget_and_rounds(cfg, task);
     same_kernels(&dir, &record::read_rounds(&dir)?, total)?;
     let mut session = Session::open(cfg, &dir, task, parts, oracle, observer)?;
     // Labels a selector asks for inside its batch (GALAXY) are asked once and kept for

@@ -138,8 +138,7 @@ impl<'t> Session<'t> {
             .chain(&task.warm_start)
             .copied()
             .collect();
-        let budget = cfg.active.budget.saturating_add(task.warm_start.len());
-        let total = total_rounds(before.len(), budget, cfg.active.batch_size);
+        let (budget, total) = budget_and_rounds(cfg, &task);
         let mut history = record::read_rounds(dir)?;
         history.truncate(total);
         record::rewrite_rounds(dir, &history)?;
@@ -693,7 +692,14 @@ fn answers_match(indices: &[usize], answers: &[Acquired]) -> std::result::Result
     }
 }
 
-/// An [`Error::Resume`] of the run folder `dir`.
+/// The labels a run may hold at its end (the budget plus any warm-start set, which is
+/// labelled outside it) and its number of rounds.
+pub(crate) fn budget_and_rounds(cfg: &RunConfig, task: &Task) -> (usize, usize) {
+    let budget = cfg.active.budget.saturating_add(task.warm_start.len());
+    let before = task.initial.len() + task.warm_start.len();
+    (budget, total_rounds(before, budget, cfg.active.batch_size))
+}
+
 /// An experiment with rounds left (of `total`) is resumed only on the matrix-product
 /// kernels of its last recorded round: other kernels round differently, and the run would
 /// not end as an uninterrupted one. (A labelling project is not held to this: its answers
@@ -725,6 +731,7 @@ pub(crate) fn same_kernels(dir: &Path, history: &[RoundRecord], total: usize) ->
     ))
 }
 
+/// An [`Error::Resume`] of the run folder `dir`.
 fn resume(dir: &Path, message: &str) -> Error {
     Error::Resume {
         path: dir.to_path_buf(),
